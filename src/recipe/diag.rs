@@ -1,0 +1,155 @@
+//! Diagnostics that point into a file: `file:line:col`, the offending line, a caret under the
+//! offending text, and a `hint:` when one helps. Rendering is plain text (no colour), so it reads
+//! the same in a terminal, a CI log and a snapshot test.
+
+use std::fmt;
+use std::ops::Range;
+
+/// One error located in a text file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub message: String,
+    /// Path as shown to the user (relative to the recipes root, or marked as embedded).
+    pub file: String,
+    pub line: usize,
+    pub col: usize,
+    /// The source line holding the error, and the caret range within it (in chars).
+    pub snippet: Option<(String, Range<usize>)>,
+    pub hint: Option<String>,
+}
+
+impl Diagnostic {
+    /// A diagnostic at a byte span of `text`. An empty or out-of-range span points at the file.
+    pub fn at(file: &str, text: &str, span: Range<usize>, message: impl Into<String>) -> Self {
+        let message = message.into();
+        if span.start > text.len() || (span.start == 0 && span.end == 0) {
+            return Self::file_only(file, message);
+        }
+        let start = floor_char_boundary(text, span.start);
+        let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
+        let line_end = text[start..].find('\n').map_or(text.len(), |i| start + i);
+        let line_text = text[line_start..line_end].trim_end_matches('\r');
+        let line = text[..start].matches('\n').count() + 1;
+        let col = text[line_start..start].chars().count() + 1;
+        let end = floor_char_boundary(text, span.end.clamp(start, line_end.max(start)));
+        let width = text[start..end].chars().count().max(1);
+        Self {
+            message,
+            file: file.to_string(),
+            line,
+            col,
+            snippet: Some((line_text.to_string(), col - 1..col - 1 + width)),
+            hint: None,
+        }
+    }
+
+    /// A diagnostic about a whole file (e.g. it could not be read).
+    pub fn file_only(file: &str, message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            file: file.to_string(),
+            line: 0,
+            col: 0,
+            snippet: None,
+            hint: None,
+        }
+    }
+
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+}
+
+fn floor_char_boundary(s: &str, mut i: usize) -> usize {
+    i = i.min(s.len());
+    while !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "error: {}", self.message)?;
+        if self.line == 0 {
+            write!(f, "  --> {}", self.file)?;
+        } else {
+            write!(f, "  --> {}:{}:{}", self.file, self.line, self.col)?;
+        }
+        if let Some((text, range)) = &self.snippet {
+            let num = self.line.to_string();
+            let pad = " ".repeat(num.len());
+            write!(f, "\n{pad} |\n{num} | {text}\n{pad} | ")?;
+            write!(f, "{}{}", " ".repeat(range.start), "^".repeat(range.len().max(1)))?;
+        }
+        if let Some(hint) = &self.hint {
+            write!(f, "\n  = hint: {hint}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Every problem found while loading a recipe set; reported all at once.
+#[derive(Debug, Clone, Default)]
+pub struct Diagnostics(pub Vec<Diagnostic>);
+
+impl Diagnostics {
+    pub fn push(&mut self, d: Diagnostic) {
+        self.0.push(d);
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+}
+
+impl fmt::Display for Diagnostics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, d) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+                writeln!(f)?;
+            }
+            write!(f, "{d}")?;
+        }
+        if self.0.len() > 1 {
+            write!(f, "\n\n{} errors in the recipes", self.0.len())?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Diagnostics {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn points_at_line_and_column() {
+        let text = "[package]\nname = \"x\"\nversion = 1\n";
+        let start = text.find('1').unwrap();
+        let d = Diagnostic::at("r.toml", text, start..start + 1, "bad version").with_hint("quote it");
+        assert_eq!(
+            d.to_string(),
+            "error: bad version\n  --> r.toml:3:11\n  |\n3 | version = 1\n  |           ^\n  = hint: quote it"
+        );
+    }
+
+    #[test]
+    fn empty_span_names_the_file() {
+        let d = Diagnostic::at("r.toml", "abc", 0..0, "broken");
+        assert_eq!(d.to_string(), "error: broken\n  --> r.toml");
+    }
+
+    #[test]
+    fn multibyte_text_counts_chars() {
+        let text = "a = \"é\" # ü\nb = 2";
+        let start = text.find('2').unwrap();
+        let d = Diagnostic::at("f", text, start..start + 1, "m");
+        assert_eq!((d.line, d.col), (2, 5));
+    }
+}

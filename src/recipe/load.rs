@@ -1,0 +1,698 @@
+//! Loading recipe sets from a [`FileTree`], with every problem reported at once and each one
+//! pointing at file:line:col.
+//!
+//! Layout: a set is a directory holding recipe files (`*.toml` with a `[package]`); an optional
+//! `set.toml` in it describes the set (`description`, `default = true`). Recipe files placed
+//! directly in the root form a set named after the root. `targets.toml` at the root holds target
+//! profiles (read by `target`). Patch files live in a separate tree (`patches/`).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Range;
+use std::path::Path;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::diag::{Diagnostic, Diagnostics};
+use super::schema::{self, RecipeFile, StepSpec};
+use super::template::{self, Template};
+use super::tree::FileTree;
+use super::{
+    Edit, JobsPolicy, OutputKind, Patch, Recipe, RecipeSet, Resource, Source, Step, StepKind,
+    Verify,
+};
+
+/// Files at the root or in a set directory that are not recipes.
+const NOT_RECIPES: &[&str] = &["set.toml", "targets.toml", "jetforge.toml"];
+const DEFAULT_VERIFY_TIMEOUT_SECS: u64 = 300;
+
+/// All sets found in a recipe tree.
+#[derive(Debug, Clone)]
+pub struct RecipeSets {
+    pub sets: Vec<RecipeSet>,
+    pub default: Option<String>,
+}
+
+impl RecipeSets {
+    /// The set named `name`, or the default one.
+    pub fn pick(&self, name: Option<&str>) -> Result<&RecipeSet, String> {
+        let names = || {
+            self.sets
+                .iter()
+                .map(|s| s.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        match name.or(self.default.as_deref()) {
+            Some(n) => self
+                .sets
+                .iter()
+                .find(|s| s.name == n)
+                .ok_or_else(|| format!("no recipe set named `{n}` (sets: {})", names())),
+            None if self.sets.len() == 1 => Ok(&self.sets[0]),
+            None if self.sets.is_empty() => Err("the recipe directory holds no recipes".into()),
+            None => Err(format!(
+                "several recipe sets and none is the default: pick one with --set ({})",
+                names()
+            )),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SetFile {
+    set: SetMeta,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SetMeta {
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    default: bool,
+}
+
+/// Loads every set of `recipes`, resolving patch files against `patches`.
+/// `root_name` names a set made of files placed directly in the root.
+pub fn load_sets(
+    recipes: &FileTree,
+    patches: &FileTree,
+    root_name: &str,
+) -> Result<RecipeSets, Diagnostics> {
+    let mut diags = Diagnostics::default();
+    let mut by_set: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for key in recipes.files.keys() {
+        if !key.ends_with(".toml") {
+            continue;
+        }
+        let (dir, file) = key.rsplit_once('/').unwrap_or(("", key.as_str()));
+        if NOT_RECIPES.contains(&file) || dir.contains('/') {
+            continue;
+        }
+        by_set.entry(dir.to_string()).or_default().push(key.clone());
+    }
+    let mut sets = Vec::new();
+    let mut default = None;
+    for (dir, files) in by_set {
+        let name = if dir.is_empty() {
+            root_name.to_string()
+        } else {
+            dir.clone()
+        };
+        let meta = read_set_meta(recipes, &dir, &mut diags);
+        if meta.as_ref().is_some_and(|m| m.default) {
+            default = Some(name.clone());
+        }
+        let loaded: Vec<Recipe> = files
+            .iter()
+            .filter_map(|f| load_recipe(recipes, patches, f, &mut diags))
+            .collect();
+        if let Some(set) = check_set(name, meta.and_then(|m| m.description), loaded, recipes, &mut diags) {
+            sets.push(set);
+        }
+    }
+    if diags.is_empty() {
+        Ok(RecipeSets { sets, default })
+    } else {
+        Err(diags)
+    }
+}
+
+fn read_set_meta(tree: &FileTree, dir: &str, diags: &mut Diagnostics) -> Option<SetMeta> {
+    let key = if dir.is_empty() {
+        "set.toml".to_string()
+    } else {
+        format!("{dir}/set.toml")
+    };
+    let bytes = tree.get(&key)?;
+    let text = String::from_utf8_lossy(bytes);
+    match toml::from_str::<SetFile>(&text) {
+        Ok(f) => Some(f.set),
+        Err(e) => {
+            diags.push(toml_error(&tree.display(&key), &text, &e));
+            None
+        }
+    }
+}
+
+/// Turns a TOML/serde error into a pointed diagnostic with a hint for the common cases.
+pub fn toml_error(file: &str, text: &str, e: &toml::de::Error) -> Diagnostic {
+    let msg = e.message().trim().to_string();
+    let span = e.span().unwrap_or(0..0);
+    let d = Diagnostic::at(file, text, span, msg.clone());
+    if msg.starts_with("unknown field") {
+        d.with_hint("check the spelling; the recipe format is described in the README")
+    } else if msg.starts_with("missing field") {
+        d.with_hint("this table needs that key")
+    } else {
+        d
+    }
+}
+
+/// Loads one recipe file; problems go to `diags`, and `None` is returned when the file is unusable.
+fn load_recipe(
+    recipes: &FileTree,
+    patches: &FileTree,
+    key: &str,
+    diags: &mut Diagnostics,
+) -> Option<Recipe> {
+    let file = recipes.display(key);
+    let text = match std::str::from_utf8(recipes.get(key)?) {
+        Ok(t) => t.to_string(),
+        Err(_) => {
+            diags.push(Diagnostic::file_only(&file, "the recipe is not valid UTF-8"));
+            return None;
+        }
+    };
+    let raw: RecipeFile = match toml::from_str(&text) {
+        Ok(r) => r,
+        Err(e) => {
+            diags.push(toml_error(&file, &text, &e));
+            return None;
+        }
+    };
+    let before = diags.len();
+    let cx = Cx {
+        file: &file,
+        text: &text,
+    };
+    let recipe_dir = recipes
+        .dir
+        .as_ref()
+        .map(|d| d.join(Path::new(key).parent().unwrap_or(Path::new(""))));
+    let name = raw.package.name.get_ref().clone();
+    if !valid_name(&name) {
+        diags.push(
+            cx.at(raw.package.name.span(), format!("invalid package name `{name}`"))
+                .with_hint("use letters, digits, `-`, `_` and `.`, starting with a letter or digit"),
+        );
+    }
+    let version = raw.package.version.get_ref().clone();
+    if let Err(e) = version.parse::<pep440_rs::Version>() {
+        diags.push(
+            cx.at(raw.package.version.span(), format!("`{version}` is not a PEP 440 version: {e}"))
+                .with_hint("write the version the wheel must carry, e.g. `2.9.0`"),
+        );
+    }
+    let source = check_source(&cx, &raw.source, recipe_dir.as_deref(), diags);
+    let patches = check_patches(&cx, &raw.patches, patches, diags);
+    let resources = check_resources(&cx, &raw.resources, diags);
+    let edits = check_edits(&cx, &raw.edits, diags);
+    let depends: Vec<String> = raw.depends.recipes.iter().map(|d| d.get_ref().clone()).collect();
+    for req in &raw.depends.python {
+        if let Err(e) = req.get_ref().parse::<pep508_rs::Requirement>() {
+            diags.push(
+                cx.at(req.span(), format!("`{}` is not a PEP 508 requirement", req.get_ref()))
+                    .with_hint(first_line(&e.to_string())),
+            );
+        }
+    }
+    let env = check_env(&cx, &raw.env, diags);
+    let jobs = check_jobs(&cx, &raw.jobs, diags);
+    let steps = check_steps(&cx, &raw.build.steps, diags);
+    let output = match raw.output.kind.as_ref().map(|k| (k.get_ref().as_str(), k.span())) {
+        None | Some(("wheel", _)) => OutputKind::Wheel,
+        Some(("source", _)) => OutputKind::Source,
+        Some((other, span)) => {
+            diags.push(
+                cx.at(span, format!("unknown output kind `{other}`"))
+                    .with_hint("use `wheel` or `source`"),
+            );
+            OutputKind::Wheel
+        }
+    };
+    if output == OutputKind::Wheel && steps.is_empty() {
+        diags.push(
+            cx.at(raw.package.name.span(), format!("recipe `{name}` builds a wheel but has no build steps"))
+                .with_hint("add [build] steps, or set [output] kind = \"source\""),
+        );
+    }
+    check_template_refs(&cx, &raw, diags);
+    if diags.len() > before {
+        return None;
+    }
+    Some(Recipe {
+        name,
+        version,
+        description: raw.package.description.clone(),
+        disk_gib: raw.package.disk_gib,
+        file,
+        text: text.clone(),
+        source: source?,
+        patches,
+        edits,
+        resources,
+        depends,
+        python_requires: raw.depends.python.iter().map(|d| d.get_ref().clone()).collect(),
+        env,
+        jobs,
+        steps,
+        output,
+        wheel_names: raw.output.wheels.clone(),
+        verify: raw.verify.as_ref().map(|v| Verify {
+            python: v.python.clone(),
+            timeout_secs: v.timeout_secs.unwrap_or(DEFAULT_VERIFY_TIMEOUT_SECS),
+            gpu: v.gpu,
+        }),
+        cross: raw.build.cross,
+        network: raw.build.network.clone(),
+    })
+}
+
+/// Location context of the file being checked.
+struct Cx<'a> {
+    file: &'a str,
+    text: &'a str,
+}
+
+impl Cx<'_> {
+    fn at(&self, span: Range<usize>, msg: impl Into<String>) -> Diagnostic {
+        Diagnostic::at(self.file, self.text, span, msg)
+    }
+}
+
+fn first_line(s: &str) -> String {
+    s.lines().next().unwrap_or("").to_string()
+}
+
+fn valid_name(n: &str) -> bool {
+    !n.is_empty()
+        && n.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && n.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+fn is_hex(s: &str, len: usize) -> bool {
+    s.len() == len && s.chars().all(|c| c.is_ascii_hexdigit())
+}
+
+fn check_source(
+    cx: &Cx,
+    s: &schema::SourceSpec,
+    recipe_dir: Option<&Path>,
+    diags: &mut Diagnostics,
+) -> Option<Source> {
+    match (&s.git, &s.path) {
+        (Some(_), Some(p)) => {
+            diags.push(cx.at(p.span(), "a source has either `git` or `path`, not both"));
+            None
+        }
+        (None, None) => {
+            diags.push(
+                cx.at(find_table(cx.text, "source"), "the source has neither `git` nor `path`")
+                    .with_hint("add `git = \"https://…\"` with `tag` and `commit`"),
+            );
+            None
+        }
+        (None, Some(p)) => {
+            let Some(dir) = recipe_dir else {
+                diags.push(cx.at(p.span(), "an embedded recipe cannot use a local `path` source"));
+                return None;
+            };
+            Some(Source::Path {
+                dir: dir.join(p.get_ref()),
+            })
+        }
+        (Some(url), None) => {
+            let Some(commit) = &s.commit else {
+                diags.push(
+                    cx.at(url.span(), "a git source needs a pinned `commit`")
+                        .with_hint("add `commit = \"<40 hex digits>\"`: the commit the tag points at"),
+                );
+                return None;
+            };
+            let c = commit.get_ref();
+            if !is_hex(c, 40) {
+                diags.push(
+                    cx.at(commit.span(), format!("commit `{c}` is not 40 hex digits"))
+                        .with_hint("pin the full commit id (`git rev-parse <tag>^{commit}`)"),
+                );
+                return None;
+            }
+            if let (Some(_), Some(b)) = (&s.tag, &s.branch) {
+                diags.push(cx.at(b.span(), "a source has either `tag` or `branch`, not both"));
+                return None;
+            }
+            Some(Source::Git {
+                url: url.get_ref().clone(),
+                tag: s.tag.as_ref().map(|t| t.get_ref().clone()),
+                branch: s.branch.as_ref().map(|t| t.get_ref().clone()),
+                commit: c.to_ascii_lowercase(),
+                submodules: s.submodules,
+            })
+        }
+    }
+}
+
+/// The span of a `[table]` header, for errors about a table as a whole.
+fn find_table(text: &str, name: &str) -> Range<usize> {
+    let header = format!("[{name}]");
+    text.find(&header)
+        .map_or(0..0, |i| i..i + header.len())
+}
+
+fn check_patches(
+    cx: &Cx,
+    specs: &[schema::PatchSpec],
+    tree: &FileTree,
+    diags: &mut Diagnostics,
+) -> Vec<Patch> {
+    let mut out = Vec::new();
+    for p in specs {
+        let rel = p.file.get_ref();
+        match tree.get(rel) {
+            Some(bytes) => out.push(Patch {
+                file: rel.clone(),
+                display: tree.display(rel),
+                bytes: bytes.to_vec(),
+                strip: p.strip,
+                directory: p.directory.as_ref().map(|d| d.get_ref().clone()),
+            }),
+            None => diags.push(
+                cx.at(p.file.span(), format!("patch file `{rel}` not found"))
+                    .with_hint(format!("patch paths are relative to `{}`", tree.display_root)),
+            ),
+        }
+    }
+    out
+}
+
+fn check_resources(
+    cx: &Cx,
+    specs: &[schema::ResourceSpec],
+    diags: &mut Diagnostics,
+) -> Vec<Resource> {
+    let mut out = Vec::new();
+    let mut seen = BTreeSet::new();
+    for r in specs {
+        let sha = r.sha256.get_ref();
+        if !is_hex(sha, 64) {
+            diags.push(
+                cx.at(r.sha256.span(), format!("sha256 `{sha}` is not 64 hex digits"))
+                    .with_hint("use `sha256sum FILE` on a trusted copy"),
+            );
+        }
+        if !seen.insert(r.name.get_ref().clone()) {
+            diags.push(cx.at(r.name.span(), format!("resource `{}` is declared twice", r.name.get_ref())));
+        }
+        if let Some(env) = &r.env {
+            if !valid_env_key(env.get_ref()) {
+                diags.push(cx.at(env.span(), format!("`{}` is not a valid environment variable name", env.get_ref())));
+            }
+        }
+        let url = r.url.get_ref();
+        if !(url.starts_with("https://") || url.starts_with("http://") || url.starts_with("file://")) {
+            diags.push(
+                cx.at(r.url.span(), format!("resource URL `{url}` is not http(s):// or file://")),
+            );
+        }
+        out.push(Resource {
+            name: r.name.get_ref().clone(),
+            url: url.clone(),
+            sha256: sha.to_ascii_lowercase(),
+            extract: r.extract,
+            env: r.env.as_ref().map(|e| e.get_ref().clone()),
+            subdir: r.subdir.clone(),
+        });
+    }
+    out
+}
+
+fn check_edits(cx: &Cx, specs: &[schema::EditSpec], diags: &mut Diagnostics) -> Vec<Edit> {
+    let mut out = Vec::new();
+    for e in specs {
+        let find = match &e.find {
+            Some(f) if !f.get_ref().is_empty() => f.get_ref().clone(),
+            Some(f) => {
+                diags.push(cx.at(f.span(), "an edit's `find` must not be empty"));
+                continue;
+            }
+            None => {
+                diags.push(
+                    cx.at(e.file.span(), format!("the edit of `{}` has no `find`", e.file.get_ref()))
+                        .with_hint("add `find = \"…\"` with the exact text to replace"),
+                );
+                continue;
+            }
+        };
+        let count = *e.count.get_ref();
+        if count < 1 {
+            diags.push(
+                cx.at(e.count.span(), format!("edit count must be at least 1, not {count}"))
+                    .with_hint("`count` is how many times `find` must occur in the file"),
+            );
+            continue;
+        }
+        out.push(Edit {
+            file: e.file.get_ref().clone(),
+            find,
+            replace: Template::parse(e.replace.get_ref()).0,
+            count: count as u32,
+            why: e.why.clone(),
+        });
+    }
+    out
+}
+
+fn valid_env_key(k: &str) -> bool {
+    k.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// Variables jetforge computes itself; a recipe setting them would silently defeat the policy.
+const COMPUTED_ENV: &[(&str, &str)] = &[
+    ("MAX_JOBS", "set [jobs] mem_per_job_gib (and `max`) instead; jetforge computes MAX_JOBS"),
+    ("NVCC_THREADS", "set [jobs] nvcc_threads instead"),
+];
+
+fn check_env(
+    cx: &Cx,
+    env: &BTreeMap<String, Spanned<String>>,
+    diags: &mut Diagnostics,
+) -> Vec<(String, Template)> {
+    let mut out = Vec::new();
+    for (k, v) in env {
+        if !valid_env_key(k) {
+            diags.push(cx.at(v.span(), format!("`{k}` is not a valid environment variable name")));
+            continue;
+        }
+        if let Some((_, hint)) = COMPUTED_ENV.iter().find(|(n, _)| n == k) {
+            diags.push(cx.at(v.span(), format!("`{k}` is computed by jetforge and cannot be set in [env]")).with_hint(*hint));
+            continue;
+        }
+        out.push((k.clone(), Template::parse(v.get_ref()).0));
+    }
+    out
+}
+
+fn check_jobs(cx: &Cx, j: &schema::JobsSpec, diags: &mut Diagnostics) -> JobsPolicy {
+    let mem = j.mem_per_job_gib.as_ref().map_or(JobsPolicy::DEFAULT_MEM_PER_JOB_GIB, |m| {
+        let v = *m.get_ref();
+        if !(v > 0.0 && v < 1024.0) {
+            diags.push(cx.at(m.span(), format!("mem_per_job_gib must be between 0 and 1024 GiB, not {v}")));
+        }
+        v
+    });
+    for (field, v) in [("nvcc_threads", &j.nvcc_threads), ("max", &j.max)] {
+        if let Some(v) = v {
+            if *v.get_ref() == 0 {
+                diags.push(cx.at(v.span(), format!("jobs.{field} must be at least 1")));
+            }
+        }
+    }
+    if j.max_jobs_counts_nvcc_threads && j.nvcc_threads.is_none() {
+        diags.push(
+            cx.at(find_table(cx.text, "jobs"), "max_jobs_counts_nvcc_threads needs nvcc_threads")
+                .with_hint("add `nvcc_threads = N`"),
+        );
+    }
+    JobsPolicy {
+        mem_per_job_gib: mem,
+        nvcc_threads: j.nvcc_threads.as_ref().map(|v| *v.get_ref()),
+        max_jobs_counts_nvcc_threads: j.max_jobs_counts_nvcc_threads,
+        max: j.max.as_ref().map(|v| *v.get_ref()),
+    }
+}
+
+fn check_steps(cx: &Cx, specs: &[StepSpec], diags: &mut Diagnostics) -> Vec<Step> {
+    let mut out = Vec::new();
+    for (i, s) in specs.iter().enumerate() {
+        let n = i + 1;
+        match s {
+            StepSpec::Script(script) => out.push(Step {
+                name: format!("step {n}"),
+                kind: StepKind::Script(Template::parse(script.get_ref()).0),
+                cwd: None,
+            }),
+            StepSpec::Table(t) => {
+                let name = t.name.clone().unwrap_or_else(|| format!("step {n}"));
+                let cwd = t.cwd.as_ref().map(|c| Template::parse(c.get_ref()).0);
+                match (&t.run, &t.argv) {
+                    (Some(run), None) => out.push(Step {
+                        name,
+                        kind: StepKind::Script(Template::parse(run.get_ref()).0),
+                        cwd,
+                    }),
+                    (None, Some(argv)) if !argv.is_empty() => out.push(Step {
+                        name,
+                        kind: StepKind::Argv(argv.iter().map(|a| Template::parse(a.get_ref()).0).collect()),
+                        cwd,
+                    }),
+                    _ => diags.push(
+                        cx.at(find_table(cx.text, "build"), format!("build step {n} needs exactly one of `run` or a non-empty `argv`")),
+                    ),
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Every templated string of a recipe with its span, for placeholder checks.
+fn templated(raw: &RecipeFile) -> Vec<(&str, Range<usize>)> {
+    let mut v: Vec<(&str, Range<usize>)> = Vec::new();
+    for val in raw.env.values() {
+        v.push((val.get_ref(), val.span()));
+    }
+    for e in &raw.edits {
+        v.push((e.replace.get_ref(), e.replace.span()));
+    }
+    for s in &raw.build.steps {
+        match s {
+            StepSpec::Script(s) => v.push((s.get_ref(), s.span())),
+            StepSpec::Table(t) => {
+                for x in t.run.iter().chain(t.cwd.iter()).chain(t.argv.iter().flatten()) {
+                    v.push((x.get_ref(), x.span()));
+                }
+            }
+        }
+    }
+    v
+}
+
+fn check_template_refs(cx: &Cx, raw: &RecipeFile, diags: &mut Diagnostics) {
+    let deps: BTreeSet<&str> = raw.depends.recipes.iter().map(|d| d.get_ref().as_str()).collect();
+    let resources: BTreeSet<&str> = raw.resources.iter().map(|r| r.name.get_ref().as_str()).collect();
+    for (s, span) in templated(raw) {
+        for r in Template::parse(s).1 {
+            let shown = template::display_var(&r.name, r.arg.as_deref());
+            let at = locate(cx.text, &span, &shown);
+            if !template::is_known(&r.name, r.arg.as_deref()) {
+                diags.push(
+                    cx.at(at, format!("unknown template variable `{shown}`"))
+                        .with_hint(format!("known variables: {}; write `{{{{` for a literal brace", template::known_list())),
+                );
+                continue;
+            }
+            let Some(arg) = r.arg.as_deref() else { continue };
+            if r.name == "resource" && !resources.contains(arg) {
+                diags.push(cx.at(at, format!("`{shown}` names no [[resource]] of this recipe")));
+            } else if r.name != "resource" && !deps.contains(arg) {
+                diags.push(
+                    cx.at(at, format!("`{shown}` names `{arg}`, which is not a dependency of this recipe"))
+                        .with_hint(format!("add \"{arg}\" to [depends] recipes so it is prepared first")),
+                );
+            }
+        }
+    }
+}
+
+/// The byte range of `needle` inside the value at `span` (falls back to the whole value).
+fn locate(text: &str, span: &Range<usize>, needle: &str) -> Range<usize> {
+    text.get(span.clone())
+        .and_then(|v| v.find(needle))
+        .map_or(span.clone(), |i| span.start + i..span.start + i + needle.len())
+}
+
+/// Checks that span files: duplicate names, unknown dependencies, cycles; then orders the set.
+fn check_set(
+    name: String,
+    description: Option<String>,
+    recipes: Vec<Recipe>,
+    tree: &FileTree,
+    diags: &mut Diagnostics,
+) -> Option<RecipeSet> {
+    let before = diags.len();
+    let mut first: BTreeMap<&str, &Recipe> = BTreeMap::new();
+    for r in &recipes {
+        if let Some(prev) = first.get(r.name.as_str()) {
+            diags.push(
+                Diagnostic::at(&r.file, &r.text, name_span(&r.text), format!("duplicate package name `{}`", r.name))
+                    .with_hint(format!("`{}` already defines it; each package has one recipe per set", prev.file)),
+            );
+        } else {
+            first.insert(&r.name, r);
+        }
+    }
+    for r in &recipes {
+        for d in &r.depends {
+            if !first.contains_key(d.as_str()) {
+                let known: Vec<&str> = first.keys().copied().collect();
+                diags.push(
+                    Diagnostic::at(&r.file, &r.text, dep_span(&r.text, d), format!("`{}` depends on unknown recipe `{d}`", r.name))
+                        .with_hint(format!("recipes in set `{name}`: {}", known.join(", "))),
+                );
+            }
+        }
+    }
+    if diags.len() > before {
+        return None;
+    }
+    let mut set = RecipeSet {
+        name,
+        description,
+        recipes,
+    };
+    match super::graph::order(&set.recipes) {
+        Ok(order) => {
+            let mut sorted: Vec<Option<Recipe>> = set.recipes.drain(..).map(Some).collect();
+            set.recipes = order.into_iter().map(|i| sorted[i].take().unwrap()).collect();
+            let _ = tree;
+            Some(set)
+        }
+        Err(cycle) => {
+            let r = set.recipes.iter().find(|r| r.name == cycle[0]).unwrap();
+            let next = &cycle[1];
+            diags.push(
+                Diagnostic::at(&r.file, &r.text, dep_span(&r.text, next), format!("dependency cycle: {}", cycle.join(" -> ")))
+                    .with_hint("a recipe cannot depend on itself, directly or through others"),
+            );
+            None
+        }
+    }
+}
+
+fn name_span(text: &str) -> Range<usize> {
+    toml::from_str::<NameOnly>(text)
+        .map(|n| n.package.name.span())
+        .unwrap_or(0..0)
+}
+
+#[derive(Deserialize)]
+struct NameOnly {
+    package: NameOnlyPackage,
+}
+#[derive(Deserialize)]
+struct NameOnlyPackage {
+    name: Spanned<String>,
+}
+
+/// The span of `dep` inside `[depends] recipes`.
+fn dep_span(text: &str, dep: &str) -> Range<usize> {
+    #[derive(Deserialize)]
+    struct D {
+        #[serde(default)]
+        depends: Option<DD>,
+    }
+    #[derive(Deserialize)]
+    struct DD {
+        #[serde(default)]
+        recipes: Vec<Spanned<String>>,
+    }
+    toml::from_str::<D>(text)
+        .ok()
+        .and_then(|d| d.depends)
+        .and_then(|d| d.recipes.into_iter().find(|r| r.get_ref() == dep))
+        .map_or(0..0, |r| r.span())
+}

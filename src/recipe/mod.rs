@@ -1,0 +1,162 @@
+//! Recipes: the checked, plain-data form of `recipes/**/*.toml`, grouped into sets.
+//!
+//! `schema` is the file format, `load` turns files into [`RecipeSet`]s with pointed errors,
+//! `graph` orders them, `template` handles `{placeholders}`. Nothing here touches the network,
+//! the build machine or the work dir.
+
+pub mod diag;
+pub mod graph;
+pub mod load;
+pub mod schema;
+pub mod template;
+pub mod tree;
+
+use std::path::PathBuf;
+
+pub use diag::{Diagnostic, Diagnostics};
+pub use load::{load_sets, RecipeSets};
+use template::Template;
+
+/// A checked recipe.
+#[derive(Debug, Clone)]
+pub struct Recipe {
+    pub name: String,
+    pub version: String,
+    pub description: Option<String>,
+    pub disk_gib: Option<f64>,
+    /// Path as shown to the user.
+    pub file: String,
+    /// The recipe file's bytes, for fingerprints.
+    pub text: String,
+    pub source: Source,
+    pub patches: Vec<Patch>,
+    pub edits: Vec<Edit>,
+    pub resources: Vec<Resource>,
+    pub depends: Vec<String>,
+    pub python_requires: Vec<String>,
+    pub env: Vec<(String, Template)>,
+    pub jobs: JobsPolicy,
+    pub steps: Vec<Step>,
+    pub output: OutputKind,
+    pub wheel_names: Vec<String>,
+    pub verify: Option<Verify>,
+    /// `None`: not said; `Some(false)`: refuses cross builds.
+    pub cross: Option<bool>,
+    pub network: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    Git {
+        url: String,
+        tag: Option<String>,
+        branch: Option<String>,
+        commit: String,
+        submodules: bool,
+    },
+    /// A local directory (absolute, resolved against the recipe file).
+    Path { dir: PathBuf },
+}
+
+impl Source {
+    pub fn commit(&self) -> Option<&str> {
+        match self {
+            Source::Git { commit, .. } => Some(commit),
+            Source::Path { .. } => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Patch {
+    /// Path relative to the patches root, as written in the recipe.
+    pub file: String,
+    /// Path as shown to the user.
+    pub display: String,
+    pub bytes: Vec<u8>,
+    pub strip: u32,
+    pub directory: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Edit {
+    pub file: String,
+    pub find: String,
+    pub replace: Template,
+    pub count: u32,
+    pub why: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Resource {
+    pub name: String,
+    pub url: String,
+    pub sha256: String,
+    pub extract: bool,
+    pub env: Option<String>,
+    pub subdir: Option<String>,
+}
+
+/// What drives MAX_JOBS for a recipe (see `jobs`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobsPolicy {
+    pub mem_per_job_gib: f64,
+    pub nvcc_threads: Option<u32>,
+    pub max_jobs_counts_nvcc_threads: bool,
+    pub max: Option<u32>,
+}
+
+impl JobsPolicy {
+    /// Used when a recipe says nothing: a plain C/C++ compile job.
+    pub const DEFAULT_MEM_PER_JOB_GIB: f64 = 1.5;
+}
+
+#[derive(Debug, Clone)]
+pub enum StepKind {
+    /// Run with `bash -euo pipefail -c`.
+    Script(Template),
+    Argv(Vec<Template>),
+}
+
+#[derive(Debug, Clone)]
+pub struct Step {
+    pub name: String,
+    pub kind: StepKind,
+    pub cwd: Option<Template>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutputKind {
+    Wheel,
+    /// A prepared source tree consumed by another recipe; nothing is built.
+    Source,
+}
+
+#[derive(Debug, Clone)]
+pub struct Verify {
+    pub python: String,
+    pub timeout_secs: u64,
+    pub gpu: bool,
+}
+
+/// A named, loaded and checked set of recipes, in build order.
+#[derive(Debug, Clone)]
+pub struct RecipeSet {
+    pub name: String,
+    pub description: Option<String>,
+    /// Recipes in topological order (dependencies first; ties broken by name).
+    pub recipes: Vec<Recipe>,
+}
+
+impl RecipeSet {
+    pub fn get(&self, name: &str) -> Option<&Recipe> {
+        self.recipes.iter().find(|r| r.name == name)
+    }
+
+    /// The selected recipes plus everything they depend on, in build order.
+    /// `all` (or nothing) selects the whole set. Unknown names are an error naming them.
+    pub fn select(&self, names: &[String]) -> Result<Vec<&Recipe>, String> {
+        graph::select(self, names)
+    }
+}
