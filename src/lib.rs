@@ -6,3 +6,5 @@
 pub mod recipe;
 pub mod host;
 pub mod jobs;
+pub mod net;
+pub mod redact;

@@ -696,3 +696,16 @@ fn dep_span(text: &str, dep: &str) -> Range<usize> {
         .and_then(|d| d.recipes.into_iter().find(|r| r.get_ref() == dep))
         .map_or(0..0, |r| r.span())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The recipes shipped in the binary must always load and check.
+    #[test]
+    fn embedded_sets_load() {
+        let sets = load_sets(&FileTree::embedded_recipes(), &FileTree::embedded_patches(), "recipes")
+            .unwrap_or_else(|d| panic!("{d}"));
+        assert!(sets.pick(None).is_ok());
+    }
+}
