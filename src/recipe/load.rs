@@ -515,33 +515,34 @@ fn check_jobs(cx: &Cx, j: &schema::JobsSpec, diags: &mut Diagnostics) -> JobsPol
     }
 }
 
-fn check_steps(cx: &Cx, specs: &[StepSpec], diags: &mut Diagnostics) -> Vec<Step> {
+fn check_steps(cx: &Cx, specs: &[Spanned<StepSpec>], diags: &mut Diagnostics) -> Vec<Step> {
     let mut out = Vec::new();
     for (i, s) in specs.iter().enumerate() {
         let n = i + 1;
-        match s {
+        match s.get_ref() {
             StepSpec::Script(script) => out.push(Step {
                 name: format!("step {n}"),
-                kind: StepKind::Script(Template::parse(script.get_ref()).0),
+                kind: StepKind::Script(Template::parse(script).0),
                 cwd: None,
             }),
             StepSpec::Table(t) => {
                 let name = t.name.clone().unwrap_or_else(|| format!("step {n}"));
-                let cwd = t.cwd.as_ref().map(|c| Template::parse(c.get_ref()).0);
+                let cwd = t.cwd.as_ref().map(|c| Template::parse(c).0);
                 match (&t.run, &t.argv) {
                     (Some(run), None) => out.push(Step {
                         name,
-                        kind: StepKind::Script(Template::parse(run.get_ref()).0),
+                        kind: StepKind::Script(Template::parse(run).0),
                         cwd,
                     }),
                     (None, Some(argv)) if !argv.is_empty() => out.push(Step {
                         name,
-                        kind: StepKind::Argv(argv.iter().map(|a| Template::parse(a.get_ref()).0).collect()),
+                        kind: StepKind::Argv(argv.iter().map(|a| Template::parse(a).0).collect()),
                         cwd,
                     }),
-                    _ => diags.push(
-                        cx.at(find_table(cx.text, "build"), format!("build step {n} needs exactly one of `run` or a non-empty `argv`")),
-                    ),
+                    _ => diags.push(cx.at(
+                        s.span(),
+                        format!("build step {n} needs exactly one of `run` or a non-empty `argv`"),
+                    )),
                 }
             }
         }
@@ -559,11 +560,11 @@ fn templated(raw: &RecipeFile) -> Vec<(&str, Range<usize>)> {
         v.push((e.replace.get_ref(), e.replace.span()));
     }
     for s in &raw.build.steps {
-        match s {
-            StepSpec::Script(s) => v.push((s.get_ref(), s.span())),
+        match s.get_ref() {
+            StepSpec::Script(text) => v.push((text, s.span())),
             StepSpec::Table(t) => {
                 for x in t.run.iter().chain(t.cwd.iter()).chain(t.argv.iter().flatten()) {
-                    v.push((x.get_ref(), x.span()));
+                    v.push((x, s.span()));
                 }
             }
         }

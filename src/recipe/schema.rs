@@ -162,7 +162,7 @@ pub struct JobsSpec {
 #[serde(deny_unknown_fields)]
 pub struct BuildSpec {
     #[serde(default)]
-    pub steps: Vec<StepSpec>,
+    pub steps: Vec<Spanned<StepSpec>>,
     /// Whether the recipe can be built for a foreign architecture; with the reason if not.
     #[serde(default)]
     pub cross: Option<bool>,
@@ -172,10 +172,11 @@ pub struct BuildSpec {
 }
 
 /// A build step: a string is a bash script (`bash -euo pipefail -c`); a table gives an argv.
+/// (serde's untagged enums cannot hold `Spanned` values, so the span is kept around the step.)
 #[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
 pub enum StepSpec {
-    Script(Spanned<String>),
+    Script(String),
     Table(StepTable),
 }
 
@@ -185,12 +186,12 @@ pub struct StepTable {
     #[serde(default)]
     pub name: Option<String>,
     #[serde(default)]
-    pub run: Option<Spanned<String>>,
+    pub run: Option<String>,
     #[serde(default)]
-    pub argv: Option<Vec<Spanned<String>>>,
+    pub argv: Option<Vec<String>>,
     /// Working directory relative to the source dir.
     #[serde(default)]
-    pub cwd: Option<Spanned<String>>,
+    pub cwd: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
