@@ -18,6 +18,7 @@ pub struct HostFacts {
     pub jetson: Option<Jetson>,
     pub cuda: Option<Cuda>,
     pub python: Option<Python>,
+    pub gpu_arch: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -99,6 +100,7 @@ impl HostFacts {
             jetson: None,
             cuda: None,
             python: None,
+            gpu_arch: None,
         }
     }
 }

@@ -144,8 +144,8 @@ pub fn toml_error(file: &str, text: &str, e: &toml::de::Error) -> Diagnostic {
     let d = Diagnostic::at(file, text, span, msg.clone());
     if msg.starts_with("unknown field") {
         d.with_hint("check the spelling; the recipe format is described in the README")
-    } else if msg.starts_with("missing field") {
-        d.with_hint("this table needs that key")
+    } else if let Some(field) = msg.strip_prefix("missing field ") {
+        d.with_hint(format!("this table needs {field}"))
     } else {
         d
     }

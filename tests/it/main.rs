@@ -1,1 +1,5 @@
+//! The one integration test binary: drives the real `jetforge` CLI against temp dirs.
 
+mod cli;
+mod recipe_errors;
+mod util;

@@ -1,0 +1,200 @@
+//! Command-line definitions (clap derive). Raw flags only: `commands` turns them into settings.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "jetforge",
+    version,
+    about = "Build PyTorch, torchvision, Triton, vllm-flash-attn and vLLM wheels for Jetson Orin from source",
+    after_help = "Exit codes: 0 ok, 1 a build or check failed, 2 bad input or usage."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Recipe directory (default: the recipes embedded in this binary).
+    #[arg(long, global = true, value_name = "DIR", env = "JETFORGE_RECIPES")]
+    pub recipes: Option<PathBuf>,
+    /// Patch directory (default: `patches/` beside the recipe directory, or the embedded one).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub patches: Option<PathBuf>,
+    /// Recipe set to use (default: the set marked default).
+    #[arg(long, global = true, value_name = "NAME")]
+    pub set: Option<String>,
+    /// Target profile: `jetson-orin` (default), `host`, or one from targets.toml.
+    #[arg(long, global = true, value_name = "NAME")]
+    pub target: Option<String>,
+    /// CUDA archs to build for, replacing the target's (e.g. `8.7`, `9.0`); repeat or comma-separate.
+    #[arg(long, global = true, value_name = "ARCH", value_delimiter = ',')]
+    pub cuda_arch: Vec<String>,
+    /// Work directory for sources, logs and build state.
+    #[arg(long, global = true, value_name = "DIR", default_value = ".jetforge")]
+    pub work_dir: PathBuf,
+    /// Proxy for every download, overriding config and environment (credentials are redacted).
+    #[arg(long, global = true, value_name = "URL")]
+    pub proxy: Option<String>,
+    /// Hosts that bypass the proxy, overriding config and environment.
+    #[arg(long, global = true, value_name = "LIST")]
+    pub no_proxy: Option<String>,
+    /// Use only the caches; fail listing everything that is missing.
+    #[arg(long, global = true)]
+    pub offline: bool,
+    /// Say more (why recipes rebuild, the full environment).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Plain, timestamped output lines instead of progress bars.
+    #[arg(long, global = true)]
+    pub no_progress: bool,
+    /// Machine-readable output where the output is data.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Read host facts below this root instead of `/` (for tests and what-if plans).
+    #[arg(long, global = true, hide = true, value_name = "DIR", env = "JETFORGE_HOST_ROOT")]
+    pub host_root: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List recipe sets, recipes, versions and dependencies.
+    List,
+    /// Validate every recipe, patch reference and pin without building anything.
+    Check(CheckArgs),
+    /// Show what a build would do: order, commits, MAX_JOBS and why, steps, environment.
+    Plan(PlanArgs),
+    /// Print the exact build environment of a recipe.
+    Env(EnvArgs),
+    /// Fill the source and resource caches (for offline and air-gapped builds).
+    Fetch(Packages),
+    /// Check out, patch and edit sources into the work directory.
+    Prepare(Packages),
+    /// Build wheels (the main job).
+    Build(BuildArgs),
+    /// Install the built set into a venv, from the wheelhouse only.
+    Install(InstallArgs),
+    /// Upload the wheelhouse to a package index or write a static index.
+    Publish(PublishArgs),
+    /// Check this machine for what the recipe set needs, and say how to fix what is missing.
+    Doctor,
+    /// Run the recipes' verify snippets against an installed venv.
+    Verify(VerifyArgs),
+    /// Remove work directories (and, with --caches, the download caches).
+    Clean(CleanArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct Packages {
+    /// Recipes (`all` for the whole set); their dependencies are included.
+    #[arg(value_name = "PKG", default_value = "all")]
+    pub packages: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Also read upstream requirement files in fetched sources and check every patch applies.
+    #[arg(long)]
+    pub deep: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct JobsArg {
+    /// Parallel compile jobs, overriding the memory-based MAX_JOBS policy.
+    #[arg(short, long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub jobs: Option<u32>,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub packages: Packages,
+    #[command(flatten)]
+    pub jobs: JobsArg,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum EnvFormat {
+    Shell,
+    Dotenv,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct EnvArgs {
+    /// The recipe.
+    #[arg(value_name = "PKG")]
+    pub package: String,
+    #[arg(long, value_enum, default_value = "shell")]
+    pub format: EnvFormat,
+    /// Print credentials in proxy URLs instead of masking them.
+    #[arg(long)]
+    pub show_secrets: bool,
+    #[command(flatten)]
+    pub jobs: JobsArg,
+}
+
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    #[command(flatten)]
+    pub packages: Packages,
+    #[command(flatten)]
+    pub jobs: JobsArg,
+    /// Rebuild these recipes even when the wheelhouse has them.
+    #[arg(long, value_name = "PKG")]
+    pub force: Vec<String>,
+    /// Keep building what does not depend on a failed recipe.
+    #[arg(long)]
+    pub keep_going: bool,
+    /// Wheelhouse directory.
+    #[arg(long, value_name = "DIR")]
+    pub wheelhouse: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct InstallArgs {
+    #[command(flatten)]
+    pub packages: Packages,
+    /// The venv to create or use.
+    #[arg(long, value_name = "DIR")]
+    pub venv: PathBuf,
+    #[arg(long, value_name = "DIR")]
+    pub wheelhouse: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct PublishArgs {
+    /// Upload endpoint of a package index (legacy upload API).
+    #[arg(long, value_name = "URL")]
+    pub index: Option<String>,
+    /// Write a static PEP 503 index into this directory.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub packages: Packages,
+    /// The venv holding the installed set.
+    #[arg(long, value_name = "DIR")]
+    pub venv: Option<PathBuf>,
+    /// Also run a 2-process NCCL all-reduce (needs 2 GPUs).
+    #[arg(long)]
+    pub nccl: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CleanArgs {
+    /// Only these recipes' work directories.
+    #[arg(value_name = "PKG")]
+    pub packages: Vec<String>,
+    /// Also remove the git mirror and resource caches.
+    #[arg(long)]
+    pub caches: bool,
+}

@@ -1,0 +1,136 @@
+//! One module per subcommand: glue between parsed flags and the engines. `Session` gathers what
+//! most commands need (recipes, the chosen set and target, host facts, paths) from the global
+//! flags, once.
+
+mod check;
+mod env;
+mod list;
+mod plan;
+mod unimplemented;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+
+use crate::cli::{Cli, Command, GlobalArgs};
+use crate::host::HostFacts;
+use crate::jobs::JobsOverride;
+use crate::layout::Layout;
+use crate::net::{Direct, UrlPolicy};
+use crate::recipe::tree::FileTree;
+use crate::recipe::{load_sets, RecipeSet, RecipeSets};
+use crate::target::{self, Target};
+
+pub fn run(cli: Cli) -> Result<()> {
+    let g = &cli.global;
+    match &cli.command {
+        Command::List => list::run(g),
+        Command::Check(a) => check::run(g, a),
+        Command::Plan(a) => plan::run(g, a),
+        Command::Env(a) => env::run(g, a),
+        Command::Fetch(_) => unimplemented::run("fetch"),
+        Command::Prepare(_) => unimplemented::run("prepare"),
+        Command::Build(_) => unimplemented::run("build"),
+        Command::Install(_) => unimplemented::run("install"),
+        Command::Publish(_) => unimplemented::run("publish"),
+        Command::Doctor => unimplemented::run("doctor"),
+        Command::Verify(_) => unimplemented::run("verify"),
+        Command::Clean(_) => unimplemented::run("clean"),
+    }
+}
+
+/// Recipe and patch trees chosen by `--recipes` / `--patches`.
+pub fn trees(g: &GlobalArgs) -> Result<(FileTree, FileTree, String)> {
+    let Some(dir) = &g.recipes else {
+        let patches = match &g.patches {
+            Some(p) => FileTree::read_dir(p)?,
+            None => FileTree::embedded_patches(),
+        };
+        return Ok((FileTree::embedded_recipes(), patches, "recipes".into()));
+    };
+    if !dir.is_dir() {
+        return Err(crate::error::input_hint(
+            format!("recipe directory `{}` does not exist", dir.display()),
+            "--recipes takes a directory of recipe sets or of *.toml recipes",
+        ));
+    }
+    let patches = match &g.patches {
+        Some(p) => FileTree::read_dir(p)?,
+        None => FileTree::read_dir(&default_patch_dir(dir))?,
+    };
+    let root_name = dir
+        .canonicalize()
+        .ok()
+        .and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "recipes".into());
+    Ok((FileTree::read_dir(dir)?, patches, root_name))
+}
+
+/// `DIR/patches` if it exists, else `patches/` beside DIR (the repository layout).
+fn default_patch_dir(recipes: &Path) -> PathBuf {
+    let inside = recipes.join("patches");
+    if inside.is_dir() {
+        inside
+    } else {
+        recipes.join("..").join("patches")
+    }
+}
+
+pub fn load_all_sets(g: &GlobalArgs) -> Result<(RecipeSets, FileTree)> {
+    let (recipes, patches, root_name) = trees(g)?;
+    let sets = load_sets(&recipes, &patches, &root_name)?;
+    Ok((sets, recipes))
+}
+
+/// Reads the process environment; one place, so tests of the engines never do.
+pub fn caller_env(key: &str) -> Option<String> {
+    std::env::var(key).ok()
+}
+
+/// What most commands need, resolved from the global flags.
+pub struct Session {
+    pub set: RecipeSet,
+    pub target: Target,
+    pub facts: HostFacts,
+    pub layout: Layout,
+    pub policy: Box<dyn UrlPolicy>,
+    pub proxy_env: Vec<(String, String)>,
+    pub cache_dir: PathBuf,
+}
+
+impl Session {
+    pub fn load(g: &GlobalArgs) -> Result<Self> {
+        let (sets, tree) = load_all_sets(g)?;
+        let set = sets.pick(g.set.as_deref()).map_err(crate::error::input)?.clone();
+        let targets = target::load_targets(&tree)?;
+        let root = g.host_root.clone().unwrap_or_else(|| PathBuf::from("/"));
+        let facts = HostFacts::read(&root);
+        let cuda_arch = (!g.cuda_arch.is_empty()).then_some(g.cuda_arch.as_slice());
+        let target = target::select(g.target.as_deref(), &targets, &facts, cuda_arch)?;
+        let work_dir = std::path::absolute(&g.work_dir).map_err(|e| {
+            crate::error::input(format!("work dir `{}`: {e}", g.work_dir.display()))
+        })?;
+        let layout = Layout::new(&work_dir, &set.name, &target.name);
+        let cache_dir = dirs::cache_dir()
+            .unwrap_or_else(|| work_dir.join("cache"))
+            .join("jetforge");
+        Ok(Self {
+            set,
+            target,
+            facts,
+            layout,
+            policy: Box::new(Direct { offline: g.offline }),
+            proxy_env: Vec::new(),
+            cache_dir,
+        })
+    }
+
+    /// `--jobs`, then MAX_JOBS from the caller's environment.
+    pub fn jobs_override(&self, cli: Option<u32>) -> JobsOverride {
+        JobsOverride {
+            cli,
+            env: caller_env("MAX_JOBS").and_then(|v| v.trim().parse().ok().filter(|n| *n > 0)),
+            remembered: None,
+        }
+    }
+}

@@ -1,0 +1,168 @@
+//! `jetforge plan [all|PKG…]`: what a build would do, in order, with jobs and why.
+
+use anyhow::Result;
+
+use super::{caller_env, Session};
+use crate::cli::{GlobalArgs, PlanArgs};
+use crate::env::Origin;
+use crate::host::{HostFacts, GIB};
+use crate::plan::{self, Plan, PlanInputs, RecipePlan};
+use crate::recipe::OutputKind;
+
+pub fn run(g: &GlobalArgs, a: &PlanArgs) -> Result<()> {
+    let s = Session::load(g)?;
+    let plan = make(&s, &a.packages.packages, a.jobs.jobs)?;
+    if g.json {
+        println!("{}", serde_json::to_string_pretty(&plan)?);
+    } else {
+        print!("{}", render(&plan, &s.facts, g.verbose > 0));
+    }
+    Ok(())
+}
+
+pub fn make(s: &Session, packages: &[String], jobs: Option<u32>) -> Result<Plan> {
+    let selected = s.set.select(packages).map_err(crate::error::input)?;
+    let ov = s.jobs_override(jobs);
+    let inputs = PlanInputs {
+        set: &s.set,
+        target: &s.target,
+        facts: &s.facts,
+        layout: &s.layout,
+        jobs: &ov,
+        policy: s.policy.as_ref(),
+        proxy_env: s.proxy_env.clone(),
+        resource_cache: &s.cache_dir,
+        caller: &caller_env,
+    };
+    plan::make(&inputs, &selected)
+}
+
+/// One line about the machine the plan was made on.
+pub fn host_line(f: &HostFacts) -> String {
+    let mut parts = Vec::new();
+    if let Some(j) = &f.jetson {
+        let mut s = j.model.clone();
+        if let Some(l4t) = &j.l4t {
+            s.push_str(&format!(", L4T {l4t}"));
+        }
+        if let Some(jp) = &j.jetpack {
+            s.push_str(&format!(" (JetPack {jp})"));
+        }
+        parts.push(s);
+    } else {
+        parts.push(f.arch.clone());
+    }
+    parts.push(format!("{} CPUs", f.cpus.usable));
+    let m = &f.memory;
+    parts.push(format!(
+        "{:.1} GiB RAM ({:.1} GiB available)",
+        m.total as f64 / GIB,
+        m.available as f64 / GIB
+    ));
+    parts.push(if m.swap_total == 0 {
+        "no swap".to_string()
+    } else {
+        format!("{:.1} GiB swap", m.swap_total as f64 / GIB)
+    });
+    if let Some(limit) = f.cgroup.as_ref().and_then(|c| c.limit) {
+        parts.push(format!("cgroup limit {:.1} GiB", limit as f64 / GIB));
+    }
+    parts.push(match &f.cuda {
+        Some(c) => format!("CUDA {}", c.version),
+        None => "no CUDA".to_string(),
+    });
+    parts.join(", ")
+}
+
+fn render(plan: &Plan, facts: &HostFacts, verbose: bool) -> String {
+    let mut out = format!(
+        "Plan: set {} for target {}\nHost: {}\n",
+        plan.set,
+        plan.target.summary(),
+        host_line(facts)
+    );
+    for (i, r) in plan.recipes.iter().enumerate() {
+        out.push('\n');
+        out.push_str(&render_recipe(i + 1, r, verbose));
+    }
+    out
+}
+
+fn render_recipe(n: usize, r: &RecipePlan, verbose: bool) -> String {
+    let kind = match r.output {
+        OutputKind::Wheel => "wheel",
+        OutputKind::Source => "prepared source",
+    };
+    let mut out = format!("{n}. {} {} ({kind})\n", r.name, r.version);
+    let src = &r.source;
+    let line = match (&src.url, &src.path) {
+        (Some(url), _) => {
+            let mut s = url.clone();
+            if let Some(t) = &src.tag {
+                s.push_str(&format!(" tag {t}"));
+            }
+            if let Some(b) = &src.branch {
+                s.push_str(&format!(" branch {b}"));
+            }
+            if let Some(c) = &src.commit {
+                s.push_str(&format!(" commit {c}"));
+            }
+            if src.submodules {
+                s.push_str(" + submodules");
+            }
+            if let Some(m) = &src.mirror {
+                s.push_str(&format!("\n             via mirror {m}"));
+            }
+            s
+        }
+        (None, Some(p)) => format!("local {}", p.display()),
+        (None, None) => String::new(),
+    };
+    out.push_str(&format!("   source    {line}\n"));
+    if !r.depends.is_empty() {
+        out.push_str(&format!("   depends   {}\n", r.depends.join(", ")));
+    }
+    for p in &r.patches {
+        out.push_str(&format!("   patch     {p}\n"));
+    }
+    for e in &r.edits {
+        out.push_str(&format!("   edit      {e}\n"));
+    }
+    for res in &r.resources {
+        out.push_str(&format!("   resource  {} {} (sha256 {}…)\n", res.name, res.url, &res.sha256[..12]));
+    }
+    if r.output == OutputKind::Wheel {
+        let j = &r.jobs;
+        let mut jobs = format!("MAX_JOBS={} ({})", j.max_jobs, j.reason);
+        if let Some(t) = j.nvcc_threads {
+            jobs.push_str(&format!(", NVCC_THREADS={t}"));
+        }
+        out.push_str(&format!("   jobs      {jobs}\n"));
+        for (i, s) in r.steps.iter().enumerate() {
+            let lead = if i == 0 { "   steps     " } else { "             " };
+            out.push_str(&format!("{lead}{}. {}\n", i + 1, indent(&s.display())));
+        }
+    }
+    if let Some(n) = &r.network {
+        out.push_str(&format!("   network   {n}\n"));
+    }
+    let shown: Vec<_> = r
+        .build_env
+        .vars
+        .iter()
+        .filter(|v| verbose || !matches!(v.origin, Origin::Caller | Origin::Jetforge))
+        .collect();
+    for (i, v) in shown.iter().enumerate() {
+        let lead = if i == 0 { "   env       " } else { "             " };
+        out.push_str(&format!(
+            "{lead}{}={}\n",
+            v.key,
+            crate::env::shell_quote(&crate::redact::redact(&v.value))
+        ));
+    }
+    out
+}
+
+fn indent(s: &str) -> String {
+    s.lines().collect::<Vec<_>>().join("\n                ")
+}

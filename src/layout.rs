@@ -1,0 +1,54 @@
+//! Where things live in the work dir. One place computes every path, so a change of layout
+//! never leaves two parts of the code disagreeing.
+//!
+//! ```text
+//! <work-dir>/<set>-<target>/
+//!     src/<name>/          prepared source tree (patched), kept between builds for incremental work
+//!     out/<name>/          where a recipe's build writes its wheel
+//!     logs/<name>/         one log per step, replay scripts after a failure
+//!     state/<name>.json    resume state (step reached, jobs that worked)
+//!     venv/                the build venv of this set and target
+//! ```
+
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone)]
+pub struct Layout {
+    pub root: PathBuf,
+}
+
+impl Layout {
+    pub fn new(work_dir: &Path, set: &str, target: &str) -> Self {
+        Self {
+            root: work_dir.join(format!("{set}-{target}")),
+        }
+    }
+
+    pub fn source_dir(&self, name: &str) -> PathBuf {
+        self.root.join("src").join(name)
+    }
+
+    pub fn out_dir(&self, name: &str) -> PathBuf {
+        self.root.join("out").join(name)
+    }
+
+    pub fn log_dir(&self, name: &str) -> PathBuf {
+        self.root.join("logs").join(name)
+    }
+
+    pub fn state_file(&self, name: &str) -> PathBuf {
+        self.root.join("state").join(format!("{name}.json"))
+    }
+
+    pub fn venv_dir(&self) -> PathBuf {
+        self.root.join("venv")
+    }
+
+    pub fn venv_python(&self) -> PathBuf {
+        self.venv_dir().join("bin").join("python")
+    }
+
+    pub fn recipe_work_dir(&self, name: &str) -> PathBuf {
+        self.root.join("work").join(name)
+    }
+}

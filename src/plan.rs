@@ -1,0 +1,226 @@
+//! The plan: for each selected recipe, in build order, what would run and why — source and
+//! commit, patches, jobs with the reason, the filled steps and the exact environment. `plan`
+//! prints it; `build` executes it. Pure data: no network, no work-dir writes.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use serde::Serialize;
+
+use crate::env::{self, BuildEnv, EnvContext, RenderedStep};
+use crate::host::HostFacts;
+use crate::jobs::{self, JobsDecision, JobsOverride};
+use crate::layout::Layout;
+use crate::net::UrlPolicy;
+use crate::recipe::{OutputKind, Recipe, RecipeSet, Resource, Source};
+use crate::target::Target;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SourcePlan {
+    /// `git` or `path`.
+    pub kind: &'static str,
+    /// The URL as the recipe writes it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// The URL actually fetched, when a `[mirrors]` entry rewrote it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mirror: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub branch: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
+    pub submodules: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ResourcePlan {
+    pub name: String,
+    pub url: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mirror: Option<String>,
+    pub sha256: String,
+    pub path: PathBuf,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RecipePlan {
+    pub name: String,
+    pub version: String,
+    pub file: String,
+    pub output: OutputKind,
+    pub commit: Option<String>,
+    pub source: SourcePlan,
+    pub patches: Vec<String>,
+    pub edits: Vec<String>,
+    pub resources: Vec<ResourcePlan>,
+    pub depends: Vec<String>,
+    pub python_requires: Vec<String>,
+    pub jobs: JobsDecision,
+    #[serde(skip)]
+    pub build_env: BuildEnv,
+    /// Filled in by the caller when rendering JSON (redacted unless asked).
+    pub env: serde_json::Value,
+    pub steps: Vec<RenderedStep>,
+    pub verify: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub network: Option<String>,
+    pub source_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    pub set: String,
+    pub target: Target,
+    pub recipes: Vec<RecipePlan>,
+}
+
+/// Inputs that do not depend on the recipe.
+pub struct PlanInputs<'a> {
+    pub set: &'a RecipeSet,
+    pub target: &'a Target,
+    pub facts: &'a HostFacts,
+    pub layout: &'a Layout,
+    pub jobs: &'a JobsOverride,
+    pub policy: &'a dyn UrlPolicy,
+    pub proxy_env: Vec<(String, String)>,
+    pub resource_cache: &'a Path,
+    pub caller: &'a dyn Fn(&str) -> Option<String>,
+}
+
+/// Where a resource lands in the cache (the file, or its extracted directory).
+pub fn resource_path(cache: &Path, r: &Resource) -> PathBuf {
+    let dir = cache.join("resources-v1").join(&r.sha256);
+    if r.extract {
+        let mut p = dir.join("extracted");
+        if let Some(sub) = &r.subdir {
+            p = p.join(sub);
+        }
+        p
+    } else {
+        dir.join(file_name_of(&r.url))
+    }
+}
+
+/// The last path segment of a URL, without query or fragment.
+pub fn file_name_of(url: &str) -> String {
+    let path = url.split(['?', '#']).next().unwrap_or(url);
+    path.rsplit('/')
+        .find(|s| !s.is_empty())
+        .unwrap_or("download")
+        .to_string()
+}
+
+fn rewritten(policy: &dyn UrlPolicy, url: &str) -> Option<String> {
+    let m = policy.rewrite(url);
+    (m != url).then_some(m)
+}
+
+fn source_plan(r: &Recipe, policy: &dyn UrlPolicy) -> SourcePlan {
+    match &r.source {
+        Source::Git {
+            url,
+            tag,
+            branch,
+            commit,
+            submodules,
+        } => SourcePlan {
+            kind: "git",
+            url: Some(url.clone()),
+            mirror: rewritten(policy, url),
+            tag: tag.clone(),
+            branch: branch.clone(),
+            commit: Some(commit.clone()),
+            submodules: *submodules,
+            path: None,
+        },
+        Source::Path { dir } => SourcePlan {
+            kind: "path",
+            url: None,
+            mirror: None,
+            tag: None,
+            branch: None,
+            commit: None,
+            submodules: false,
+            path: Some(dir.clone()),
+        },
+    }
+}
+
+pub fn plan_recipe(inp: &PlanInputs, r: &Recipe) -> Result<RecipePlan> {
+    let decision = jobs::decide(&r.jobs, inp.facts, inp.jobs);
+    let resources: BTreeMap<String, PathBuf> = r
+        .resources
+        .iter()
+        .map(|res| (res.name.clone(), resource_path(inp.resource_cache, res)))
+        .collect();
+    let cx = EnvContext {
+        recipe: r,
+        set: inp.set,
+        target: inp.target,
+        jobs: &decision,
+        layout: inp.layout,
+        resources: resources.clone(),
+        proxy_env: inp.proxy_env.clone(),
+        caller: inp.caller,
+    };
+    let build_env = env::compose(&cx)?;
+    let steps = env::render_steps(&cx)?;
+    Ok(RecipePlan {
+        name: r.name.clone(),
+        version: r.version.clone(),
+        file: r.file.clone(),
+        output: r.output,
+        commit: r.source.commit().map(str::to_string),
+        source: source_plan(r, inp.policy),
+        patches: r.patches.iter().map(|p| p.file.clone()).collect(),
+        edits: r.edits.iter().map(|e| e.file.clone()).collect(),
+        resources: r
+            .resources
+            .iter()
+            .map(|res| ResourcePlan {
+                name: res.name.clone(),
+                url: res.url.clone(),
+                mirror: rewritten(inp.policy, &res.url),
+                sha256: res.sha256.clone(),
+                path: resources[&res.name].clone(),
+            })
+            .collect(),
+        depends: r.depends.clone(),
+        python_requires: r.python_requires.clone(),
+        jobs: decision,
+        env: build_env.to_json(false),
+        build_env,
+        steps,
+        verify: r.verify.is_some(),
+        network: r.network.clone(),
+        source_dir: inp.layout.source_dir(&r.name),
+    })
+}
+
+/// Plans `recipes` (already selected and in build order).
+pub fn make(inp: &PlanInputs, recipes: &[&Recipe]) -> Result<Plan> {
+    Ok(Plan {
+        set: inp.set.name.clone(),
+        target: inp.target.clone(),
+        recipes: recipes
+            .iter()
+            .map(|r| plan_recipe(inp, r))
+            .collect::<Result<_>>()?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_names_from_urls() {
+        assert_eq!(file_name_of("https://x/a/llvm-x.tar.gz?raw=1"), "llvm-x.tar.gz");
+        assert_eq!(file_name_of("https://x/a/"), "a");
+    }
+}

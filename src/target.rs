@@ -1,0 +1,224 @@
+//! Target profiles: where the built wheels will run (CPU arch, CUDA archs, Python, wheel
+//! platform tag). Named profiles come from `targets.toml` in the recipe tree; `host` is derived
+//! from the machine jetforge runs on.
+//!
+//! Vocabulary (as in Nix and conda): the *build* machine runs jetforge; the *host* of a wheel is
+//! where it runs. The `host` target means "build for this machine".
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::host::HostFacts;
+use crate::recipe::load::toml_error;
+use crate::recipe::tree::FileTree;
+use crate::recipe::{Diagnostic, Diagnostics};
+
+/// Used when the user names no target: the product exists for Jetson Orin.
+pub const DEFAULT_TARGET: &str = "jetson-orin";
+pub const HOST_TARGET: &str = "host";
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Target {
+    pub name: String,
+    pub description: String,
+    pub arch: String,
+    pub cuda_arch_list: Vec<String>,
+    /// "3.10"
+    pub python_version: String,
+    pub platform_tag: String,
+    pub cuda_home: PathBuf,
+}
+
+impl Target {
+    /// The CPython tag, e.g. `cp310`.
+    pub fn python_tag(&self) -> String {
+        format!("cp{}", self.python_version.replace('.', ""))
+    }
+
+    /// `8.7;9.0` — the form TORCH_CUDA_ARCH_LIST and CMake lists accept.
+    pub fn cuda_arch_list_str(&self) -> String {
+        self.cuda_arch_list.join(";")
+    }
+
+    /// `87;90` — the form CMAKE_CUDA_ARCHITECTURES and `sm_` names use.
+    pub fn cuda_arch_nodot(&self) -> String {
+        self.cuda_arch_list
+            .iter()
+            .map(|a| a.replace('.', ""))
+            .collect::<Vec<_>>()
+            .join(";")
+    }
+
+    /// One line for headers: `jetson-orin (aarch64, CUDA arch 8.7, cp310, linux_aarch64)`.
+    pub fn summary(&self) -> String {
+        let archs = if self.cuda_arch_list.is_empty() {
+            "no CUDA arch".to_string()
+        } else {
+            format!("CUDA arch {}", self.cuda_arch_list.join(" "))
+        };
+        format!(
+            "{} ({}, {}, {}, {})",
+            self.name,
+            self.arch,
+            archs,
+            self.python_tag(),
+            self.platform_tag
+        )
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TargetsFile {
+    #[serde(default)]
+    target: BTreeMap<String, TargetSpec>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TargetSpec {
+    description: String,
+    arch: String,
+    cuda_arch_list: Vec<String>,
+    python: String,
+    platform_tag: String,
+    #[serde(default = "default_cuda_home")]
+    cuda_home: PathBuf,
+}
+
+fn default_cuda_home() -> PathBuf {
+    PathBuf::from("/usr/local/cuda")
+}
+
+/// Named targets from `targets.toml` of `tree`, falling back to the embedded file.
+pub fn load_targets(tree: &FileTree) -> Result<Vec<Target>, Diagnostics> {
+    let embedded;
+    let (tree, bytes) = match tree.get("targets.toml") {
+        Some(b) => (tree, b),
+        None => {
+            embedded = FileTree::embedded_recipes();
+            let b = embedded.get("targets.toml").unwrap_or_default();
+            (&embedded, b)
+        }
+    };
+    let file = tree.display("targets.toml");
+    let text = String::from_utf8_lossy(bytes);
+    let parsed: TargetsFile =
+        toml::from_str(&text).map_err(|e| Diagnostics(vec![toml_error(&file, &text, &e)]))?;
+    let mut diags = Diagnostics::default();
+    let mut out = Vec::new();
+    for (name, t) in parsed.target {
+        if name == HOST_TARGET {
+            diags.push(Diagnostic::file_only(&file, "`host` is derived from the machine and cannot be defined"));
+            continue;
+        }
+        if let Some(bad) = t.cuda_arch_list.iter().find(|a| !valid_cuda_arch(a)) {
+            diags.push(Diagnostic::file_only(&file, format!("target `{name}`: `{bad}` is not a CUDA arch like `8.7`")));
+            continue;
+        }
+        out.push(Target {
+            name,
+            description: t.description,
+            arch: t.arch,
+            cuda_arch_list: t.cuda_arch_list,
+            python_version: t.python,
+            platform_tag: t.platform_tag,
+            cuda_home: t.cuda_home,
+        });
+    }
+    if diags.is_empty() {
+        Ok(out)
+    } else {
+        Err(diags)
+    }
+}
+
+/// `8.7`, `9.0`, `9.0a`, `10.0` …
+pub fn valid_cuda_arch(a: &str) -> bool {
+    let a = a.strip_suffix(['a', 'f']).unwrap_or(a);
+    matches!(a.split_once('.'), Some((maj, min)) if !maj.is_empty() && !min.is_empty()
+        && maj.chars().all(|c| c.is_ascii_digit()) && min.chars().all(|c| c.is_ascii_digit()))
+}
+
+/// The `host` target: this machine's arch and Python, the CUDA archs given or detected.
+pub fn host_target(facts: &HostFacts, cuda_arch: Option<&[String]>) -> Target {
+    let python = facts
+        .python
+        .as_ref()
+        .map(|p| p.version.split('.').take(2).collect::<Vec<_>>().join("."))
+        .unwrap_or_else(|| "3".to_string());
+    let cuda_arch_list = match cuda_arch {
+        Some(list) => list.to_vec(),
+        None => facts.gpu_arch.iter().cloned().collect(),
+    };
+    Target {
+        name: HOST_TARGET.to_string(),
+        description: "this machine".to_string(),
+        arch: facts.arch.clone(),
+        cuda_arch_list,
+        python_version: python,
+        platform_tag: format!("linux_{}", facts.arch),
+        cuda_home: facts
+            .cuda
+            .as_ref()
+            .map_or_else(default_cuda_home, |c| c.home.clone()),
+    }
+}
+
+/// Picks the target: the one named, else `jetson-orin` (on a Jetson and, as the plan of what a
+/// Jetson would build, elsewhere). `--cuda-arch` replaces the profile's arch list.
+pub fn select(
+    name: Option<&str>,
+    targets: &[Target],
+    facts: &HostFacts,
+    cuda_arch: Option<&[String]>,
+) -> anyhow::Result<Target> {
+    if let Some(bad) = cuda_arch.unwrap_or_default().iter().find(|a| !valid_cuda_arch(a)) {
+        return Err(crate::error::input_hint(
+            format!("`{bad}` is not a CUDA arch"),
+            "write compute capabilities with a dot, e.g. --cuda-arch 8.7 or --cuda-arch 9.0",
+        ));
+    }
+    let name = name.unwrap_or(DEFAULT_TARGET);
+    if name == HOST_TARGET {
+        return Ok(host_target(facts, cuda_arch));
+    }
+    let mut t = targets.iter().find(|t| t.name == name).cloned().ok_or_else(|| {
+        let mut names: Vec<&str> = targets.iter().map(|t| t.name.as_str()).collect();
+        names.push(HOST_TARGET);
+        crate::error::input_hint(
+            format!("no target named `{name}`"),
+            format!("targets: {}", names.join(", ")),
+        )
+    })?;
+    if let Some(list) = cuda_arch {
+        t.cuda_arch_list = list.to_vec();
+    }
+    Ok(t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_targets_have_orin() {
+        let ts = load_targets(&FileTree::empty("x")).unwrap();
+        let orin = ts.iter().find(|t| t.name == DEFAULT_TARGET).unwrap();
+        assert_eq!(orin.cuda_arch_list, ["8.7"]);
+        assert_eq!(orin.python_tag(), "cp310");
+        assert_eq!(orin.cuda_arch_nodot(), "87");
+    }
+
+    #[test]
+    fn cuda_arch_syntax() {
+        for ok in ["8.7", "9.0", "9.0a", "10.0", "12.0f"] {
+            assert!(valid_cuda_arch(ok), "{ok}");
+        }
+        for bad in ["87", "sm_87", "8.", ".7", "x.y"] {
+            assert!(!valid_cuda_arch(bad), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,58 @@
+//! Helpers shared by the CLI tests: run the binary, write recipe trees, redact temp paths.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use assert_cmd::Command;
+
+/// The real binary with a clean, predictable environment (no proxy, no MAX_JOBS, no colour).
+pub fn jetforge() -> Command {
+    let mut c = Command::cargo_bin("jetforge").unwrap();
+    for var in [
+        "MAX_JOBS",
+        "http_proxy",
+        "https_proxy",
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "all_proxy",
+        "ALL_PROXY",
+        "no_proxy",
+        "NO_PROXY",
+        "JETFORGE_HOST_ROOT",
+        "JETFORGE_RECIPES",
+        "JETFORGE_CONFIG",
+    ] {
+        c.env_remove(var);
+    }
+    c.env("NO_COLOR", "1");
+    c
+}
+
+/// A fake machine from `tests/hosts/<name>`.
+pub fn host(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/hosts").join(name)
+}
+
+/// Writes `files` (relative path, content) under a new temp dir.
+pub fn tree(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for (rel, text) in files {
+        let p = dir.path().join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+    dir
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Replaces a temp dir path with `[DIR]` so snapshots are stable.
+pub fn redact_dir(text: &str, dir: &Path) -> String {
+    text.replace(&dir.display().to_string(), "[DIR]")
+}
