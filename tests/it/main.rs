@@ -1,5 +1,6 @@
 //! The one integration test binary: drives the real `jetforge` CLI against temp dirs.
 
 mod cli;
+mod plan;
 mod recipe_errors;
 mod util;

@@ -1,0 +1,244 @@
+//! `plan` and `env` on a fixture set and on faked machines: order, dependencies, filled
+//! templates, jobs with reasons, JSON shape, and the shell export's round trip through bash.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::util::{host, jetforge, stdout, tree};
+
+/// Three recipes: a C extension, a package built against it, and a source-only tree that a
+/// third recipe consumes through `{source_dir:…}`.
+pub fn fixture_set() -> tempfile::TempDir {
+    tree(&[
+        (
+            "recipes/first.toml",
+            r#"[package]
+name = "first"
+version = "1.0.0"
+[source]
+path = "../src/first"
+[env]
+FIRST_FLAGS = "-O2 '{cuda_arch_list}' $HOME"
+[jobs]
+mem_per_job_gib = 2.0
+[build]
+steps = ["python -m pip wheel --no-build-isolation --no-deps -w {out} ."]
+"#,
+        ),
+        (
+            "recipes/second.toml",
+            r#"[package]
+name = "second"
+version = "2.0.0"
+[source]
+path = "../src/second"
+[depends]
+recipes = ["first"]
+python = ["setuptools>=61"]
+[build]
+steps = [{ name = "wheel", argv = ["{python}", "-m", "pip", "wheel", "-w", "{out}", "."] }]
+"#,
+        ),
+        (
+            "recipes/kernels.toml",
+            r#"[package]
+name = "kernels"
+version = "0.1.0"
+[source]
+path = "../src/kernels"
+[output]
+kind = "source"
+"#,
+        ),
+        (
+            "recipes/third.toml",
+            r#"[package]
+name = "third"
+version = "3.0.0"
+[source]
+path = "../src/third"
+[depends]
+recipes = ["kernels", "second"]
+[env]
+KERNELS_SRC = "{source_dir:kernels}"
+FIRST_VERSION = "{version:first}"
+[jobs]
+mem_per_job_gib = 8.0
+nvcc_threads = 2
+max_jobs_counts_nvcc_threads = true
+[build]
+steps = ["python setup.py bdist_wheel -d {out}"]
+"#,
+        ),
+    ])
+}
+
+fn plan_json(dir: &Path, host_name: &str, extra: &[&str]) -> Value {
+    let out = jetforge()
+        .arg("--recipes")
+        .arg(dir.join("recipes"))
+        .arg("--work-dir")
+        .arg(dir.join("work"))
+        .env("JETFORGE_HOST_ROOT", host(host_name))
+        .args(["plan", "--json"])
+        .args(extra)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn names(plan: &Value) -> Vec<String> {
+    plan["recipes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn order_is_topological_and_selection_pulls_dependencies() {
+    let dir = fixture_set();
+    let all = plan_json(dir.path(), "agx-orin-64g", &[]);
+    assert_eq!(names(&all), ["first", "kernels", "second", "third"]);
+    let some = plan_json(dir.path(), "agx-orin-64g", &["second"]);
+    assert_eq!(names(&some), ["first", "second"]);
+}
+
+#[test]
+fn json_has_the_documented_fields() {
+    let dir = fixture_set();
+    let plan = plan_json(dir.path(), "agx-orin-64g", &[]);
+    let third = &plan["recipes"][3];
+    for key in ["name", "version", "commit", "jobs", "env", "steps", "depends"] {
+        assert!(third.get(key).is_some(), "missing {key}: {third}");
+    }
+    assert_eq!(third["depends"], serde_json::json!(["kernels", "second"]));
+    let work = dir.path().join("work").display().to_string();
+    assert_eq!(
+        third["env"]["KERNELS_SRC"],
+        format!("{work}/recipes-jetson-orin/src/kernels")
+    );
+    assert_eq!(third["env"]["FIRST_VERSION"], "1.0.0");
+    assert_eq!(third["env"]["TORCH_CUDA_ARCH_LIST"], "8.7");
+    let second_step = &plan["recipes"][2]["steps"][0]["argv"];
+    assert_eq!(second_step[0], format!("{work}/recipes-jetson-orin/venv/bin/python"));
+}
+
+#[test]
+fn jobs_follow_memory_and_say_why() {
+    let dir = fixture_set();
+    let nano = plan_json(dir.path(), "orin-nano-8g", &[]);
+    let agx = plan_json(dir.path(), "agx-orin-64g", &[]);
+    let jobs = |p: &Value, i: usize| p["recipes"][i]["jobs"]["jobs"].as_u64().unwrap();
+    assert!(jobs(&nano, 0) < jobs(&agx, 0), "{nano} vs {agx}");
+    let reason = nano["recipes"][0]["jobs"]["reason"].as_str().unwrap();
+    assert!(reason.contains("GiB usable") && reason.contains("per job"), "{reason}");
+    let third = &agx["recipes"][3]["jobs"];
+    assert_eq!(third["max_jobs"].as_u64().unwrap(), third["jobs"].as_u64().unwrap() * 2);
+    assert_eq!(agx["recipes"][3]["env"]["NVCC_THREADS"], "2");
+}
+
+#[test]
+fn jobs_overrides_are_reported() {
+    let dir = fixture_set();
+    let plan = plan_json(dir.path(), "agx-orin-64g", &["--jobs", "3", "first"]);
+    let j = &plan["recipes"][0]["jobs"];
+    assert_eq!(j["jobs"], 3);
+    assert_eq!(j["source"], "cli-flag");
+    assert_eq!(plan["recipes"][0]["env"]["MAX_JOBS"], "3");
+    let out = jetforge()
+        .arg("--recipes")
+        .arg(dir.path().join("recipes"))
+        .env("JETFORGE_HOST_ROOT", host("agx-orin-64g"))
+        .env("MAX_JOBS", "5")
+        .args(["plan", "first"])
+        .output()
+        .unwrap();
+    let text = stdout(&out);
+    assert!(text.contains("MAX_JOBS=5 (MAX_JOBS=5 from the environment"), "{text}");
+}
+
+#[test]
+fn human_plan_shows_steps_jobs_and_env() {
+    let dir = fixture_set();
+    let out = jetforge()
+        .arg("--recipes")
+        .arg(dir.path().join("recipes"))
+        .env("JETFORGE_HOST_ROOT", host("orin-nano-8g"))
+        .args(["plan", "third"])
+        .output()
+        .unwrap();
+    let text = stdout(&out);
+    assert!(text.contains("Plan: set recipes for target jetson-orin (aarch64, CUDA arch 8.7, cp310, linux_aarch64)"), "{text}");
+    assert!(text.contains("Host: NVIDIA Jetson Orin Nano"), "{text}");
+    assert!(text.contains("2. kernels 0.1.0 (prepared source)"), "{text}");
+    assert!(text.contains("   steps     1. python setup.py bdist_wheel -d "), "{text}");
+    assert!(text.contains("   jobs      MAX_JOBS="), "{text}");
+}
+
+#[test]
+fn env_shell_export_round_trips_through_bash() {
+    let dir = fixture_set();
+    let out = jetforge()
+        .arg("--recipes")
+        .arg(dir.path().join("recipes"))
+        .env("JETFORGE_HOST_ROOT", host("agx-orin-64g"))
+        .env("HOME", "/home/o'brien $x")
+        .args(["env", "first", "--format", "json"])
+        .output()
+        .unwrap();
+    let want: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(want["FIRST_FLAGS"], "-O2 '8.7' $HOME");
+    let shell = jetforge()
+        .arg("--recipes")
+        .arg(dir.path().join("recipes"))
+        .env("JETFORGE_HOST_ROOT", host("agx-orin-64g"))
+        .env("HOME", "/home/o'brien $x")
+        .args(["env", "first"])
+        .output()
+        .unwrap();
+    let script = format!(
+        "eval \"$1\"; for k in {}; do printf '%s\\0%s\\0' \"$k\" \"${{!k}}\"; done",
+        want.as_object().unwrap().keys().cloned().collect::<Vec<_>>().join(" ")
+    );
+    let got = std::process::Command::new("bash")
+        .args(["-c", &script, "bash", &stdout(&shell)])
+        .env_clear()
+        .output()
+        .unwrap();
+    let fields: Vec<String> = String::from_utf8(got.stdout)
+        .unwrap()
+        .split('\0')
+        .map(str::to_string)
+        .collect();
+    for pair in fields.chunks(2).filter(|c| c.len() == 2) {
+        assert_eq!(want[&pair[0]], pair[1], "{}", pair[0]);
+    }
+    assert!(fields.len() > 20, "{fields:?}");
+}
+
+#[test]
+fn dotenv_format() {
+    let dir = fixture_set();
+    let out = jetforge()
+        .arg("--recipes")
+        .arg(dir.path().join("recipes"))
+        .env("JETFORGE_HOST_ROOT", host("agx-orin-64g"))
+        .args(["env", "first", "--format", "dotenv"])
+        .output()
+        .unwrap();
+    assert!(stdout(&out).contains("FIRST_FLAGS=\"-O2 '8.7' \\$HOME\"\n"), "{}", stdout(&out));
+}
+
+#[test]
+fn host_target_takes_cuda_arch_flag() {
+    let dir = fixture_set();
+    let plan = plan_json(dir.path(), "cgroup-v2-host", &["--target", "host", "--cuda-arch", "9.0", "first"]);
+    assert_eq!(plan["target"]["name"], "host");
+    assert_eq!(plan["target"]["arch"], "x86_64");
+    assert_eq!(plan["recipes"][0]["env"]["TORCH_CUDA_ARCH_LIST"], "9.0");
+    assert_eq!(plan["recipes"][0]["env"]["FIRST_FLAGS"], "-O2 '9.0' $HOME");
+}
