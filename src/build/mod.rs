@@ -1,0 +1,4 @@
+//! Building: the step runner, progress reporting, and the build driver.
+
+pub mod progress;
+pub mod runner;

@@ -1,0 +1,275 @@
+//! The one subprocess runner for build steps.
+//!
+//! A step is an argv or a bash script run as `bash -euo pipefail -c SCRIPT`, with exactly the
+//! environment `jetforge env` shows (the child's environment is cleared first) and its cwd in
+//! the prepared source. stdout and stderr are joined into one pipe by the child itself, so a
+//! single reader drains both and neither can fill up and block the build; every line goes to
+//! the step's log file and to the caller (the progress reporter). On failure the caller gets the
+//! status (exit code or signal), the last lines, and whether the log shows an OOM kill.
+
+use std::collections::VecDeque;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+
+use crate::env::shell_quote;
+
+/// Lines of output kept for the failure message.
+pub const TAIL_LINES: usize = 40;
+
+/// Markers of a compiler killed by the kernel's OOM killer (gcc, g++, nvcc's cicc/ptxas).
+const OOM_MARKERS: &[&str] = &[
+    "Killed signal terminated program",
+    "fatal error: Killed",
+    "c++: fatal error: Killed",
+    "nvcc error   : 'cicc' died due to signal 9",
+    "died due to signal 9 (Kill signal)",
+];
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Program {
+    /// Run with `bash -euo pipefail -c`.
+    Script(String),
+    Argv(Vec<String>),
+}
+
+#[derive(Debug, Clone)]
+pub struct StepCommand {
+    pub name: String,
+    pub program: Program,
+    pub cwd: PathBuf,
+    /// The complete environment of the child.
+    pub env: Vec<(String, String)>,
+    pub log: PathBuf,
+}
+
+impl StepCommand {
+    fn argv(&self) -> Vec<String> {
+        match &self.program {
+            Program::Script(s) => vec!["bash".into(), "-euo".into(), "pipefail".into(), "-c".into(), s.clone()],
+            Program::Argv(a) => a.clone(),
+        }
+    }
+
+    /// The command as a person would type it.
+    pub fn display(&self) -> String {
+        match &self.program {
+            Program::Script(s) => format!("bash -euo pipefail -c {}", shell_quote(s)),
+            Program::Argv(a) => a.iter().map(|x| shell_quote(x)).collect::<Vec<_>>().join(" "),
+        }
+    }
+}
+
+/// How a step ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Status {
+    Success,
+    Exit(i32),
+    Signal(i32),
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Status::Success => write!(f, "exit status 0"),
+            Status::Exit(c) => write!(f, "exit status {c}"),
+            Status::Signal(9) => write!(f, "killed by signal 9 (SIGKILL)"),
+            Status::Signal(s) => write!(f, "killed by signal {s}"),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct StepOutcome {
+    pub status: Status,
+    pub tail: Vec<String>,
+    /// The step or a compiler under it was killed for memory (SIGKILL, 137, or a log marker).
+    pub oom: bool,
+    pub duration: Duration,
+}
+
+impl StepOutcome {
+    pub fn success(&self) -> bool {
+        self.status == Status::Success
+    }
+}
+
+/// Runs one step to completion, feeding every output line to `on_line`.
+pub fn run(cmd: &StepCommand, on_line: &mut dyn FnMut(&str)) -> Result<StepOutcome> {
+    if let Some(dir) = cmd.log.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("failed to create `{}`", dir.display()))?;
+    }
+    let mut log = File::create(&cmd.log)
+        .with_context(|| format!("failed to create the step log `{}`", cmd.log.display()))?;
+    let argv = cmd.argv();
+    let start = Instant::now();
+    let reader = duct::cmd(&argv[0], &argv[1..])
+        .dir(&cmd.cwd)
+        .full_env(cmd.env.iter().cloned())
+        .stderr_to_stdout()
+        .stdin_null()
+        .unchecked()
+        .reader()
+        .with_context(|| format!("failed to start `{}` in `{}`", argv[0], cmd.cwd.display()))?;
+    let mut tail = VecDeque::with_capacity(TAIL_LINES);
+    let mut oom = false;
+    let mut lines = BufReader::new(&reader);
+    let mut buf = Vec::new();
+    loop {
+        buf.clear();
+        let n = lines
+            .read_until(b'\n', &mut buf)
+            .with_context(|| format!("failed to read the output of step `{}`", cmd.name))?;
+        if n == 0 {
+            break;
+        }
+        log.write_all(&buf)
+            .with_context(|| format!("failed to write `{}`", cmd.log.display()))?;
+        let line = String::from_utf8_lossy(&buf);
+        let line = line.trim_end_matches(['\n', '\r']);
+        oom |= OOM_MARKERS.iter().any(|m| line.contains(m));
+        if tail.len() == TAIL_LINES {
+            tail.pop_front();
+        }
+        tail.push_back(line.to_string());
+        on_line(line);
+    }
+    let output = reader
+        .try_wait()
+        .with_context(|| format!("failed to wait for step `{}`", cmd.name))?
+        .context("the step's output ended but the process did not")?;
+    let status = match (output.status.code(), output.status.signal()) {
+        (Some(0), _) => Status::Success,
+        (Some(c), _) => Status::Exit(c),
+        (None, Some(s)) => Status::Signal(s),
+        (None, None) => Status::Exit(-1),
+    };
+    oom |= matches!(status, Status::Signal(9) | Status::Exit(137));
+    Ok(StepOutcome {
+        status,
+        tail: tail.into(),
+        oom,
+        duration: start.elapsed(),
+    })
+}
+
+/// Writes `build_env.sh` (the environment, credentials masked) and `replay-<step>.sh` next to
+/// the step's log, so a person can rerun the failed step by hand. Returns the replay script.
+pub fn write_replay(cmd: &StepCommand, env_script: &str) -> Result<PathBuf> {
+    let dir = cmd.log.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).with_context(|| format!("failed to create `{}`", dir.display()))?;
+    let env_path = dir.join("build_env.sh");
+    let header = "# The build environment of this recipe, as `jetforge env` prints it.\n\
+                  # Passwords in proxy URLs are masked: export them again before replaying.\n";
+    write_file(&env_path, &format!("{header}{env_script}"))?;
+    let replay = dir.join(format!("replay-{}.sh", slug(&cmd.name)));
+    let body = format!(
+        "#!/usr/bin/env bash\n# Reruns build step `{}` by hand.\nset -euo pipefail\nsource {}\ncd {}\n{}\n",
+        cmd.name,
+        shell_quote(&env_path.to_string_lossy()),
+        shell_quote(&cmd.cwd.to_string_lossy()),
+        cmd.display()
+    );
+    write_file(&replay, &body)?;
+    let mut perms = std::fs::metadata(&replay)?.permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+    std::fs::set_permissions(&replay, perms)?;
+    Ok(replay)
+}
+
+fn write_file(path: &Path, text: &str) -> Result<()> {
+    std::fs::write(path, text).with_context(|| format!("failed to write `{}`", path.display()))
+}
+
+/// A file-name-safe form of a step name.
+pub fn slug(name: &str) -> String {
+    name.chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '-' })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn step(dir: &Path, program: Program) -> StepCommand {
+        StepCommand {
+            name: "step 1".into(),
+            program,
+            cwd: dir.to_path_buf(),
+            env: vec![("PATH".into(), std::env::var("PATH").unwrap()), ("ONLY".into(), "this".into())],
+            log: dir.join("logs/step-1.log"),
+        }
+    }
+
+    #[test]
+    fn drains_both_pipes_and_logs_every_line() {
+        let dir = tempfile::tempdir().unwrap();
+        // Far more than a pipe buffer on each stream: a runner reading one pipe at a time would hang.
+        let script = "for i in $(seq 1 20000); do echo out$i; echo err$i >&2; done";
+        let mut n = 0;
+        let out = run(&step(dir.path(), Program::Script(script.into())), &mut |_| n += 1).unwrap();
+        assert!(out.success());
+        assert_eq!(n, 40000);
+        let log = std::fs::read_to_string(dir.path().join("logs/step-1.log")).unwrap();
+        assert!(log.contains("err20000"));
+        assert_eq!(out.tail.len(), TAIL_LINES);
+    }
+
+    #[test]
+    fn environment_is_exactly_the_given_one() {
+        let dir = tempfile::tempdir().unwrap();
+        std::env::set_var("JETFORGE_TEST_LEAK", "1");
+        let mut lines = Vec::new();
+        let s = step(dir.path(), Program::Argv(vec!["env".into()]));
+        run(&s, &mut |l| lines.push(l.to_string())).unwrap();
+        assert!(lines.contains(&"ONLY=this".to_string()));
+        assert!(!lines.iter().any(|l| l.starts_with("JETFORGE_TEST_LEAK")));
+    }
+
+    #[test]
+    fn scripts_fail_fast_on_errors_and_pipes() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = step(dir.path(), Program::Script("false | true; echo unreachable".into()));
+        let out = run(&s, &mut |_| {}).unwrap();
+        assert_eq!(out.status, Status::Exit(1));
+        assert!(!out.tail.iter().any(|l| l == "unreachable"));
+    }
+
+    #[test]
+    fn oom_is_recognised_by_signal_and_by_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let killed = run(&step(dir.path(), Program::Script("kill -9 $$".into())), &mut |_| {}).unwrap();
+        assert_eq!(killed.status, Status::Signal(9));
+        assert!(killed.oom);
+        let s = "echo 'c++: fatal error: Killed signal terminated program cc1plus'; exit 1";
+        let logged = run(&step(dir.path(), Program::Script(s.into())), &mut |_| {}).unwrap();
+        assert!(logged.oom);
+        let plain = run(&step(dir.path(), Program::Script("exit 3".into())), &mut |_| {}).unwrap();
+        assert!(!plain.oom);
+        assert_eq!(plain.status.to_string(), "exit status 3");
+    }
+
+    #[test]
+    fn replay_script_reruns_the_step() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = step(dir.path(), Program::Script("echo \"$ONLY\" > replayed".into()));
+        let replay = write_replay(&s, "export ONLY=this\n").unwrap();
+        let ok = std::process::Command::new(&replay).status().unwrap();
+        assert!(ok.success());
+        assert_eq!(std::fs::read_to_string(dir.path().join("replayed")).unwrap(), "this\n");
+    }
+
+    #[test]
+    fn missing_cwd_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = step(dir.path(), Program::Argv(vec!["true".into()]));
+        s.cwd = dir.path().join("nope");
+        let err = format!("{:#}", run(&s, &mut |_| {}).unwrap_err());
+        assert!(err.contains("nope"), "{err}");
+    }
+}
