@@ -16,3 +16,4 @@ pub mod cli;
 pub mod commands;
 pub mod plan;
 pub mod build;
+pub mod fingerprint;
