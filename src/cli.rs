@@ -57,7 +57,13 @@ pub struct GlobalArgs {
     #[arg(long, global = true)]
     pub json: bool,
     /// Read host facts below this root instead of `/` (for tests and what-if plans).
-    #[arg(long, global = true, hide = true, value_name = "DIR", env = "JETFORGE_HOST_ROOT")]
+    #[arg(
+        long,
+        global = true,
+        hide = true,
+        value_name = "DIR",
+        env = "JETFORGE_HOST_ROOT"
+    )]
     pub host_root: Option<PathBuf>,
 }
 

@@ -228,7 +228,10 @@ pub fn render(t: &Template, vars: &Vars, recipe: &Recipe, what: &str) -> Result<
             _ => format!("`{var}` has no value here"),
         };
         crate::error::input_hint(
-            format!("recipe `{}` ({}): cannot fill `{var}` in {what}", recipe.name, recipe.file),
+            format!(
+                "recipe `{}` ({}): cannot fill `{var}` in {what}",
+                recipe.name, recipe.file
+            ),
             hint,
         )
     })
@@ -247,19 +250,35 @@ pub fn compose(cx: &EnvContext) -> Result<BuildEnv> {
     let caller_path = (cx.caller)("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
     env.set(
         "PATH",
-        format!("{}:{}:{caller_path}", venv_bin.display(), cuda_bin.display()),
+        format!(
+            "{}:{}:{caller_path}",
+            venv_bin.display(),
+            cuda_bin.display()
+        ),
         Origin::Jetforge,
     );
-    env.set("VIRTUAL_ENV", path_str(&cx.layout.venv_dir()), Origin::Jetforge);
+    env.set(
+        "VIRTUAL_ENV",
+        path_str(&cx.layout.venv_dir()),
+        Origin::Jetforge,
+    );
     env.set("JETFORGE_PACKAGE", &cx.recipe.name, Origin::Jetforge);
     env.set("JETFORGE_VERSION", &cx.recipe.version, Origin::Jetforge);
     env.set("JETFORGE_TARGET", &cx.target.name, Origin::Jetforge);
     env.set("CUDA_HOME", path_str(&cx.target.cuda_home), Origin::Target);
     if !cx.target.cuda_arch_list.is_empty() {
-        env.set("TORCH_CUDA_ARCH_LIST", cx.target.cuda_arch_list_str(), Origin::Target);
+        env.set(
+            "TORCH_CUDA_ARCH_LIST",
+            cx.target.cuda_arch_list_str(),
+            Origin::Target,
+        );
     }
     env.set("MAX_JOBS", cx.jobs.max_jobs.to_string(), Origin::Jobs);
-    env.set("CMAKE_BUILD_PARALLEL_LEVEL", cx.jobs.jobs.to_string(), Origin::Jobs);
+    env.set(
+        "CMAKE_BUILD_PARALLEL_LEVEL",
+        cx.jobs.jobs.to_string(),
+        Origin::Jobs,
+    );
     if let Some(n) = cx.jobs.nvcc_threads {
         env.set("NVCC_THREADS", n.to_string(), Origin::Jobs);
     }
@@ -297,7 +316,11 @@ impl RenderedStep {
     pub fn display(&self) -> String {
         match (&self.script, &self.argv) {
             (Some(s), _) => s.trim().to_string(),
-            (None, Some(a)) => a.iter().map(|x| shell_quote(x)).collect::<Vec<_>>().join(" "),
+            (None, Some(a)) => a
+                .iter()
+                .map(|x| shell_quote(x))
+                .collect::<Vec<_>>()
+                .join(" "),
             (None, None) => String::new(),
         }
     }
@@ -340,7 +363,11 @@ mod tests {
     fn sample() -> BuildEnv {
         let mut e = BuildEnv::default();
         e.set("A", "plain", Origin::Recipe);
-        e.set("B", "with space 'quote' \"dq\" $HOME `x` \\ end", Origin::Recipe);
+        e.set(
+            "B",
+            "with space 'quote' \"dq\" $HOME `x` \\ end",
+            Origin::Recipe,
+        );
         e.set("C", "", Origin::Recipe);
         e.set("https_proxy", "http://u:pa55@proxy:3128", Origin::Proxy);
         e.set("D", "line1\nline2", Origin::Recipe);
@@ -362,21 +389,34 @@ mod tests {
             "{}\nfor k in A B C https_proxy D; do printf '%s=%s\\0' \"$k\" \"${{!k}}\"; done",
             e.to_shell(true)
         );
-        let out = std::process::Command::new("bash").arg("-c").arg(&script).env_clear().output().unwrap();
+        let out = std::process::Command::new("bash")
+            .arg("-c")
+            .arg(&script)
+            .env_clear()
+            .output()
+            .unwrap();
         let got: Vec<String> = String::from_utf8(out.stdout)
             .unwrap()
             .split('\0')
             .filter(|s| !s.is_empty())
             .map(str::to_string)
             .collect();
-        let want: Vec<String> = e.vars.iter().map(|v| format!("{}={}", v.key, v.value)).collect();
+        let want: Vec<String> = e
+            .vars
+            .iter()
+            .map(|v| format!("{}={}", v.key, v.value))
+            .collect();
         assert_eq!(got, want);
     }
 
     #[test]
     fn printed_forms_redact_credentials() {
         let e = sample();
-        for text in [e.to_shell(false), e.to_dotenv(false), e.to_json(false).to_string()] {
+        for text in [
+            e.to_shell(false),
+            e.to_dotenv(false),
+            e.to_json(false).to_string(),
+        ] {
             assert!(!text.contains("pa55"), "{text}");
             assert!(text.contains("u:****@proxy"), "{text}");
         }

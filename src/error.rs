@@ -65,7 +65,8 @@ pub fn failure_hint(message: impl Into<String>, hint: impl Into<String>) -> anyh
 pub fn exit_code(err: &anyhow::Error) -> i32 {
     let input = err.chain().any(|e| {
         e.downcast_ref::<Diagnostics>().is_some()
-            || e.downcast_ref::<Hinted>().is_some_and(|h| h.kind == Kind::Input)
+            || e.downcast_ref::<Hinted>()
+                .is_some_and(|h| h.kind == Kind::Input)
     });
     if input {
         2

@@ -66,21 +66,28 @@ pub fn canonical_recipe(text: &str) -> String {
 fn canonical_json(v: &serde_json::Value) -> String {
     match v {
         serde_json::Value::Object(m) => {
-            let sorted: BTreeMap<&String, String> = m.iter().map(|(k, v)| (k, canonical_json(v))).collect();
+            let sorted: BTreeMap<&String, String> =
+                m.iter().map(|(k, v)| (k, canonical_json(v))).collect();
             let items: Vec<String> = sorted
                 .iter()
                 .map(|(k, v)| format!("{}:{v}", serde_json::Value::String((*k).clone())))
                 .collect();
             format!("{{{}}}", items.join(","))
         }
-        serde_json::Value::Array(a) => format!("[{}]", a.iter().map(canonical_json).collect::<Vec<_>>().join(",")),
+        serde_json::Value::Array(a) => format!(
+            "[{}]",
+            a.iter().map(canonical_json).collect::<Vec<_>>().join(",")
+        ),
         other => other.to_string(),
     }
 }
 
 pub fn compute(i: &Inputs) -> Fingerprint {
     let mut parts = BTreeMap::new();
-    parts.insert("recipe".to_string(), sha256_hex(canonical_recipe(&i.recipe.text).as_bytes()));
+    parts.insert(
+        "recipe".to_string(),
+        sha256_hex(canonical_recipe(&i.recipe.text).as_bytes()),
+    );
     for p in &i.recipe.patches {
         parts.insert(format!("patch {}", p.file), sha256_hex(&p.bytes));
     }
@@ -100,8 +107,14 @@ pub fn compute(i: &Inputs) -> Fingerprint {
         "platform_tag": i.target.platform_tag,
         "cuda_home": i.target.cuda_home,
     });
-    parts.insert("target".to_string(), sha256_hex(canonical_json(&target).as_bytes()));
-    parts.insert("cuda".to_string(), i.cuda_version.unwrap_or("none").to_string());
+    parts.insert(
+        "target".to_string(),
+        sha256_hex(canonical_json(&target).as_bytes()),
+    );
+    parts.insert(
+        "cuda".to_string(),
+        i.cuda_version.unwrap_or("none").to_string(),
+    );
     for (name, fp) in i.deps {
         parts.insert(format!("dependency {name}"), fp.clone());
     }
@@ -139,7 +152,12 @@ pub fn explain(old: Option<&Fingerprint>, new: &Fingerprint) -> Vec<String> {
             Some(_) => {}
         }
     }
-    why.extend(old.parts.keys().filter(|k| !new.parts.contains_key(*k)).map(|k| format!("{k} removed")));
+    why.extend(
+        old.parts
+            .keys()
+            .filter(|k| !new.parts.contains_key(*k))
+            .map(|k| format!("{k} removed")),
+    );
     if why.is_empty() {
         why.push("the fingerprint format changed".to_string());
     }
@@ -166,7 +184,9 @@ mod tests {
     const TEXT: &str = "[package]\nname = \"x\"\nversion = \"1\"\n[source]\ngit = \"https://h/x\"\ncommit = \"0123456789012345678901234567890123456789\"\n[[patch]]\nfile = \"x/0001-a.patch\"\n[build]\nsteps = [\"true\"]\n";
 
     fn target() -> Target {
-        crate::target::load_targets(&FileTree::empty("x")).unwrap().remove(0)
+        crate::target::load_targets(&FileTree::empty("x"))
+            .unwrap()
+            .remove(0)
     }
 
     fn fp(r: &Recipe, deps: &[(String, String)]) -> Fingerprint {
@@ -184,10 +204,16 @@ mod tests {
     #[test]
     fn stable_and_blind_to_comments_and_layout() {
         let a = fp(&recipe(TEXT), &[]);
-        let b = fp(&recipe(&format!("# a comment\n{}", TEXT.replace(" = ", "="))), &[]);
+        let b = fp(
+            &recipe(&format!("# a comment\n{}", TEXT.replace(" = ", "="))),
+            &[],
+        );
         assert_eq!(a.hash, b.hash);
         // A fixed value: the key must not change between runs, machines or releases by accident.
-        assert_eq!(a.hash, "20f61123aa6fc984c5422bf2f740132c9df8e7519cfa20ad06a8b3d59dd65c10");
+        assert_eq!(
+            a.hash,
+            "20f61123aa6fc984c5422bf2f740132c9df8e7519cfa20ad06a8b3d59dd65c10"
+        );
         assert_eq!(a, fp(&recipe(TEXT), &[]));
     }
 
@@ -199,10 +225,16 @@ mod tests {
         assert_eq!(explain(Some(&base), &dep), ["dependency torch rebuilt"]);
         let mut patched = r.clone();
         patched.patches[0].bytes = b"other".to_vec();
-        assert_eq!(explain(Some(&base), &fp(&patched, &[("torch".into(), "1".into())])), ["patch x/0001-a.patch changed"]);
+        assert_eq!(
+            explain(Some(&base), &fp(&patched, &[("torch".into(), "1".into())])),
+            ["patch x/0001-a.patch changed"]
+        );
         assert_eq!(explain(None, &base), ["not built before"]);
         assert!(explain(Some(&base), &base).is_empty());
         let env = recipe(&TEXT.replace("[build]", "[env]\nA = \"1\"\n[build]"));
-        assert_eq!(explain(Some(&base), &fp(&env, &[("torch".into(), "1".into())])), ["recipe changed"]);
+        assert_eq!(
+            explain(Some(&base), &fp(&env, &[("torch".into(), "1".into())])),
+            ["recipe changed"]
+        );
     }
 }

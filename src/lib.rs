@@ -3,17 +3,17 @@
 //! The library holds every engine (recipes, host facts, sources, builds, wheelhouse); the
 //! `jetforge` binary only parses arguments, calls into it and renders results.
 
-pub mod recipe;
-pub mod host;
-pub mod jobs;
-pub mod net;
-pub mod redact;
-pub mod env;
-pub mod error;
-pub mod layout;
-pub mod target;
+pub mod build;
 pub mod cli;
 pub mod commands;
-pub mod plan;
-pub mod build;
+pub mod env;
+pub mod error;
 pub mod fingerprint;
+pub mod host;
+pub mod jobs;
+pub mod layout;
+pub mod net;
+pub mod plan;
+pub mod recipe;
+pub mod redact;
+pub mod target;

@@ -220,7 +220,10 @@ mod tests {
 
     #[test]
     fn file_names_from_urls() {
-        assert_eq!(file_name_of("https://x/a/llvm-x.tar.gz?raw=1"), "llvm-x.tar.gz");
+        assert_eq!(
+            file_name_of("https://x/a/llvm-x.tar.gz?raw=1"),
+            "llvm-x.tar.gz"
+        );
         assert_eq!(file_name_of("https://x/a/"), "a");
     }
 }

@@ -10,7 +10,10 @@ pub fn redact(text: &str) -> String {
         let (head, tail) = rest.split_at(pos + 3);
         out.push_str(head);
         let end = tail
-            .find(|c: char| c.is_whitespace() || matches!(c, '/' | '"' | '\'' | '<' | '>' | ',' | ';' | '?' | '#'))
+            .find(|c: char| {
+                c.is_whitespace()
+                    || matches!(c, '/' | '"' | '\'' | '<' | '>' | ',' | ';' | '?' | '#')
+            })
             .unwrap_or(tail.len());
         let authority = &tail[..end];
         match authority.rfind('@') {
@@ -36,12 +39,18 @@ mod tests {
 
     #[test]
     fn masks_passwords_in_urls() {
-        assert_eq!(redact("http://bob:s3cr3t@proxy:3128"), "http://bob:****@proxy:3128");
+        assert_eq!(
+            redact("http://bob:s3cr3t@proxy:3128"),
+            "http://bob:****@proxy:3128"
+        );
         assert_eq!(
             redact("export https_proxy='http://u:p%40ss@10.0.0.1:8080/' x"),
             "export https_proxy='http://u:****@10.0.0.1:8080/' x"
         );
-        assert_eq!(redact("https://tok3n@index/simple"), "https://****@index/simple");
+        assert_eq!(
+            redact("https://tok3n@index/simple"),
+            "https://****@index/simple"
+        );
     }
 
     #[test]

@@ -111,11 +111,17 @@ pub fn load_targets(tree: &FileTree) -> Result<Vec<Target>, Diagnostics> {
     let mut out = Vec::new();
     for (name, t) in parsed.target {
         if name == HOST_TARGET {
-            diags.push(Diagnostic::file_only(&file, "`host` is derived from the machine and cannot be defined"));
+            diags.push(Diagnostic::file_only(
+                &file,
+                "`host` is derived from the machine and cannot be defined",
+            ));
             continue;
         }
         if let Some(bad) = t.cuda_arch_list.iter().find(|a| !valid_cuda_arch(a)) {
-            diags.push(Diagnostic::file_only(&file, format!("target `{name}`: `{bad}` is not a CUDA arch like `8.7`")));
+            diags.push(Diagnostic::file_only(
+                &file,
+                format!("target `{name}`: `{bad}` is not a CUDA arch like `8.7`"),
+            ));
             continue;
         }
         out.push(Target {
@@ -175,7 +181,11 @@ pub fn select(
     facts: &HostFacts,
     cuda_arch: Option<&[String]>,
 ) -> anyhow::Result<Target> {
-    if let Some(bad) = cuda_arch.unwrap_or_default().iter().find(|a| !valid_cuda_arch(a)) {
+    if let Some(bad) = cuda_arch
+        .unwrap_or_default()
+        .iter()
+        .find(|a| !valid_cuda_arch(a))
+    {
         return Err(crate::error::input_hint(
             format!("`{bad}` is not a CUDA arch"),
             "write compute capabilities with a dot, e.g. --cuda-arch 8.7 or --cuda-arch 9.0",
@@ -185,14 +195,18 @@ pub fn select(
     if name == HOST_TARGET {
         return Ok(host_target(facts, cuda_arch));
     }
-    let mut t = targets.iter().find(|t| t.name == name).cloned().ok_or_else(|| {
-        let mut names: Vec<&str> = targets.iter().map(|t| t.name.as_str()).collect();
-        names.push(HOST_TARGET);
-        crate::error::input_hint(
-            format!("no target named `{name}`"),
-            format!("targets: {}", names.join(", ")),
-        )
-    })?;
+    let mut t = targets
+        .iter()
+        .find(|t| t.name == name)
+        .cloned()
+        .ok_or_else(|| {
+            let mut names: Vec<&str> = targets.iter().map(|t| t.name.as_str()).collect();
+            names.push(HOST_TARGET);
+            crate::error::input_hint(
+                format!("no target named `{name}`"),
+                format!("targets: {}", names.join(", ")),
+            )
+        })?;
     if let Some(list) = cuda_arch {
         t.cuda_arch_list = list.to_vec();
     }

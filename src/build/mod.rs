@@ -2,3 +2,4 @@
 
 pub mod progress;
 pub mod runner;
+pub mod venv;

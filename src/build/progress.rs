@@ -71,7 +71,11 @@ pub fn format_duration(d: Duration) -> String {
 pub fn for_terminal(no_progress: bool, verbose: bool) -> Box<dyn Reporter> {
     let ci = std::env::var_os("CI").is_some();
     if no_progress || ci || !std::io::stderr().is_terminal() {
-        Box::new(PlainReporter::new(Box::new(std::io::stderr()), verbose, true))
+        Box::new(PlainReporter::new(
+            Box::new(std::io::stderr()),
+            verbose,
+            true,
+        ))
     } else {
         Box::new(BarReporter::new())
     }
@@ -100,7 +104,12 @@ impl PlainReporter {
     fn emit(&self, text: &str) {
         let stamp = if self.timestamps {
             let now = time::OffsetDateTime::now_utc();
-            format!("[{:02}:{:02}:{:02}] ", now.hour(), now.minute(), now.second())
+            format!(
+                "[{:02}:{:02}:{:02}] ",
+                now.hour(),
+                now.minute(),
+                now.second()
+            )
         } else {
             String::new()
         };
@@ -126,7 +135,9 @@ impl Reporter for PlainReporter {
         let Some(c) = parse_counter(line) else { return };
         let bucket = (c.fraction() * 10.0).floor() as u8;
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        let entry = state.entry(recipe.to_string()).or_insert((0, Instant::now()));
+        let entry = state
+            .entry(recipe.to_string())
+            .or_insert((0, Instant::now()));
         if bucket > entry.0 {
             entry.0 = bucket;
             let left = eta(entry.1.elapsed(), c.fraction())
@@ -241,10 +252,26 @@ mod tests {
 
     #[test]
     fn parses_ninja_and_cmake_counters() {
-        assert_eq!(parse_counter("[123/4567] Building CXX object x.o"), Some(Counter::Steps { done: 123, total: 4567 }));
-        assert_eq!(parse_counter("  [ 45%] Building CUDA object"), Some(Counter::Percent(45)));
+        assert_eq!(
+            parse_counter("[123/4567] Building CXX object x.o"),
+            Some(Counter::Steps {
+                done: 123,
+                total: 4567
+            })
+        );
+        assert_eq!(
+            parse_counter("  [ 45%] Building CUDA object"),
+            Some(Counter::Percent(45))
+        );
         assert_eq!(parse_counter("[100%] Linking"), Some(Counter::Percent(100)));
-        for no in ["[x/y] a", "[5/0]", "[9/3] done", "no counter [1/2]", "[101%]", "[]"] {
+        for no in [
+            "[x/y] a",
+            "[5/0]",
+            "[9/3] done",
+            "no counter [1/2]",
+            "[101%]",
+            "[]",
+        ] {
             assert_eq!(parse_counter(no), None, "{no}");
         }
         assert!((Counter::Steps { done: 1, total: 4 }.fraction() - 0.25).abs() < 1e-9);
@@ -252,7 +279,10 @@ mod tests {
 
     #[test]
     fn eta_from_fraction() {
-        assert_eq!(eta(Duration::from_secs(60), 0.25), Some(Duration::from_secs(180)));
+        assert_eq!(
+            eta(Duration::from_secs(60), 0.25),
+            Some(Duration::from_secs(180))
+        );
         assert_eq!(eta(Duration::from_secs(60), 0.0), None);
         assert_eq!(format_duration(Duration::from_secs(3725)), "1h02m");
         assert_eq!(format_duration(Duration::from_secs(75)), "1m15s");

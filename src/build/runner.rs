@@ -50,7 +50,13 @@ pub struct StepCommand {
 impl StepCommand {
     fn argv(&self) -> Vec<String> {
         match &self.program {
-            Program::Script(s) => vec!["bash".into(), "-euo".into(), "pipefail".into(), "-c".into(), s.clone()],
+            Program::Script(s) => vec![
+                "bash".into(),
+                "-euo".into(),
+                "pipefail".into(),
+                "-c".into(),
+                s.clone(),
+            ],
             Program::Argv(a) => a.clone(),
         }
     }
@@ -59,7 +65,11 @@ impl StepCommand {
     pub fn display(&self) -> String {
         match &self.program {
             Program::Script(s) => format!("bash -euo pipefail -c {}", shell_quote(s)),
-            Program::Argv(a) => a.iter().map(|x| shell_quote(x)).collect::<Vec<_>>().join(" "),
+            Program::Argv(a) => a
+                .iter()
+                .map(|x| shell_quote(x))
+                .collect::<Vec<_>>()
+                .join(" "),
         }
     }
 }
@@ -101,7 +111,8 @@ impl StepOutcome {
 /// Runs one step to completion, feeding every output line to `on_line`.
 pub fn run(cmd: &StepCommand, on_line: &mut dyn FnMut(&str)) -> Result<StepOutcome> {
     if let Some(dir) = cmd.log.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("failed to create `{}`", dir.display()))?;
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("failed to create `{}`", dir.display()))?;
     }
     let mut log = File::create(&cmd.log)
         .with_context(|| format!("failed to create the step log `{}`", cmd.log.display()))?;
@@ -161,7 +172,8 @@ pub fn run(cmd: &StepCommand, on_line: &mut dyn FnMut(&str)) -> Result<StepOutco
 /// the step's log, so a person can rerun the failed step by hand. Returns the replay script.
 pub fn write_replay(cmd: &StepCommand, env_script: &str) -> Result<PathBuf> {
     let dir = cmd.log.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).with_context(|| format!("failed to create `{}`", dir.display()))?;
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("failed to create `{}`", dir.display()))?;
     let env_path = dir.join("build_env.sh");
     let header = "# The build environment of this recipe, as `jetforge env` prints it.\n\
                   # Passwords in proxy URLs are masked: export them again before replaying.\n";
@@ -188,7 +200,13 @@ fn write_file(path: &Path, text: &str) -> Result<()> {
 /// A file-name-safe form of a step name.
 pub fn slug(name: &str) -> String {
     name.chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
         .collect()
 }
 
@@ -201,7 +219,10 @@ mod tests {
             name: "step 1".into(),
             program,
             cwd: dir.to_path_buf(),
-            env: vec![("PATH".into(), std::env::var("PATH").unwrap()), ("ONLY".into(), "this".into())],
+            env: vec![
+                ("PATH".into(), std::env::var("PATH").unwrap()),
+                ("ONLY".into(), "this".into()),
+            ],
             log: dir.join("logs/step-1.log"),
         }
     }
@@ -212,7 +233,11 @@ mod tests {
         // Far more than a pipe buffer on each stream: a runner reading one pipe at a time would hang.
         let script = "for i in $(seq 1 20000); do echo out$i; echo err$i >&2; done";
         let mut n = 0;
-        let out = run(&step(dir.path(), Program::Script(script.into())), &mut |_| n += 1).unwrap();
+        let out = run(
+            &step(dir.path(), Program::Script(script.into())),
+            &mut |_| n += 1,
+        )
+        .unwrap();
         assert!(out.success());
         assert_eq!(n, 40000);
         let log = std::fs::read_to_string(dir.path().join("logs/step-1.log")).unwrap();
@@ -234,7 +259,10 @@ mod tests {
     #[test]
     fn scripts_fail_fast_on_errors_and_pipes() {
         let dir = tempfile::tempdir().unwrap();
-        let s = step(dir.path(), Program::Script("false | true; echo unreachable".into()));
+        let s = step(
+            dir.path(),
+            Program::Script("false | true; echo unreachable".into()),
+        );
         let out = run(&s, &mut |_| {}).unwrap();
         assert_eq!(out.status, Status::Exit(1));
         assert!(!out.tail.iter().any(|l| l == "unreachable"));
@@ -243,13 +271,21 @@ mod tests {
     #[test]
     fn oom_is_recognised_by_signal_and_by_log() {
         let dir = tempfile::tempdir().unwrap();
-        let killed = run(&step(dir.path(), Program::Script("kill -9 $$".into())), &mut |_| {}).unwrap();
+        let killed = run(
+            &step(dir.path(), Program::Script("kill -9 $$".into())),
+            &mut |_| {},
+        )
+        .unwrap();
         assert_eq!(killed.status, Status::Signal(9));
         assert!(killed.oom);
         let s = "echo 'c++: fatal error: Killed signal terminated program cc1plus'; exit 1";
         let logged = run(&step(dir.path(), Program::Script(s.into())), &mut |_| {}).unwrap();
         assert!(logged.oom);
-        let plain = run(&step(dir.path(), Program::Script("exit 3".into())), &mut |_| {}).unwrap();
+        let plain = run(
+            &step(dir.path(), Program::Script("exit 3".into())),
+            &mut |_| {},
+        )
+        .unwrap();
         assert!(!plain.oom);
         assert_eq!(plain.status.to_string(), "exit status 3");
     }
@@ -257,11 +293,17 @@ mod tests {
     #[test]
     fn replay_script_reruns_the_step() {
         let dir = tempfile::tempdir().unwrap();
-        let s = step(dir.path(), Program::Script("echo \"$ONLY\" > replayed".into()));
+        let s = step(
+            dir.path(),
+            Program::Script("echo \"$ONLY\" > replayed".into()),
+        );
         let replay = write_replay(&s, "export ONLY=this\n").unwrap();
         let ok = std::process::Command::new(&replay).status().unwrap();
         assert!(ok.success());
-        assert_eq!(std::fs::read_to_string(dir.path().join("replayed")).unwrap(), "this\n");
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("replayed")).unwrap(),
+            "this\n"
+        );
     }
 
     #[test]

@@ -25,7 +25,11 @@ pub fn run(g: &GlobalArgs, a: &CheckArgs) -> Result<()> {
             "ok: set `{}`: {} recipes, {patches} patches, {edits} edits; order: {}",
             s.name,
             s.recipes.len(),
-            s.recipes.iter().map(|r| r.name.as_str()).collect::<Vec<_>>().join(" -> ")
+            s.recipes
+                .iter()
+                .map(|r| r.name.as_str())
+                .collect::<Vec<_>>()
+                .join(" -> ")
         );
     }
     sets.pick(g.set.as_deref()).map_err(crate::error::input)?;

@@ -9,7 +9,9 @@ use crate::cli::{EnvArgs, EnvFormat, GlobalArgs};
 pub fn run(g: &GlobalArgs, a: &EnvArgs) -> Result<()> {
     let s = Session::load(g)?;
     if s.set.get(&a.package).is_none() {
-        s.set.select(std::slice::from_ref(&a.package)).map_err(crate::error::input)?;
+        s.set
+            .select(std::slice::from_ref(&a.package))
+            .map_err(crate::error::input)?;
     }
     let plan = super::plan::make(&s, std::slice::from_ref(&a.package), a.jobs.jobs)?;
     let r = plan
@@ -22,7 +24,10 @@ pub fn run(g: &GlobalArgs, a: &EnvArgs) -> Result<()> {
     match format {
         EnvFormat::Shell => print!("{}", env.to_shell(a.show_secrets)),
         EnvFormat::Dotenv => print!("{}", env.to_dotenv(a.show_secrets)),
-        EnvFormat::Json => println!("{}", serde_json::to_string_pretty(&env.to_json(a.show_secrets))?),
+        EnvFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&env.to_json(a.show_secrets))?
+        ),
     }
     Ok(())
 }

@@ -101,7 +101,10 @@ pub struct Session {
 impl Session {
     pub fn load(g: &GlobalArgs) -> Result<Self> {
         let (sets, tree) = load_all_sets(g)?;
-        let set = sets.pick(g.set.as_deref()).map_err(crate::error::input)?.clone();
+        let set = sets
+            .pick(g.set.as_deref())
+            .map_err(crate::error::input)?
+            .clone();
         let targets = target::load_targets(&tree)?;
         let root = g.host_root.clone().unwrap_or_else(|| PathBuf::from("/"));
         let facts = HostFacts::read(&root);

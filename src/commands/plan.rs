@@ -129,7 +129,12 @@ fn render_recipe(n: usize, r: &RecipePlan, verbose: bool) -> String {
         out.push_str(&format!("   edit      {e}\n"));
     }
     for res in &r.resources {
-        out.push_str(&format!("   resource  {} {} (sha256 {}…)\n", res.name, res.url, &res.sha256[..12]));
+        out.push_str(&format!(
+            "   resource  {} {} (sha256 {}…)\n",
+            res.name,
+            res.url,
+            &res.sha256[..12]
+        ));
     }
     if r.output == OutputKind::Wheel {
         let j = &r.jobs;
@@ -139,7 +144,11 @@ fn render_recipe(n: usize, r: &RecipePlan, verbose: bool) -> String {
         }
         out.push_str(&format!("   jobs      {jobs}\n"));
         for (i, s) in r.steps.iter().enumerate() {
-            let lead = if i == 0 { "   steps     " } else { "             " };
+            let lead = if i == 0 {
+                "   steps     "
+            } else {
+                "             "
+            };
             out.push_str(&format!("{lead}{}. {}\n", i + 1, indent(&s.display())));
         }
     }
@@ -153,7 +162,11 @@ fn render_recipe(n: usize, r: &RecipePlan, verbose: bool) -> String {
         .filter(|v| verbose || !matches!(v.origin, Origin::Caller | Origin::Jetforge))
         .collect();
     for (i, v) in shown.iter().enumerate() {
-        let lead = if i == 0 { "   env       " } else { "             " };
+        let lead = if i == 0 {
+            "   env       "
+        } else {
+            "             "
+        };
         out.push_str(&format!(
             "{lead}{}={}\n",
             v.key,

@@ -81,7 +81,12 @@ impl fmt::Display for Diagnostic {
             let num = self.line.to_string();
             let pad = " ".repeat(num.len());
             write!(f, "\n{pad} |\n{num} | {text}\n{pad} | ")?;
-            write!(f, "{}{}", " ".repeat(range.start), "^".repeat(range.len().max(1)))?;
+            write!(
+                f,
+                "{}{}",
+                " ".repeat(range.start),
+                "^".repeat(range.len().max(1))
+            )?;
         }
         if let Some(hint) = &self.hint {
             write!(f, "\n  = hint: {hint}")?;
@@ -132,7 +137,8 @@ mod tests {
     fn points_at_line_and_column() {
         let text = "[package]\nname = \"x\"\nversion = 1\n";
         let start = text.find('1').unwrap();
-        let d = Diagnostic::at("r.toml", text, start..start + 1, "bad version").with_hint("quote it");
+        let d =
+            Diagnostic::at("r.toml", text, start..start + 1, "bad version").with_hint("quote it");
         assert_eq!(
             d.to_string(),
             "error: bad version\n  --> r.toml:3:11\n  |\n3 | version = 1\n  |           ^\n  = hint: quote it"

@@ -67,7 +67,10 @@ fn find_cycle(recipes: &[Recipe], index: &BTreeMap<&str, usize>, pending: &[usiz
             .min_by_key(|&d| recipes[d].name.as_str())
             .unwrap_or(start);
         if let Some(pos) = path.iter().position(|&p| p == next) {
-            let mut cycle: Vec<String> = path[pos..].iter().map(|&i| recipes[i].name.clone()).collect();
+            let mut cycle: Vec<String> = path[pos..]
+                .iter()
+                .map(|&i| recipes[i].name.clone())
+                .collect();
             cycle.push(recipes[next].name.clone());
             return cycle;
         }
@@ -90,7 +93,11 @@ pub fn select<'a>(set: &'a RecipeSet, names: &[String]) -> Result<Vec<&'a Recipe
         let known: Vec<&str> = set.recipes.iter().map(|r| r.name.as_str()).collect();
         return Err(format!(
             "no recipe named {} in set `{}` (recipes: {})",
-            unknown.iter().map(|u| format!("`{u}`")).collect::<Vec<_>>().join(", "),
+            unknown
+                .iter()
+                .map(|u| format!("`{u}`"))
+                .collect::<Vec<_>>()
+                .join(", "),
             set.name,
             known.join(", ")
         ));
@@ -102,7 +109,11 @@ pub fn select<'a>(set: &'a RecipeSet, names: &[String]) -> Result<Vec<&'a Recipe
             stack.extend(set.get(n).unwrap().depends.iter().map(String::as_str));
         }
     }
-    Ok(set.recipes.iter().filter(|r| want.contains(r.name.as_str())).collect())
+    Ok(set
+        .recipes
+        .iter()
+        .filter(|r| want.contains(r.name.as_str()))
+        .collect())
 }
 
 /// Recipes that depend on `name`, directly or not.
@@ -167,14 +178,20 @@ mod tests {
             r("flash", &["torch"]),
         ];
         let o = order(&rs).unwrap();
-        assert_eq!(names(&rs, &o), ["torch", "flash", "torchvision", "triton", "vllm"]);
+        assert_eq!(
+            names(&rs, &o),
+            ["torch", "flash", "torchvision", "triton", "vllm"]
+        );
     }
 
     #[test]
     fn order_does_not_depend_on_file_order() {
         let a = vec![r("b", &["a"]), r("a", &[]), r("c", &[])];
         let b = vec![r("c", &[]), r("a", &[]), r("b", &["a"])];
-        assert_eq!(names(&a, &order(&a).unwrap()), names(&b, &order(&b).unwrap()));
+        assert_eq!(
+            names(&a, &order(&a).unwrap()),
+            names(&b, &order(&b).unwrap())
+        );
     }
 
     #[test]
@@ -188,12 +205,25 @@ mod tests {
         let set = RecipeSet {
             name: "s".into(),
             description: None,
-            recipes: vec![r("torch", &[]), r("torchvision", &["torch"]), r("triton", &[])],
+            recipes: vec![
+                r("torch", &[]),
+                r("torchvision", &["torch"]),
+                r("triton", &[]),
+            ],
         };
-        let got: Vec<&str> = select(&set, &["torchvision".into()]).unwrap().iter().map(|r| r.name.as_str()).collect();
+        let got: Vec<&str> = select(&set, &["torchvision".into()])
+            .unwrap()
+            .iter()
+            .map(|r| r.name.as_str())
+            .collect();
         assert_eq!(got, ["torch", "torchvision"]);
-        assert!(select(&set, &["nope".into()]).unwrap_err().contains("`nope`"));
-        let deps: Vec<&str> = dependents(&set, "torch").iter().map(|r| r.name.as_str()).collect();
+        assert!(select(&set, &["nope".into()])
+            .unwrap_err()
+            .contains("`nope`"));
+        let deps: Vec<&str> = dependents(&set, "torch")
+            .iter()
+            .map(|r| r.name.as_str())
+            .collect();
         assert_eq!(deps, ["torchvision"]);
     }
 }

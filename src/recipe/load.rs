@@ -109,7 +109,13 @@ pub fn load_sets(
             .iter()
             .filter_map(|f| load_recipe(recipes, patches, f, &mut diags))
             .collect();
-        if let Some(set) = check_set(name, meta.and_then(|m| m.description), loaded, recipes, &mut diags) {
+        if let Some(set) = check_set(
+            name,
+            meta.and_then(|m| m.description),
+            loaded,
+            recipes,
+            &mut diags,
+        ) {
             sets.push(set);
         }
     }
@@ -162,7 +168,10 @@ fn load_recipe(
     let text = match std::str::from_utf8(recipes.get(key)?) {
         Ok(t) => t.to_string(),
         Err(_) => {
-            diags.push(Diagnostic::file_only(&file, "the recipe is not valid UTF-8"));
+            diags.push(Diagnostic::file_only(
+                &file,
+                "the recipe is not valid UTF-8",
+            ));
             return None;
         }
     };
@@ -185,34 +194,53 @@ fn load_recipe(
     let name = raw.package.name.get_ref().clone();
     if !valid_name(&name) {
         diags.push(
-            cx.at(raw.package.name.span(), format!("invalid package name `{name}`"))
-                .with_hint("use letters, digits, `-`, `_` and `.`, starting with a letter or digit"),
+            cx.at(
+                raw.package.name.span(),
+                format!("invalid package name `{name}`"),
+            )
+            .with_hint("use letters, digits, `-`, `_` and `.`, starting with a letter or digit"),
         );
     }
     let version = raw.package.version.get_ref().clone();
     if let Err(e) = version.parse::<pep440_rs::Version>() {
         diags.push(
-            cx.at(raw.package.version.span(), format!("`{version}` is not a PEP 440 version: {e}"))
-                .with_hint("write the version the wheel must carry, e.g. `2.9.0`"),
+            cx.at(
+                raw.package.version.span(),
+                format!("`{version}` is not a PEP 440 version: {e}"),
+            )
+            .with_hint("write the version the wheel must carry, e.g. `2.9.0`"),
         );
     }
     let source = check_source(&cx, &raw.source, recipe_dir.as_deref(), diags);
     let patches = check_patches(&cx, &raw.patches, patches, diags);
     let resources = check_resources(&cx, &raw.resources, diags);
     let edits = check_edits(&cx, &raw.edits, diags);
-    let depends: Vec<String> = raw.depends.recipes.iter().map(|d| d.get_ref().clone()).collect();
+    let depends: Vec<String> = raw
+        .depends
+        .recipes
+        .iter()
+        .map(|d| d.get_ref().clone())
+        .collect();
     for req in &raw.depends.python {
         if let Err(e) = req.get_ref().parse::<pep508_rs::Requirement>() {
             diags.push(
-                cx.at(req.span(), format!("`{}` is not a PEP 508 requirement", req.get_ref()))
-                    .with_hint(first_line(&e.to_string())),
+                cx.at(
+                    req.span(),
+                    format!("`{}` is not a PEP 508 requirement", req.get_ref()),
+                )
+                .with_hint(first_line(&e.to_string())),
             );
         }
     }
     let env = check_env(&cx, &raw.env, diags);
     let jobs = check_jobs(&cx, &raw.jobs, diags);
     let steps = check_steps(&cx, &raw.build.steps, diags);
-    let output = match raw.output.kind.as_ref().map(|k| (k.get_ref().as_str(), k.span())) {
+    let output = match raw
+        .output
+        .kind
+        .as_ref()
+        .map(|k| (k.get_ref().as_str(), k.span()))
+    {
         None | Some(("wheel", _)) => OutputKind::Wheel,
         Some(("source", _)) => OutputKind::Source,
         Some((other, span)) => {
@@ -225,8 +253,11 @@ fn load_recipe(
     };
     if output == OutputKind::Wheel && steps.is_empty() {
         diags.push(
-            cx.at(raw.package.name.span(), format!("recipe `{name}` builds a wheel but has no build steps"))
-                .with_hint("add [build] steps, or set [output] kind = \"source\""),
+            cx.at(
+                raw.package.name.span(),
+                format!("recipe `{name}` builds a wheel but has no build steps"),
+            )
+            .with_hint("add [build] steps, or set [output] kind = \"source\""),
         );
     }
     check_template_refs(&cx, &raw, diags);
@@ -245,7 +276,12 @@ fn load_recipe(
         edits,
         resources,
         depends,
-        python_requires: raw.depends.python.iter().map(|d| d.get_ref().clone()).collect(),
+        python_requires: raw
+            .depends
+            .python
+            .iter()
+            .map(|d| d.get_ref().clone())
+            .collect(),
         env,
         jobs,
         steps,
@@ -280,7 +316,8 @@ fn first_line(s: &str) -> String {
 fn valid_name(n: &str) -> bool {
     !n.is_empty()
         && n.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && n.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && n.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
 fn is_hex(s: &str, len: usize) -> bool {
@@ -300,14 +337,20 @@ fn check_source(
         }
         (None, None) => {
             diags.push(
-                cx.at(find_table(cx.text, "source"), "the source has neither `git` nor `path`")
-                    .with_hint("add `git = \"https://…\"` with `tag` and `commit`"),
+                cx.at(
+                    find_table(cx.text, "source"),
+                    "the source has neither `git` nor `path`",
+                )
+                .with_hint("add `git = \"https://…\"` with `tag` and `commit`"),
             );
             None
         }
         (None, Some(p)) => {
             let Some(dir) = recipe_dir else {
-                diags.push(cx.at(p.span(), "an embedded recipe cannot use a local `path` source"));
+                diags.push(cx.at(
+                    p.span(),
+                    "an embedded recipe cannot use a local `path` source",
+                ));
                 return None;
             };
             Some(Source::Path {
@@ -318,7 +361,9 @@ fn check_source(
             let Some(commit) = &s.commit else {
                 diags.push(
                     cx.at(url.span(), "a git source needs a pinned `commit`")
-                        .with_hint("add `commit = \"<40 hex digits>\"`: the commit the tag points at"),
+                        .with_hint(
+                            "add `commit = \"<40 hex digits>\"`: the commit the tag points at",
+                        ),
                 );
                 return None;
             };
@@ -348,8 +393,7 @@ fn check_source(
 /// The span of a `[table]` header, for errors about a table as a whole.
 fn find_table(text: &str, name: &str) -> Range<usize> {
     let header = format!("[{name}]");
-    text.find(&header)
-        .map_or(0..0, |i| i..i + header.len())
+    text.find(&header).map_or(0..0, |i| i..i + header.len())
 }
 
 fn check_patches(
@@ -371,7 +415,10 @@ fn check_patches(
             }),
             None => diags.push(
                 cx.at(p.file.span(), format!("patch file `{rel}` not found"))
-                    .with_hint(format!("patch paths are relative to `{}`", tree.display_root)),
+                    .with_hint(format!(
+                        "patch paths are relative to `{}`",
+                        tree.display_root
+                    )),
             ),
         }
     }
@@ -389,23 +436,39 @@ fn check_resources(
         let sha = r.sha256.get_ref();
         if !is_hex(sha, 64) {
             diags.push(
-                cx.at(r.sha256.span(), format!("sha256 `{sha}` is not 64 hex digits"))
-                    .with_hint("use `sha256sum FILE` on a trusted copy"),
+                cx.at(
+                    r.sha256.span(),
+                    format!("sha256 `{sha}` is not 64 hex digits"),
+                )
+                .with_hint("use `sha256sum FILE` on a trusted copy"),
             );
         }
         if !seen.insert(r.name.get_ref().clone()) {
-            diags.push(cx.at(r.name.span(), format!("resource `{}` is declared twice", r.name.get_ref())));
+            diags.push(cx.at(
+                r.name.span(),
+                format!("resource `{}` is declared twice", r.name.get_ref()),
+            ));
         }
         if let Some(env) = &r.env {
             if !valid_env_key(env.get_ref()) {
-                diags.push(cx.at(env.span(), format!("`{}` is not a valid environment variable name", env.get_ref())));
+                diags.push(cx.at(
+                    env.span(),
+                    format!(
+                        "`{}` is not a valid environment variable name",
+                        env.get_ref()
+                    ),
+                ));
             }
         }
         let url = r.url.get_ref();
-        if !(url.starts_with("https://") || url.starts_with("http://") || url.starts_with("file://")) {
-            diags.push(
-                cx.at(r.url.span(), format!("resource URL `{url}` is not http(s):// or file://")),
-            );
+        if !(url.starts_with("https://")
+            || url.starts_with("http://")
+            || url.starts_with("file://"))
+        {
+            diags.push(cx.at(
+                r.url.span(),
+                format!("resource URL `{url}` is not http(s):// or file://"),
+            ));
         }
         out.push(Resource {
             name: r.name.get_ref().clone(),
@@ -430,8 +493,11 @@ fn check_edits(cx: &Cx, specs: &[schema::EditSpec], diags: &mut Diagnostics) -> 
             }
             None => {
                 diags.push(
-                    cx.at(e.file.span(), format!("the edit of `{}` has no `find`", e.file.get_ref()))
-                        .with_hint("add `find = \"…\"` with the exact text to replace"),
+                    cx.at(
+                        e.file.span(),
+                        format!("the edit of `{}` has no `find`", e.file.get_ref()),
+                    )
+                    .with_hint("add `find = \"…\"` with the exact text to replace"),
                 );
                 continue;
             }
@@ -439,8 +505,11 @@ fn check_edits(cx: &Cx, specs: &[schema::EditSpec], diags: &mut Diagnostics) -> 
         let count = *e.count.get_ref();
         if count < 1 {
             diags.push(
-                cx.at(e.count.span(), format!("edit count must be at least 1, not {count}"))
-                    .with_hint("`count` is how many times `find` must occur in the file"),
+                cx.at(
+                    e.count.span(),
+                    format!("edit count must be at least 1, not {count}"),
+                )
+                .with_hint("`count` is how many times `find` must occur in the file"),
             );
             continue;
         }
@@ -462,7 +531,10 @@ fn valid_env_key(k: &str) -> bool {
 
 /// Variables jetforge computes itself; a recipe setting them would silently defeat the policy.
 const COMPUTED_ENV: &[(&str, &str)] = &[
-    ("MAX_JOBS", "set [jobs] mem_per_job_gib (and `max`) instead; jetforge computes MAX_JOBS"),
+    (
+        "MAX_JOBS",
+        "set [jobs] mem_per_job_gib (and `max`) instead; jetforge computes MAX_JOBS",
+    ),
     ("NVCC_THREADS", "set [jobs] nvcc_threads instead"),
 ];
 
@@ -474,11 +546,20 @@ fn check_env(
     let mut out = Vec::new();
     for (k, v) in env {
         if !valid_env_key(k) {
-            diags.push(cx.at(v.span(), format!("`{k}` is not a valid environment variable name")));
+            diags.push(cx.at(
+                v.span(),
+                format!("`{k}` is not a valid environment variable name"),
+            ));
             continue;
         }
         if let Some((_, hint)) = COMPUTED_ENV.iter().find(|(n, _)| n == k) {
-            diags.push(cx.at(v.span(), format!("`{k}` is computed by jetforge and cannot be set in [env]")).with_hint(*hint));
+            diags.push(
+                cx.at(
+                    v.span(),
+                    format!("`{k}` is computed by jetforge and cannot be set in [env]"),
+                )
+                .with_hint(*hint),
+            );
             continue;
         }
         out.push((k.clone(), Template::parse(v.get_ref()).0));
@@ -487,13 +568,19 @@ fn check_env(
 }
 
 fn check_jobs(cx: &Cx, j: &schema::JobsSpec, diags: &mut Diagnostics) -> JobsPolicy {
-    let mem = j.mem_per_job_gib.as_ref().map_or(JobsPolicy::DEFAULT_MEM_PER_JOB_GIB, |m| {
-        let v = *m.get_ref();
-        if !(v > 0.0 && v < 1024.0) {
-            diags.push(cx.at(m.span(), format!("mem_per_job_gib must be between 0 and 1024 GiB, not {v}")));
-        }
-        v
-    });
+    let mem = j
+        .mem_per_job_gib
+        .as_ref()
+        .map_or(JobsPolicy::DEFAULT_MEM_PER_JOB_GIB, |m| {
+            let v = *m.get_ref();
+            if !(v > 0.0 && v < 1024.0) {
+                diags.push(cx.at(
+                    m.span(),
+                    format!("mem_per_job_gib must be between 0 and 1024 GiB, not {v}"),
+                ));
+            }
+            v
+        });
     for (field, v) in [("nvcc_threads", &j.nvcc_threads), ("max", &j.max)] {
         if let Some(v) = v {
             if *v.get_ref() == 0 {
@@ -503,8 +590,11 @@ fn check_jobs(cx: &Cx, j: &schema::JobsSpec, diags: &mut Diagnostics) -> JobsPol
     }
     if j.max_jobs_counts_nvcc_threads && j.nvcc_threads.is_none() {
         diags.push(
-            cx.at(find_table(cx.text, "jobs"), "max_jobs_counts_nvcc_threads needs nvcc_threads")
-                .with_hint("add `nvcc_threads = N`"),
+            cx.at(
+                find_table(cx.text, "jobs"),
+                "max_jobs_counts_nvcc_threads needs nvcc_threads",
+            )
+            .with_hint("add `nvcc_threads = N`"),
         );
     }
     JobsPolicy {
@@ -563,7 +653,12 @@ fn templated(raw: &RecipeFile) -> Vec<(&str, Range<usize>)> {
         match s.get_ref() {
             StepSpec::Script(text) => v.push((text, s.span())),
             StepSpec::Table(t) => {
-                for x in t.run.iter().chain(t.cwd.iter()).chain(t.argv.iter().flatten()) {
+                for x in t
+                    .run
+                    .iter()
+                    .chain(t.cwd.iter())
+                    .chain(t.argv.iter().flatten())
+                {
                     v.push((x, s.span()));
                 }
             }
@@ -573,8 +668,17 @@ fn templated(raw: &RecipeFile) -> Vec<(&str, Range<usize>)> {
 }
 
 fn check_template_refs(cx: &Cx, raw: &RecipeFile, diags: &mut Diagnostics) {
-    let deps: BTreeSet<&str> = raw.depends.recipes.iter().map(|d| d.get_ref().as_str()).collect();
-    let resources: BTreeSet<&str> = raw.resources.iter().map(|r| r.name.get_ref().as_str()).collect();
+    let deps: BTreeSet<&str> = raw
+        .depends
+        .recipes
+        .iter()
+        .map(|d| d.get_ref().as_str())
+        .collect();
+    let resources: BTreeSet<&str> = raw
+        .resources
+        .iter()
+        .map(|r| r.name.get_ref().as_str())
+        .collect();
     for (s, span) in templated(raw) {
         for r in Template::parse(s).1 {
             let shown = template::display_var(&r.name, r.arg.as_deref());
@@ -582,17 +686,32 @@ fn check_template_refs(cx: &Cx, raw: &RecipeFile, diags: &mut Diagnostics) {
             if !template::is_known(&r.name, r.arg.as_deref()) {
                 diags.push(
                     cx.at(at, format!("unknown template variable `{shown}`"))
-                        .with_hint(format!("known variables: {}; write `{{{{` for a literal brace", template::known_list())),
+                        .with_hint(format!(
+                            "known variables: {}; write `{{{{` for a literal brace",
+                            template::known_list()
+                        )),
                 );
                 continue;
             }
-            let Some(arg) = r.arg.as_deref() else { continue };
+            let Some(arg) = r.arg.as_deref() else {
+                continue;
+            };
             if r.name == "resource" && !resources.contains(arg) {
-                diags.push(cx.at(at, format!("`{shown}` names no [[resource]] of this recipe")));
+                diags.push(cx.at(
+                    at,
+                    format!("`{shown}` names no [[resource]] of this recipe"),
+                ));
             } else if r.name != "resource" && !deps.contains(arg) {
                 diags.push(
-                    cx.at(at, format!("`{shown}` names `{arg}`, which is not a dependency of this recipe"))
-                        .with_hint(format!("add \"{arg}\" to [depends] recipes so it is prepared first")),
+                    cx.at(
+                        at,
+                        format!(
+                            "`{shown}` names `{arg}`, which is not a dependency of this recipe"
+                        ),
+                    )
+                    .with_hint(format!(
+                        "add \"{arg}\" to [depends] recipes so it is prepared first"
+                    )),
                 );
             }
         }
@@ -603,7 +722,9 @@ fn check_template_refs(cx: &Cx, raw: &RecipeFile, diags: &mut Diagnostics) {
 fn locate(text: &str, span: &Range<usize>, needle: &str) -> Range<usize> {
     text.get(span.clone())
         .and_then(|v| v.find(needle))
-        .map_or(span.clone(), |i| span.start + i..span.start + i + needle.len())
+        .map_or(span.clone(), |i| {
+            span.start + i..span.start + i + needle.len()
+        })
 }
 
 /// Checks that span files: duplicate names, unknown dependencies, cycles; then orders the set.
@@ -619,8 +740,16 @@ fn check_set(
     for r in &recipes {
         if let Some(prev) = first.get(r.name.as_str()) {
             diags.push(
-                Diagnostic::at(&r.file, &r.text, name_span(&r.text), format!("duplicate package name `{}`", r.name))
-                    .with_hint(format!("`{}` already defines it; each package has one recipe per set", prev.file)),
+                Diagnostic::at(
+                    &r.file,
+                    &r.text,
+                    name_span(&r.text),
+                    format!("duplicate package name `{}`", r.name),
+                )
+                .with_hint(format!(
+                    "`{}` already defines it; each package has one recipe per set",
+                    prev.file
+                )),
             );
         } else {
             first.insert(&r.name, r);
@@ -631,8 +760,13 @@ fn check_set(
             if !first.contains_key(d.as_str()) {
                 let known: Vec<&str> = first.keys().copied().collect();
                 diags.push(
-                    Diagnostic::at(&r.file, &r.text, dep_span(&r.text, d), format!("`{}` depends on unknown recipe `{d}`", r.name))
-                        .with_hint(format!("recipes in set `{name}`: {}", known.join(", "))),
+                    Diagnostic::at(
+                        &r.file,
+                        &r.text,
+                        dep_span(&r.text, d),
+                        format!("`{}` depends on unknown recipe `{d}`", r.name),
+                    )
+                    .with_hint(format!("recipes in set `{name}`: {}", known.join(", "))),
                 );
             }
         }
@@ -648,7 +782,10 @@ fn check_set(
     match super::graph::order(&set.recipes) {
         Ok(order) => {
             let mut sorted: Vec<Option<Recipe>> = set.recipes.drain(..).map(Some).collect();
-            set.recipes = order.into_iter().map(|i| sorted[i].take().unwrap()).collect();
+            set.recipes = order
+                .into_iter()
+                .map(|i| sorted[i].take().unwrap())
+                .collect();
             let _ = tree;
             Some(set)
         }
@@ -656,8 +793,13 @@ fn check_set(
             let r = set.recipes.iter().find(|r| r.name == cycle[0]).unwrap();
             let next = &cycle[1];
             diags.push(
-                Diagnostic::at(&r.file, &r.text, dep_span(&r.text, next), format!("dependency cycle: {}", cycle.join(" -> ")))
-                    .with_hint("a recipe cannot depend on itself, directly or through others"),
+                Diagnostic::at(
+                    &r.file,
+                    &r.text,
+                    dep_span(&r.text, next),
+                    format!("dependency cycle: {}", cycle.join(" -> ")),
+                )
+                .with_hint("a recipe cannot depend on itself, directly or through others"),
             );
             None
         }
@@ -705,8 +847,12 @@ mod tests {
     /// The recipes shipped in the binary must always load and check.
     #[test]
     fn embedded_sets_load() {
-        let sets = load_sets(&FileTree::embedded_recipes(), &FileTree::embedded_patches(), "recipes")
-            .unwrap_or_else(|d| panic!("{d}"));
+        let sets = load_sets(
+            &FileTree::embedded_recipes(),
+            &FileTree::embedded_patches(),
+            "recipes",
+        )
+        .unwrap_or_else(|d| panic!("{d}"));
         assert!(sets.pick(None).is_ok());
     }
 }

@@ -12,8 +12,14 @@ use std::ops::Range;
 pub const VARIABLES: &[(&str, &str)] = &[
     ("name", "the package name"),
     ("version", "the recipe's version"),
-    ("cuda_arch_list", "target CUDA archs, `;`-separated (e.g. `8.7`)"),
-    ("cuda_arch_nodot", "target CUDA archs without dots (e.g. `87`)"),
+    (
+        "cuda_arch_list",
+        "target CUDA archs, `;`-separated (e.g. `8.7`)",
+    ),
+    (
+        "cuda_arch_nodot",
+        "target CUDA archs without dots (e.g. `87`)",
+    ),
     ("cuda_home", "the CUDA toolkit directory"),
     ("jobs", "MAX_JOBS as jetforge computed it"),
     ("nvcc_threads", "NVCC_THREADS from [jobs]"),
@@ -22,7 +28,10 @@ pub const VARIABLES: &[(&str, &str)] = &[
     ("python", "the build venv's python"),
     ("python_version", "the target Python version (e.g. `3.10`)"),
     ("python_tag", "the target's CPython tag (e.g. `cp310`)"),
-    ("platform_tag", "the target's wheel platform tag (e.g. `linux_aarch64`)"),
+    (
+        "platform_tag",
+        "the target's wheel platform tag (e.g. `linux_aarch64`)",
+    ),
     ("arch", "the target CPU architecture (e.g. `aarch64`)"),
     ("target", "the target profile's name"),
     ("work_dir", "this recipe's work directory"),
@@ -30,7 +39,10 @@ pub const VARIABLES: &[(&str, &str)] = &[
 
 /// Variables that take an argument: `{source_dir:NAME}`, `{version:NAME}`, `{resource:NAME}`.
 pub const ARG_VARIABLES: &[(&str, &str)] = &[
-    ("source_dir", "the prepared source tree of recipe NAME (a dependency)"),
+    (
+        "source_dir",
+        "the prepared source tree of recipe NAME (a dependency)",
+    ),
     ("version", "the version of recipe NAME (a dependency)"),
     ("resource", "the path of this recipe's resource NAME"),
 ];
@@ -214,7 +226,10 @@ mod tests {
     fn finds_placeholders_and_leaves_shell_alone() {
         assert_eq!(names("pip wheel -w {out} ."), ["{out}"]);
         assert_eq!(names("echo ${HOME} {a,b} {} {Not}"), Vec::<String>::new());
-        assert_eq!(names("{source_dir:vllm-flash-attn}/csrc"), ["{source_dir:vllm-flash-attn}"]);
+        assert_eq!(
+            names("{source_dir:vllm-flash-attn}/csrc"),
+            ["{source_dir:vllm-flash-attn}"]
+        );
         assert_eq!(names("{{version}}"), Vec::<String>::new());
     }
 
@@ -222,7 +237,8 @@ mod tests {
     fn renders_values_and_escapes() {
         let (t, _) = Template::parse("v={version} {{x}} ${Y} dep={version:torch}");
         let mut vars = Vars::default();
-        vars.set("version", "2.9.0").set_arg("version", "torch", "2.9.0");
+        vars.set("version", "2.9.0")
+            .set_arg("version", "torch", "2.9.0");
         assert_eq!(t.render(&vars).unwrap(), "v=2.9.0 {x} ${Y} dep=2.9.0");
     }
 

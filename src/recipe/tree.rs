@@ -128,7 +128,11 @@ mod tests {
     #[test]
     fn embedded_set_is_present() {
         let t = FileTree::embedded_recipes();
-        assert!(t.files.keys().any(|k| k.ends_with(".toml")), "{:?}", t.files.keys());
+        assert!(
+            t.files.keys().any(|k| k.ends_with(".toml")),
+            "{:?}",
+            t.files.keys()
+        );
     }
 
     #[test]

@@ -25,14 +25,30 @@ fn usage_error_exits_2() {
 fn unknown_package_is_bad_input() {
     let out = jetforge().args(["plan", "nosuch"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("no recipe named `nosuch`"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no recipe named `nosuch`"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
 fn embedded_set_lists_and_checks_from_any_directory() {
     let dir = tempfile::tempdir().unwrap();
-    let out = jetforge().current_dir(dir.path()).arg("list").output().unwrap();
+    let out = jetforge()
+        .current_dir(dir.path())
+        .arg("list")
+        .output()
+        .unwrap();
     assert!(out.status.success());
-    assert!(stdout(&out).contains("jp6-vllm-0.12 (default)"), "{}", stdout(&out));
-    jetforge().current_dir(dir.path()).arg("check").assert().success();
+    assert!(
+        stdout(&out).contains("jp6-vllm-0.12 (default)"),
+        "{}",
+        stdout(&out)
+    );
+    jetforge()
+        .current_dir(dir.path())
+        .arg("check")
+        .assert()
+        .success();
 }

@@ -85,7 +85,11 @@ fn plan_json(dir: &Path, host_name: &str, extra: &[&str]) -> Value {
         .args(extra)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
@@ -112,7 +116,9 @@ fn json_has_the_documented_fields() {
     let dir = fixture_set();
     let plan = plan_json(dir.path(), "agx-orin-64g", &[]);
     let third = &plan["recipes"][3];
-    for key in ["name", "version", "commit", "jobs", "env", "steps", "depends"] {
+    for key in [
+        "name", "version", "commit", "jobs", "env", "steps", "depends",
+    ] {
         assert!(third.get(key).is_some(), "missing {key}: {third}");
     }
     assert_eq!(third["depends"], serde_json::json!(["kernels", "second"]));
@@ -124,7 +130,10 @@ fn json_has_the_documented_fields() {
     assert_eq!(third["env"]["FIRST_VERSION"], "1.0.0");
     assert_eq!(third["env"]["TORCH_CUDA_ARCH_LIST"], "8.7");
     let second_step = &plan["recipes"][2]["steps"][0]["argv"];
-    assert_eq!(second_step[0], format!("{work}/recipes-jetson-orin/venv/bin/python"));
+    assert_eq!(
+        second_step[0],
+        format!("{work}/recipes-jetson-orin/venv/bin/python")
+    );
 }
 
 #[test]
@@ -135,9 +144,15 @@ fn jobs_follow_memory_and_say_why() {
     let jobs = |p: &Value, i: usize| p["recipes"][i]["jobs"]["jobs"].as_u64().unwrap();
     assert!(jobs(&nano, 0) < jobs(&agx, 0), "{nano} vs {agx}");
     let reason = nano["recipes"][0]["jobs"]["reason"].as_str().unwrap();
-    assert!(reason.contains("GiB usable") && reason.contains("per job"), "{reason}");
+    assert!(
+        reason.contains("GiB usable") && reason.contains("per job"),
+        "{reason}"
+    );
     let third = &agx["recipes"][3]["jobs"];
-    assert_eq!(third["max_jobs"].as_u64().unwrap(), third["jobs"].as_u64().unwrap() * 2);
+    assert_eq!(
+        third["max_jobs"].as_u64().unwrap(),
+        third["jobs"].as_u64().unwrap() * 2
+    );
     assert_eq!(agx["recipes"][3]["env"]["NVCC_THREADS"], "2");
 }
 
@@ -158,7 +173,10 @@ fn jobs_overrides_are_reported() {
         .output()
         .unwrap();
     let text = stdout(&out);
-    assert!(text.contains("MAX_JOBS=5 (MAX_JOBS=5 from the environment"), "{text}");
+    assert!(
+        text.contains("MAX_JOBS=5 (MAX_JOBS=5 from the environment"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -174,8 +192,14 @@ fn human_plan_shows_steps_jobs_and_env() {
     let text = stdout(&out);
     assert!(text.contains("Plan: set recipes for target jetson-orin (aarch64, CUDA arch 8.7, cp310, linux_aarch64)"), "{text}");
     assert!(text.contains("Host: NVIDIA Jetson Orin Nano"), "{text}");
-    assert!(text.contains("2. kernels 0.1.0 (prepared source)"), "{text}");
-    assert!(text.contains("   steps     1. python setup.py bdist_wheel -d "), "{text}");
+    assert!(
+        text.contains("2. kernels 0.1.0 (prepared source)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("   steps     1. python setup.py bdist_wheel -d "),
+        "{text}"
+    );
     assert!(text.contains("   jobs      MAX_JOBS="), "{text}");
 }
 
@@ -202,7 +226,12 @@ fn env_shell_export_round_trips_through_bash() {
         .unwrap();
     let script = format!(
         "eval \"$1\"; for k in {}; do printf '%s\\0%s\\0' \"$k\" \"${{!k}}\"; done",
-        want.as_object().unwrap().keys().cloned().collect::<Vec<_>>().join(" ")
+        want.as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(" ")
     );
     let got = std::process::Command::new("bash")
         .args(["-c", &script, "bash", &stdout(&shell)])
@@ -230,13 +259,21 @@ fn dotenv_format() {
         .args(["env", "first", "--format", "dotenv"])
         .output()
         .unwrap();
-    assert!(stdout(&out).contains("FIRST_FLAGS=\"-O2 '8.7' \\$HOME\"\n"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("FIRST_FLAGS=\"-O2 '8.7' \\$HOME\"\n"),
+        "{}",
+        stdout(&out)
+    );
 }
 
 #[test]
 fn host_target_takes_cuda_arch_flag() {
     let dir = fixture_set();
-    let plan = plan_json(dir.path(), "cgroup-v2-host", &["--target", "host", "--cuda-arch", "9.0", "first"]);
+    let plan = plan_json(
+        dir.path(),
+        "cgroup-v2-host",
+        &["--target", "host", "--cuda-arch", "9.0", "first"],
+    );
     assert_eq!(plan["target"]["name"], "host");
     assert_eq!(plan["target"]["arch"], "x86_64");
     assert_eq!(plan["recipes"][0]["env"]["TORCH_CUDA_ARCH_LIST"], "9.0");

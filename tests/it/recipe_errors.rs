@@ -86,8 +86,10 @@ fn dependency_on_unknown_recipe() {
 #[test]
 fn dependency_cycle_prints_the_cycle() {
     let dep = |name: &str, on: &str| {
-        with("name = \"first\"", &format!("name = \"{name}\""))
-            .replace("[build]", &format!("[depends]\nrecipes = [\"{on}\"]\n\n[build]"))
+        with("name = \"first\"", &format!("name = \"{name}\"")).replace(
+            "[build]",
+            &format!("[depends]\nrecipes = [\"{on}\"]\n\n[build]"),
+        )
     };
     insta::assert_snapshot!(check_fails(&[
         ("recipes/a.toml", &dep("a", "b")),
@@ -104,7 +106,10 @@ fn unknown_template_variable() {
 
 #[test]
 fn patch_file_missing() {
-    let text = with("[build]", "[[patch]]\nfile = \"first/0001-sm87.patch\"\n\n[build]");
+    let text = with(
+        "[build]",
+        "[[patch]]\nfile = \"first/0001-sm87.patch\"\n\n[build]",
+    );
     insta::assert_snapshot!(check_fails(&[("recipes/first.toml", &text)]));
 }
 
@@ -128,7 +133,10 @@ fn edit_with_count_zero() {
 
 #[test]
 fn edit_without_find() {
-    let text = with("[build]", "[[edit]]\nfile = \"setup.py\"\nreplace = \"sm_87\"\n\n[build]");
+    let text = with(
+        "[build]",
+        "[[edit]]\nfile = \"setup.py\"\nreplace = \"sm_87\"\n\n[build]",
+    );
     insta::assert_snapshot!(check_fails(&[("recipes/first.toml", &text)]));
 }
 
@@ -154,8 +162,14 @@ fn computed_variables_cannot_be_set() {
 fn source_dir_of_a_non_dependency_is_refused() {
     let text = with("-w {out} .", "-w {out} {source_dir:other}");
     let out = check_fails(&[("recipes/first.toml", &text)]);
-    assert!(out.contains("which is not a dependency of this recipe"), "{out}");
-    assert!(out.contains("hint: add \"other\" to [depends] recipes"), "{out}");
+    assert!(
+        out.contains("which is not a dependency of this recipe"),
+        "{out}"
+    );
+    assert!(
+        out.contains("hint: add \"other\" to [depends] recipes"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -164,5 +178,8 @@ fn invalid_version_and_requirement() {
         .replace("[build]", "[depends]\npython = [\"cmake>=>3\"]\n\n[build]");
     let out = check_fails(&[("recipes/first.toml", &text)]);
     assert!(out.contains("`one` is not a PEP 440 version"), "{out}");
-    assert!(out.contains("`cmake>=>3` is not a PEP 508 requirement"), "{out}");
+    assert!(
+        out.contains("`cmake>=>3` is not a PEP 508 requirement"),
+        "{out}"
+    );
 }

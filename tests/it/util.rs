@@ -30,7 +30,9 @@ pub fn jetforge() -> Command {
 
 /// A fake machine from `tests/hosts/<name>`.
 pub fn host(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/hosts").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/hosts")
+        .join(name)
 }
 
 /// Writes `files` (relative path, content) under a new temp dir.

@@ -1,0 +1,215 @@
+//! The build venv: one per recipe set and target, made with the target's Python. Builds run
+//! with it first on PATH and never with build isolation (an isolated build would fetch a CPU
+//! torch from the index). Dependency wheels go in as exact files with `--no-index --no-deps`;
+//! build requirements come from the configured index, through the proxy, unless already
+//! satisfied (so an air-gapped machine with the tools installed needs no index at all).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+/// How packages get into the venv.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Installer {
+    /// `uv pip …` (found on PATH).
+    Uv(PathBuf),
+    /// `python -m pip …`.
+    Pip,
+}
+
+impl Installer {
+    pub fn detect() -> Self {
+        match which::which("uv") {
+            Ok(p) => Installer::Uv(p),
+            Err(_) => Installer::Pip,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct VenvSpec {
+    pub dir: PathBuf,
+    /// The interpreter that creates the venv (the target's Python).
+    pub base_python: PathBuf,
+    /// Let the venv see the base interpreter's site-packages (a preinstalled torch, offline
+    /// machines with the build tools already installed).
+    pub system_site_packages: bool,
+    pub installer: Installer,
+}
+
+impl VenvSpec {
+    pub fn python(&self) -> PathBuf {
+        self.dir.join("bin").join("python")
+    }
+
+    /// The command lines that create the venv (empty when it already exists).
+    pub fn create_argv(&self) -> Vec<String> {
+        if self.python().exists() {
+            return Vec::new();
+        }
+        let mut argv = match &self.installer {
+            Installer::Uv(uv) => vec![
+                uv.to_string_lossy().into_owned(),
+                "venv".into(),
+                "--seed".into(),
+                "--python".into(),
+                self.base_python.to_string_lossy().into_owned(),
+            ],
+            Installer::Pip => vec![
+                self.base_python.to_string_lossy().into_owned(),
+                "-m".into(),
+                "venv".into(),
+            ],
+        };
+        if self.system_site_packages {
+            argv.push("--system-site-packages".into());
+        }
+        argv.push(self.dir.to_string_lossy().into_owned());
+        argv
+    }
+
+    fn install_prefix(&self) -> Vec<String> {
+        match &self.installer {
+            Installer::Uv(uv) => vec![
+                uv.to_string_lossy().into_owned(),
+                "pip".into(),
+                "install".into(),
+                "--python".into(),
+                self.python().to_string_lossy().into_owned(),
+            ],
+            Installer::Pip => vec![
+                self.python().to_string_lossy().into_owned(),
+                "-m".into(),
+                "pip".into(),
+                "install".into(),
+                "--disable-pip-version-check".into(),
+            ],
+        }
+    }
+
+    /// Installs exact wheel files, touching no index and pulling in no dependencies.
+    pub fn install_wheels_argv(&self, wheels: &[PathBuf]) -> Option<Vec<String>> {
+        if wheels.is_empty() {
+            return None;
+        }
+        let mut argv = self.install_prefix();
+        argv.extend([
+            "--no-index".into(),
+            "--no-deps".into(),
+            "--force-reinstall".into(),
+        ]);
+        argv.extend(wheels.iter().map(|w| w.to_string_lossy().into_owned()));
+        Some(argv)
+    }
+
+    /// Installs build requirements; offline, only what the venv already satisfies passes.
+    pub fn install_requirements_argv(&self, reqs: &[String], offline: bool) -> Option<Vec<String>> {
+        if reqs.is_empty() {
+            return None;
+        }
+        let mut argv = self.install_prefix();
+        if offline {
+            argv.push("--no-index".into());
+        }
+        argv.extend(reqs.iter().cloned());
+        Some(argv)
+    }
+}
+
+/// Finds the interpreter for a Python version: `python3.10` on PATH, then `python3` if it is
+/// that version. `explicit` (from `--python`) wins.
+pub fn find_python(version: &str, explicit: Option<&Path>) -> Result<PathBuf> {
+    if let Some(p) = explicit {
+        return Ok(p.to_path_buf());
+    }
+    let exact = format!("python{version}");
+    if let Ok(p) = which::which(&exact) {
+        return Ok(p);
+    }
+    let python3 = which::which("python3").with_context(|| {
+        format!("no `{exact}` or `python3` on PATH; install Python {version} or pass --python")
+    })?;
+    let out = duct::cmd!(
+        &python3,
+        "-c",
+        "import sys; print('%d.%d' % sys.version_info[:2])"
+    )
+    .read()
+    .with_context(|| format!("failed to run `{}`", python3.display()))?;
+    if out.trim() == version {
+        Ok(python3)
+    } else {
+        Err(crate::error::input_hint(
+            format!(
+                "the target needs Python {version}, but `python3` is {}",
+                out.trim()
+            ),
+            format!("install python{version}, pass --python PATH, or build for `--target host`"),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(installer: Installer) -> VenvSpec {
+        VenvSpec {
+            dir: "/w/venv".into(),
+            base_python: "/usr/bin/python3.10".into(),
+            system_site_packages: true,
+            installer,
+        }
+    }
+
+    #[test]
+    fn wheels_go_in_without_index_or_deps() {
+        let argv = spec(Installer::Pip)
+            .install_wheels_argv(&["/wh/torch.whl".into()])
+            .unwrap();
+        assert_eq!(argv[..4], ["/w/venv/bin/python", "-m", "pip", "install"]);
+        assert!(
+            argv.contains(&"--no-index".to_string()) && argv.contains(&"--no-deps".to_string())
+        );
+        assert_eq!(argv.last().unwrap(), "/wh/torch.whl");
+        assert!(spec(Installer::Pip).install_wheels_argv(&[]).is_none());
+    }
+
+    #[test]
+    fn offline_requirements_never_reach_an_index() {
+        let s = spec(Installer::Uv("/bin/uv".into()));
+        let argv = s
+            .install_requirements_argv(&["ninja".into()], true)
+            .unwrap();
+        assert_eq!(
+            argv[..5],
+            [
+                "/bin/uv",
+                "pip",
+                "install",
+                "--python",
+                "/w/venv/bin/python"
+            ]
+        );
+        assert!(argv.contains(&"--no-index".to_string()));
+        let online = s
+            .install_requirements_argv(&["ninja".into()], false)
+            .unwrap();
+        assert!(!online.contains(&"--no-index".to_string()));
+    }
+
+    #[test]
+    fn creation_keeps_system_site_packages_when_asked() {
+        let argv = spec(Installer::Pip).create_argv();
+        assert_eq!(
+            argv,
+            [
+                "/usr/bin/python3.10",
+                "-m",
+                "venv",
+                "--system-site-packages",
+                "/w/venv"
+            ]
+        );
+    }
+}
