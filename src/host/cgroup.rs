@@ -99,19 +99,22 @@ fn read_number<T: std::str::FromStr>(root: &Path, dir: &Path, file: &str) -> Opt
 fn locate(root: &Path, controller: &str) -> Option<Located> {
     let text = read_text(root, "proc/self/cgroup")?;
     let lines: Vec<(&str, &str, &str)> = text.lines().filter_map(split_line).collect();
-    let v1 = lines
-        .iter()
-        .find(|(_, controllers, _)| controllers.split(',').any(|c| c == controller));
-    if let Some((_, controllers, path)) = v1 {
+    let v1 = || {
+        let (_, controllers, path) = lines
+            .iter()
+            .find(|(_, controllers, _)| controllers.split(',').any(|c| c == controller))?;
         // The mount is named after the co-mounted controllers ("cpu,cpuacct"), with a
         // plain-name link beside it that a fake tree may lack.
-        let mounts = [*controllers, controller];
-        return located(root, 1, path, &mounts);
-    }
-    let (_, _, path) = lines
-        .iter()
-        .find(|(id, controllers, _)| *id == "0" && controllers.is_empty())?;
-    located(root, 2, path, &[""])
+        located(root, 1, path, &[controllers, controller])
+    };
+    // Also the fallback when a v1 line names the controller but its hierarchy is not mounted.
+    let v2 = || {
+        let (_, _, path) = lines
+            .iter()
+            .find(|(id, controllers, _)| *id == "0" && controllers.is_empty())?;
+        located(root, 2, path, &[""])
+    };
+    v1().or_else(v2)
 }
 
 /// `hierarchy-id:controllers:path`; the path itself may contain ':'.
@@ -224,6 +227,19 @@ mod tests {
         ]);
         let m = memory(t.path(), 8 << 30).unwrap();
         assert_eq!((m.version, m.limit, m.usage), (1, Some(2 << 30), None));
+    }
+
+    #[test]
+    fn unmounted_v1_hierarchy_falls_back_to_v2() {
+        let t = tree(&[
+            ("proc/self/cgroup", "4:memory:/x\n0::/\n"),
+            ("sys/fs/cgroup/memory.max", "1073741824\n"),
+        ]);
+        let m = memory(t.path(), 8 << 30).unwrap();
+        assert_eq!(
+            (m.version, m.path.as_str(), m.limit),
+            (2, "/", Some(1 << 30))
+        );
     }
 
     #[test]
