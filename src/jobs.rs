@@ -1,7 +1,29 @@
-//! The MAX_JOBS policy. STUB: contract final, implementation being written.
+//! The MAX_JOBS policy: how many compile jobs a recipe's build may run at once on this host.
+//! It reads [`HostFacts`] and a recipe's [`JobsPolicy`] and touches nothing else; applying
+//! the number (environment, OOM retries) belongs to the build.
+//!
+//! ```text
+//! usable_gib = min(MemAvailable + SWAP_FRACTION × SwapFree,
+//!                  cgroup limit − cgroup usage + cgroup inactive_file)   (when limited)
+//!              − RESERVE_GIB
+//! cpu_limit  = usable CPUs, or usable CPUs ÷ nvcc_threads (≥ 1) when the recipe sets it
+//! jobs       = clamp(floor(usable_gib ÷ mem_per_job_gib), 1, cpu_limit), then ≤ policy.max
+//! MAX_JOBS   = jobs × nvcc_threads when policy.max_jobs_counts_nvcc_threads, else jobs
+//! ```
+//!
+//! Overrides set `jobs` directly, in the order `--jobs` > `MAX_JOBS` from the environment >
+//! the number remembered after an OOM retry; MAX_JOBS is then derived the same way.
 
-use crate::host::HostFacts;
+use crate::host::{HostFacts, GIB};
 use crate::recipe::JobsPolicy;
+
+/// Share of free swap counted as memory: swap is slow, so counting it fully invites
+/// thrashing, but ignoring it wastes the 16 GB swap file an 8 GB Orin Nano is set up with.
+pub const SWAP_FRACTION: f64 = 0.5;
+
+/// GiB kept back for the OS, the desktop of a devkit and the build driver itself (pip,
+/// CMake, ninja), which the per-job figure of a recipe does not include.
+pub const RESERVE_GIB: f64 = 1.0;
 
 /// Where the jobs number came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -34,13 +56,374 @@ pub struct JobsDecision {
     pub reason: String,
 }
 
+/// Memory a build may use, in GiB after the reserve (never negative), and how it was worked
+/// out, for `doctor` and `plan -v`.
+pub fn usable_memory(facts: &HostFacts) -> (f64, String) {
+    let usable = Usable::of(facts);
+    (usable.gib, usable.explanation)
+}
+
 pub fn decide(policy: &JobsPolicy, facts: &HostFacts, ov: &JobsOverride) -> JobsDecision {
-    let _ = (facts, ov);
+    let (jobs, source, reason) = overridden(ov).unwrap_or_else(|| {
+        let (jobs, reason) = computed(policy, facts);
+        (jobs, JobsSource::Computed, reason)
+    });
+    finish(policy, jobs, source, reason)
+}
+
+/// The first override present, in precedence order; 0 is taken as 1.
+fn overridden(ov: &JobsOverride) -> Option<(u32, JobsSource, String)> {
+    let cli = ov
+        .cli
+        .map(|j| (j, JobsSource::CliFlag, format!("--jobs {j}")));
+    let env = || {
+        let reason = |j| format!("MAX_JOBS={j} from the environment");
+        ov.env.map(|j| (j, JobsSource::EnvMaxJobs, reason(j)))
+    };
+    let remembered = || {
+        let reason = |j| format!("{j} jobs remembered after an OOM retry");
+        ov.remembered
+            .map(|j| (j, JobsSource::Remembered, reason(j)))
+    };
+    cli.or_else(env)
+        .or_else(remembered)
+        .map(|(j, source, reason)| (j.max(1), source, reason))
+}
+
+/// Derives MAX_JOBS from jobs, noting it in the reason when the build counts nvcc threads.
+fn finish(policy: &JobsPolicy, jobs: u32, source: JobsSource, mut reason: String) -> JobsDecision {
+    let mut max_jobs = jobs;
+    if let (true, Some(threads)) = (policy.max_jobs_counts_nvcc_threads, policy.nvcc_threads) {
+        max_jobs = jobs.saturating_mul(threads.max(1));
+        reason.push_str(&format!("; nvcc_threads={threads} → MAX_JOBS={max_jobs}"));
+    }
     JobsDecision {
-        jobs: 1,
-        max_jobs: 1,
+        jobs,
+        max_jobs,
         nvcc_threads: policy.nvcc_threads,
-        source: JobsSource::Computed,
-        reason: "stub".into(),
+        source,
+        reason,
+    }
+}
+
+fn computed(policy: &JobsPolicy, facts: &HostFacts) -> (u32, String) {
+    let usable = Usable::of(facts);
+    let cpus = facts.cpus.usable.max(1);
+    let threads = policy.nvcc_threads.filter(|&t| t > 1);
+    let cpu_limit = threads.map_or(cpus, |t| (cpus / t as usize).max(1));
+    let by_memory = jobs_for_memory(usable.gib, policy.mem_per_job_gib, cpu_limit);
+    let mut jobs = by_memory.clamp(1, cpu_limit);
+    let mut reason = format!(
+        "{:.1} GiB usable ÷ {:.1} GiB per job; {}",
+        usable.gib,
+        policy.mem_per_job_gib,
+        cpu_phrase(facts, threads)
+    );
+    if let Some(limit) = usable.cgroup_limit_gib {
+        reason.push_str(&format!("; cgroup limit {limit:.1} GiB"));
+    }
+    if let Some(max) = policy.max.filter(|&m| (m.max(1) as usize) < jobs) {
+        jobs = max.max(1) as usize;
+        reason.push_str(&format!("; capped at {max}"));
+    }
+    (u32::try_from(jobs).unwrap_or(u32::MAX), reason)
+}
+
+/// floor(usable ÷ per job); a recipe without a usable per-job figure is bound by CPUs only.
+fn jobs_for_memory(usable_gib: f64, per_job_gib: f64, cpu_limit: usize) -> usize {
+    if !(per_job_gib.is_finite() && per_job_gib > 0.0) {
+        return cpu_limit;
+    }
+    // `as` saturates: NaN and negatives become 0, which the clamp turns into 1.
+    (usable_gib / per_job_gib).floor() as usize
+}
+
+/// "6 CPUs", "4 of 16 CPUs (cgroup quota)", "… ÷ 4 nvcc threads".
+fn cpu_phrase(facts: &HostFacts, nvcc_threads: Option<u32>) -> String {
+    let c = &facts.cpus;
+    let mut s = if c.usable < c.online {
+        format!("{} of {} CPUs (cgroup quota)", c.usable, c.online)
+    } else {
+        format!("{} CPUs", c.usable)
+    };
+    if let Some(t) = nvcc_threads {
+        s.push_str(&format!(" ÷ {t} nvcc threads"));
+    }
+    s
+}
+
+/// Usable memory with its derivation; `cgroup_limit_gib` is set when the cgroup is what binds.
+struct Usable {
+    gib: f64,
+    explanation: String,
+    cgroup_limit_gib: Option<f64>,
+}
+
+impl Usable {
+    fn of(facts: &HostFacts) -> Self {
+        let m = &facts.memory;
+        let available = m.available as f64 / GIB;
+        let swap_free = m.swap_free as f64 / GIB;
+        let host = available + SWAP_FRACTION * swap_free;
+        let mut explanation = format!("{available:.1} GiB available");
+        if swap_free > 0.0 {
+            explanation.push_str(&format!(
+                " + {SWAP_FRACTION} × {swap_free:.1} GiB free swap"
+            ));
+        }
+        let mut gib = host;
+        let mut cgroup_limit_gib = None;
+        if let Some((limit, cg_available, text)) = cgroup_available(facts) {
+            if cg_available < host {
+                gib = cg_available;
+                cgroup_limit_gib = Some(limit);
+                explanation = format!("{text} (the host has {explanation})");
+            }
+        }
+        Self {
+            gib: (gib - RESERVE_GIB).max(0.0),
+            explanation: format!("{explanation} − {RESERVE_GIB:.1} GiB reserve"),
+            cgroup_limit_gib,
+        }
+    }
+}
+
+/// (limit, limit − usage + inactive_file, explanation) in GiB, when the cgroup has a limit.
+fn cgroup_available(facts: &HostFacts) -> Option<(f64, f64, String)> {
+    let cg = facts.cgroup.as_ref()?;
+    let limit = cg.limit? as f64 / GIB;
+    let usage = cg.usage.unwrap_or(0) as f64 / GIB;
+    let inactive = cg.inactive_file.unwrap_or(0) as f64 / GIB;
+    let available = (limit - usage + inactive).max(0.0);
+    let text = format!(
+        "cgroup limit {limit:.1} GiB − {usage:.1} GiB used + {inactive:.1} GiB reclaimable"
+    );
+    Some((limit, available, text))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::host::fixtures;
+
+    fn torch() -> JobsPolicy {
+        JobsPolicy {
+            mem_per_job_gib: 3.0,
+            nvcc_threads: None,
+            max_jobs_counts_nvcc_threads: false,
+            max: None,
+        }
+    }
+
+    fn flash_attn() -> JobsPolicy {
+        JobsPolicy {
+            mem_per_job_gib: 8.0,
+            nvcc_threads: Some(4),
+            max_jobs_counts_nvcc_threads: false,
+            max: None,
+        }
+    }
+
+    fn vllm() -> JobsPolicy {
+        JobsPolicy {
+            mem_per_job_gib: 4.0,
+            nvcc_threads: Some(2),
+            max_jobs_counts_nvcc_threads: true,
+            max: None,
+        }
+    }
+
+    fn computed(policy: &JobsPolicy, fixture: &str) -> JobsDecision {
+        decide(policy, &fixtures::facts(fixture), &JobsOverride::default())
+    }
+
+    /// (fixture, torch, flash-attn, vLLM jobs, vLLM MAX_JOBS): the numbers a user of each
+    /// machine would see in `plan`.
+    #[test]
+    fn jobs_per_fixture() {
+        let expected = [
+            ("orin-nano-8g", 1, 1, 1, 2),
+            ("orin-nano-8g-swap16", 4, 1, 3, 6),
+            ("agx-orin-64g", 12, 3, 6, 12),
+            ("x86-ci-cgroup6g", 1, 1, 1, 2),
+            ("cgroup-v2-host", 3, 1, 1, 2),
+        ];
+        for (fixture, t, f, v, v_max) in expected {
+            let torch = computed(&torch(), fixture);
+            assert_eq!(
+                (torch.jobs, torch.max_jobs),
+                (t, t),
+                "{fixture}: {}",
+                torch.reason
+            );
+            let fa = computed(&flash_attn(), fixture);
+            assert_eq!((fa.jobs, fa.max_jobs), (f, f), "{fixture}: {}", fa.reason);
+            let vl = computed(&vllm(), fixture);
+            assert_eq!(
+                (vl.jobs, vl.max_jobs),
+                (v, v_max),
+                "{fixture}: {}",
+                vl.reason
+            );
+            assert_eq!(vl.nvcc_threads, Some(2));
+            assert_eq!(vl.source, JobsSource::Computed);
+        }
+    }
+
+    #[test]
+    fn reasons_name_what_bound() {
+        let nano = computed(&torch(), "orin-nano-8g");
+        assert_eq!(nano.reason, "5.3 GiB usable ÷ 3.0 GiB per job; 6 CPUs");
+        let ci = computed(&vllm(), "x86-ci-cgroup6g");
+        assert_eq!(
+            ci.reason,
+            "4.2 GiB usable ÷ 4.0 GiB per job; 4 of 16 CPUs (cgroup quota) ÷ 2 nvcc threads; \
+             cgroup limit 6.0 GiB; nvcc_threads=2 → MAX_JOBS=2"
+        );
+    }
+
+    #[test]
+    fn usable_memory_explains_itself() {
+        let (gib, text) = usable_memory(&fixtures::facts("orin-nano-8g-swap16"));
+        assert!((gib - 13.3).abs() < 0.01, "{gib}");
+        assert_eq!(
+            text,
+            "6.3 GiB available + 0.5 × 16.0 GiB free swap − 1.0 GiB reserve"
+        );
+        let (gib, text) = usable_memory(&fixtures::facts("cgroup-v2-host"));
+        assert_eq!(gib, 9.5);
+        assert!(text.starts_with("cgroup limit 12.0 GiB − 2.0 GiB used + 0.5 GiB reclaimable"));
+    }
+
+    /// A cgroup whose limit is far above what the host has left must not raise the estimate.
+    #[test]
+    fn loose_cgroup_limit_does_not_bind() {
+        let mut facts = fixtures::facts("orin-nano-8g");
+        let cg = facts.cgroup.as_mut().unwrap();
+        cg.limit = Some(7 << 30);
+        cg.usage = Some(0);
+        let (gib, _) = usable_memory(&facts);
+        assert!((gib - 5.3).abs() < 0.01, "{gib}");
+        assert!(!decide(&torch(), &facts, &JobsOverride::default())
+            .reason
+            .contains("cgroup"));
+    }
+
+    #[test]
+    fn policy_max_caps() {
+        let capped = JobsPolicy {
+            max: Some(4),
+            ..torch()
+        };
+        let d = computed(&capped, "agx-orin-64g");
+        assert_eq!((d.jobs, d.max_jobs), (4, 4));
+        assert_eq!(
+            d.reason,
+            "57.0 GiB usable ÷ 3.0 GiB per job; 12 CPUs; capped at 4"
+        );
+        let loose = JobsPolicy {
+            max: Some(40),
+            ..torch()
+        };
+        assert!(!computed(&loose, "agx-orin-64g").reason.contains("capped"));
+        let vllm_capped = JobsPolicy {
+            max: Some(2),
+            ..vllm()
+        };
+        assert_eq!(computed(&vllm_capped, "agx-orin-64g").max_jobs, 4);
+    }
+
+    #[test]
+    fn override_precedence() {
+        let facts = fixtures::facts("agx-orin-64g");
+        let all = JobsOverride {
+            cli: Some(3),
+            env: Some(5),
+            remembered: Some(7),
+        };
+        let cases = [
+            (all.clone(), 3, JobsSource::CliFlag, "--jobs 3"),
+            (
+                JobsOverride {
+                    cli: None,
+                    ..all.clone()
+                },
+                5,
+                JobsSource::EnvMaxJobs,
+                "MAX_JOBS=5 from the environment",
+            ),
+            (
+                JobsOverride {
+                    remembered: Some(7),
+                    ..Default::default()
+                },
+                7,
+                JobsSource::Remembered,
+                "7 jobs remembered after an OOM retry",
+            ),
+        ];
+        for (ov, jobs, source, reason) in cases {
+            let d = decide(&torch(), &facts, &ov);
+            assert_eq!(
+                (d.jobs, d.max_jobs, d.source, d.reason.as_str()),
+                (jobs, jobs, source, reason)
+            );
+        }
+    }
+
+    #[test]
+    fn overrides_still_scale_max_jobs_by_nvcc_threads() {
+        let ov = JobsOverride {
+            cli: Some(3),
+            ..Default::default()
+        };
+        let d = decide(&vllm(), &fixtures::facts("orin-nano-8g"), &ov);
+        assert_eq!((d.jobs, d.max_jobs), (3, 6));
+        assert_eq!(d.reason, "--jobs 3; nvcc_threads=2 → MAX_JOBS=6");
+    }
+
+    #[test]
+    fn zero_override_means_one() {
+        let ov = JobsOverride {
+            env: Some(0),
+            ..Default::default()
+        };
+        assert_eq!(
+            decide(&torch(), &fixtures::facts("orin-nano-8g"), &ov).jobs,
+            1
+        );
+    }
+
+    /// Nonsense inputs (no memory at all, a zero per-job figure, a zero cap) still give a
+    /// runnable number instead of a panic or 0.
+    #[test]
+    fn degenerate_inputs_give_at_least_one_job() {
+        let empty = tempfile::tempdir().unwrap();
+        let facts = HostFacts::read(empty.path());
+        assert_eq!(decide(&torch(), &facts, &JobsOverride::default()).jobs, 1);
+        let agx = fixtures::facts("agx-orin-64g");
+        let no_mem = JobsPolicy {
+            mem_per_job_gib: 0.0,
+            ..torch()
+        };
+        assert_eq!(decide(&no_mem, &agx, &JobsOverride::default()).jobs, 12);
+        let nan = JobsPolicy {
+            mem_per_job_gib: f64::NAN,
+            ..torch()
+        };
+        assert_eq!(decide(&nan, &agx, &JobsOverride::default()).jobs, 12);
+        let zero_cap = JobsPolicy {
+            max: Some(0),
+            ..torch()
+        };
+        assert_eq!(decide(&zero_cap, &agx, &JobsOverride::default()).jobs, 1);
+        let zero_threads = JobsPolicy {
+            nvcc_threads: Some(0),
+            ..vllm()
+        };
+        assert_eq!(
+            decide(&zero_threads, &agx, &JobsOverride::default()).max_jobs,
+            12
+        );
     }
 }

@@ -1,12 +1,34 @@
 //! Facts about the build machine: CPUs, memory, cgroup limits, Jetson model, L4T/JetPack,
-//! CUDA and Python. Every reader takes a root path (`/` normally, a fake tree in tests, set
-//! with `JETFORGE_HOST_ROOT`), so a test can describe an Orin Nano on an x86 CI runner.
-//!
-//! STUB: the contract below is final; the implementation is being written.
+//! CUDA, GPU compute capability and Python. Every reader takes a root path (`/` normally, a
+//! fake tree in tests, set with `JETFORGE_HOST_ROOT`), so a test can describe an Orin Nano on
+//! an x86 CI runner. Readers never fail: a missing or garbled file leaves a fact unknown
+//! (`None` or a documented default). Only the live root (`/`) may fall back to the running
+//! process (`num_cpus`, `nvcc`, `nvidia-smi`, `python3`); a fake root is described by its files
+//! alone. Deciding what to do with these facts (MAX_JOBS) belongs to `jobs`, not here.
 
+mod cgroup;
+mod cpu;
+mod cuda;
+mod jetson;
+mod memory;
+mod python;
+
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+pub use cpu::parse_cpu_list;
+pub use jetson::{jetpack_for_l4t, parse_l4t};
 
 pub const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
+
+/// Root of the host description to read instead of `/`: a fake tree with `proc/`, `sys/`,
+/// `etc/`, `usr/` (see `tests/hosts/`), so that `plan` and `doctor` can be tested as if on a
+/// Jetson.
+pub const HOST_ROOT_ENV: &str = "JETFORGE_HOST_ROOT";
+
+/// Where the CUDA toolkit lives when it is not `/usr/local/cuda`; read only for the live root.
+pub const CUDA_HOME_ENV: &str = "CUDA_HOME";
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct HostFacts {
@@ -17,8 +39,9 @@ pub struct HostFacts {
     pub cgroup: Option<CgroupMemory>,
     pub jetson: Option<Jetson>,
     pub cuda: Option<Cuda>,
-    pub python: Option<Python>,
+    /// CUDA compute capability of the GPU, e.g. "8.7" on Orin, "9.0" on an H100.
     pub gpu_arch: Option<String>,
+    pub python: Option<Python>,
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -32,7 +55,7 @@ pub struct Cpus {
 }
 
 /// From /proc/meminfo, in bytes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct Memory {
     pub total: u64,
     pub available: u64,
@@ -59,7 +82,7 @@ pub struct Jetson {
     pub model: String,
     /// L4T release from /etc/nv_tegra_release, e.g. "36.4.3".
     pub l4t: Option<String>,
-    /// JetPack that L4T release ships with, e.g. "6.1/6.2".
+    /// JetPack that L4T release ships with, e.g. "6.2".
     pub jetpack: Option<String>,
 }
 
@@ -80,27 +103,115 @@ pub struct Python {
 }
 
 impl HostFacts {
-    /// Reads all facts below `root`.
+    /// Reads all facts below `root`, asking `python3` from PATH about Python.
     pub fn read(root: &Path) -> Self {
-        let _ = root;
+        Self::read_with_python(root, None)
+    }
+
+    /// Like [`HostFacts::read`], asking `python` (when given) instead of `python3`. A fake
+    /// root ignores it: its Python is the newest `usr/lib/python3.N` in the tree.
+    pub fn read_with_python(root: &Path, python: Option<&Path>) -> Self {
+        let memory = memory::read(root);
+        let jetson = jetson::read(root);
+        let gpu_arch = gpu_arch(root, jetson.as_ref());
         Self {
-            arch: std::env::consts::ARCH.to_string(),
-            cpus: Cpus {
-                online: num_cpus::get(),
-                quota: None,
-                usable: num_cpus::get(),
-            },
-            memory: Memory {
-                total: 8 << 30,
-                available: 6 << 30,
-                swap_total: 0,
-                swap_free: 0,
-            },
-            cgroup: None,
-            jetson: None,
-            cuda: None,
-            python: None,
-            gpu_arch: None,
+            arch: arch(root),
+            cpus: cpu::read(root),
+            cgroup: cgroup::memory(root, memory.total),
+            memory,
+            jetson,
+            cuda: cuda::read(root),
+            gpu_arch,
+            python: python::read(root, python),
         }
     }
 }
+
+/// The root to read: `JETFORGE_HOST_ROOT` if set, else `/`.
+pub fn root_from_env() -> PathBuf {
+    env_var(HOST_ROOT_ENV).map_or_else(|| PathBuf::from("/"), PathBuf::from)
+}
+
+fn arch(root: &Path) -> String {
+    let from_proc = read_text(root, "proc/sys/kernel/arch")
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty());
+    // A fake tree that does not say is most likely describing a CI runner.
+    let fallback = if is_live(root) {
+        std::env::consts::ARCH
+    } else {
+        "x86_64"
+    };
+    from_proc.unwrap_or_else(|| fallback.to_string())
+}
+
+/// A Jetson's GPU is fixed by its module, so the model string is enough; elsewhere only the
+/// driver knows, and only for the live root.
+fn gpu_arch(root: &Path, jetson: Option<&Jetson>) -> Option<String> {
+    if let Some(arch) = jetson.and_then(|j| jetson::gpu_arch_for_model(&j.model)) {
+        return Some(arch.to_string());
+    }
+    if is_live(root) {
+        cuda::nvidia_smi_compute_cap()
+    } else {
+        None
+    }
+}
+
+/// True when `root` is the machine we run on, so processes and the environment describe it.
+fn is_live(root: &Path) -> bool {
+    root == Path::new("/")
+}
+
+/// `rel` (an absolute or relative path on the host) below `root`.
+fn host_path(root: &Path, rel: impl AsRef<Path>) -> PathBuf {
+    let rel = rel.as_ref();
+    root.join(rel.strip_prefix("/").unwrap_or(rel))
+}
+
+/// The file's text, or None if it is missing, unreadable or not UTF-8.
+fn read_text(root: &Path, rel: impl AsRef<Path>) -> Option<String> {
+    std::fs::read_to_string(host_path(root, rel)).ok()
+}
+
+/// The single place the host readers consult the environment, so a fake root is never
+/// mixed with facts of the machine running the tests.
+fn env_var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// Stdout of a successful run, or None. `output()` drains stdout and stderr together, so a
+/// chatty tool cannot block on a full pipe.
+fn run_stdout(program: impl AsRef<OsStr>, args: &[&str]) -> Option<String> {
+    let out = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[cfg(test)]
+pub(crate) mod fixtures {
+    //! Access to the fake host roots under `tests/hosts/`.
+
+    use super::HostFacts;
+    use std::path::PathBuf;
+
+    pub fn root(name: &str) -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/hosts")
+            .join(name)
+    }
+
+    pub fn facts(name: &str) -> HostFacts {
+        let root = root(name);
+        assert!(root.is_dir(), "missing fixture {}", root.display());
+        HostFacts::read(&root)
+    }
+}
+
+#[cfg(test)]
+mod tests;
