@@ -62,7 +62,7 @@ path = "../src/third"
 recipes = ["kernels", "second"]
 [env]
 KERNELS_SRC = "{source_dir:kernels}"
-FIRST_VERSION = "{version:first}"
+SECOND_VERSION = "{version:second}"
 [jobs]
 mem_per_job_gib = 8.0
 nvcc_threads = 2
@@ -127,7 +127,7 @@ fn json_has_the_documented_fields() {
         third["env"]["KERNELS_SRC"],
         format!("{work}/recipes-jetson-orin/src/kernels")
     );
-    assert_eq!(third["env"]["FIRST_VERSION"], "1.0.0");
+    assert_eq!(third["env"]["SECOND_VERSION"], "2.0.0");
     assert_eq!(third["env"]["TORCH_CUDA_ARCH_LIST"], "8.7");
     let second_step = &plan["recipes"][2]["steps"][0]["argv"];
     assert_eq!(
