@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use serde::Serialize;
 
+use crate::build::state::RecipeState;
 use crate::env::{self, BuildEnv, EnvContext, RenderedStep};
 use crate::host::HostFacts;
 use crate::jobs::{self, JobsDecision, JobsOverride};
@@ -152,7 +153,9 @@ fn source_plan(r: &Recipe, policy: &dyn UrlPolicy) -> SourcePlan {
 }
 
 pub fn plan_recipe(inp: &PlanInputs, r: &Recipe) -> Result<RecipePlan> {
-    let decision = jobs::decide(&r.jobs, inp.facts, inp.jobs);
+    let mut overrides = inp.jobs.clone();
+    overrides.remembered = RecipeState::load(&inp.layout.state_file(&r.name)).jobs_ok;
+    let decision = jobs::decide(&r.jobs, inp.facts, &overrides);
     let resources: BTreeMap<String, PathBuf> = r
         .resources
         .iter()

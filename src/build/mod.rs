@@ -2,4 +2,5 @@
 
 pub mod progress;
 pub mod runner;
+pub mod state;
 pub mod venv;

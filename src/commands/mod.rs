@@ -3,6 +3,7 @@
 //! flags, once.
 
 mod check;
+mod clean;
 mod env;
 mod list;
 mod plan;
@@ -35,7 +36,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Publish(_) => unimplemented::run("publish"),
         Command::Doctor => unimplemented::run("doctor"),
         Command::Verify(_) => unimplemented::run("verify"),
-        Command::Clean(_) => unimplemented::run("clean"),
+        Command::Clean(a) => clean::run(g, a),
     }
 }
 
@@ -96,6 +97,8 @@ pub struct Session {
     pub policy: Box<dyn UrlPolicy>,
     pub proxy_env: Vec<(String, String)>,
     pub cache_dir: PathBuf,
+    /// Where built wheels are kept (`--wheelhouse`, config, or `./wheelhouse`).
+    pub wheelhouse: PathBuf,
 }
 
 impl Session {
@@ -125,7 +128,12 @@ impl Session {
             policy: Box::new(Direct { offline: g.offline }),
             proxy_env: Vec::new(),
             cache_dir,
+            wheelhouse: PathBuf::from("wheelhouse"),
         })
+    }
+
+    pub fn wheelhouse_dir(&self) -> &Path {
+        &self.wheelhouse
     }
 
     /// `--jobs`, then MAX_JOBS from the caller's environment.
