@@ -126,6 +126,7 @@ pub fn run(cmd: &StepCommand, on_line: &mut dyn FnMut(&str)) -> Result<StepOutco
         .unchecked()
         .reader()
         .with_context(|| format!("failed to start `{}` in `{}`", argv[0], cmd.cwd.display()))?;
+    let _children = super::interrupt::register(&reader.pids());
     let mut tail = VecDeque::with_capacity(TAIL_LINES);
     let mut oom = false;
     let mut lines = BufReader::new(&reader);
@@ -153,12 +154,7 @@ pub fn run(cmd: &StepCommand, on_line: &mut dyn FnMut(&str)) -> Result<StepOutco
         .try_wait()
         .with_context(|| format!("failed to wait for step `{}`", cmd.name))?
         .context("the step's output ended but the process did not")?;
-    let status = match (output.status.code(), output.status.signal()) {
-        (Some(0), _) => Status::Success,
-        (Some(c), _) => Status::Exit(c),
-        (None, Some(s)) => Status::Signal(s),
-        (None, None) => Status::Exit(-1),
-    };
+    let status = status_of(&output.status);
     oom |= matches!(status, Status::Signal(9) | Status::Exit(137));
     Ok(StepOutcome {
         status,
@@ -166,6 +162,61 @@ pub fn run(cmd: &StepCommand, on_line: &mut dyn FnMut(&str)) -> Result<StepOutco
         oom,
         duration: start.elapsed(),
     })
+}
+
+/// The result of a command run with a time limit.
+#[derive(Debug, Clone)]
+pub struct TimedOutput {
+    /// None when the time limit killed it.
+    pub status: Option<Status>,
+    pub output: String,
+    pub duration: Duration,
+}
+
+/// Runs `argv` with `env` (complete), killing it after `timeout`; stdout and stderr together.
+pub fn run_with_timeout(
+    argv: &[String],
+    env: &[(String, String)],
+    cwd: &Path,
+    timeout: Duration,
+) -> Result<TimedOutput> {
+    let start = Instant::now();
+    let out_file = tempfile::NamedTempFile::new().context("failed to create a temp file")?;
+    let handle = duct::cmd(&argv[0], &argv[1..])
+        .dir(cwd)
+        .full_env(env.iter().cloned())
+        .stderr_to_stdout()
+        .stdout_path(out_file.path())
+        .stdin_null()
+        .unchecked()
+        .start()
+        .with_context(|| format!("failed to start `{}`", argv[0]))?;
+    let _children = super::interrupt::register(&handle.pids());
+    let status = loop {
+        if let Some(o) = handle.try_wait()? {
+            break Some(status_of(&o.status));
+        }
+        if start.elapsed() >= timeout {
+            handle.kill()?;
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let output = String::from_utf8_lossy(&std::fs::read(out_file.path()).unwrap_or_default()).into_owned();
+    Ok(TimedOutput {
+        status,
+        output,
+        duration: start.elapsed(),
+    })
+}
+
+fn status_of(s: &std::process::ExitStatus) -> Status {
+    match (s.code(), s.signal()) {
+        (Some(0), _) => Status::Success,
+        (Some(c), _) => Status::Exit(c),
+        (None, Some(sig)) => Status::Signal(sig),
+        (None, None) => Status::Exit(-1),
+    }
 }
 
 /// Writes `build_env.sh` (the environment, credentials masked) and `replay-<step>.sh` next to
@@ -304,6 +355,21 @@ mod tests {
             std::fs::read_to_string(dir.path().join("replayed")).unwrap(),
             "this\n"
         );
+    }
+
+    #[test]
+    fn timeout_kills_a_hanging_command() {
+        let dir = tempfile::tempdir().unwrap();
+        let env = vec![("PATH".to_string(), std::env::var("PATH").unwrap())];
+        let argv: Vec<String> = ["bash", "-c", "echo started; sleep 30"].map(String::from).to_vec();
+        let out = run_with_timeout(&argv, &env, dir.path(), Duration::from_millis(300)).unwrap();
+        assert_eq!(out.status, None);
+        assert!(out.duration < Duration::from_secs(5));
+        assert_eq!(out.output, "started\n");
+        let ok: Vec<String> = ["bash", "-c", "echo hi >&2; exit 4"].map(String::from).to_vec();
+        let out = run_with_timeout(&ok, &env, dir.path(), Duration::from_secs(10)).unwrap();
+        assert_eq!(out.status, Some(Status::Exit(4)));
+        assert_eq!(out.output, "hi\n");
     }
 
     #[test]
