@@ -3,8 +3,11 @@
 //! The library holds every engine (recipes, host facts, sources, builds, wheelhouse); the
 //! `jetforge` binary only parses arguments, calls into it and renders results.
 
-pub mod recipe;
+pub mod config;
+pub mod envvars;
 pub mod host;
 pub mod jobs;
 pub mod net;
+pub mod recipe;
 pub mod redact;
+pub mod source;
