@@ -259,7 +259,7 @@ fn http_get_with_retries(
     opts: &FetchOptions,
 ) -> Result<(NamedTempFile, String)> {
     let proxy = policy.proxy_for(url);
-    let agent = agent(proxy.as_deref(), opts)?;
+    let agent = agent(res, url, proxy.as_deref(), opts)?;
     let mut wait = opts.backoff;
     let mut tries = 0;
     loop {
@@ -347,13 +347,19 @@ fn download_error(
     }
 }
 
-fn agent(proxy: Option<&str>, opts: &FetchOptions) -> Result<ureq::Agent> {
+/// A fresh agent per download: each URL may need a different proxy.
+fn agent(
+    res: &Resource,
+    url: &str,
+    proxy: Option<&str>,
+    opts: &FetchOptions,
+) -> Result<ureq::Agent> {
     let proxy = proxy
         .map(|p| {
             ureq::Proxy::new(p).map_err(|e| ResourceError::Download {
-                name: String::new(),
-                url: String::new(),
-                via: format!(" proxy {}", redact(p)),
+                name: res.name.clone(),
+                url: redact(url),
+                via: format!(" through proxy {}", redact(p)),
                 reason: format!("invalid proxy URL: {}", redact(&e.to_string())),
                 hint: format!("\n  hint: {PROXY_HINT}"),
             })

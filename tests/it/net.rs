@@ -373,3 +373,26 @@ fn missing_subdir_lists_what_the_archive_holds() {
         "{err}"
     );
 }
+
+/// The harness's git smart-HTTP server is what the git tests build on: check it clones over TLS.
+#[test]
+fn harness_lighttpd_serves_git_over_https() {
+    if !have_tools("harness_git", &["openssl", "lighttpd", "git"]) {
+        return;
+    }
+    let ca = TestCa::new();
+    let root = tempfile::tempdir().unwrap();
+    let bare = root.path().join("git/repo.git");
+    crate::support::run(
+        std::process::Command::new("git")
+            .args(["init", "-q", "--bare"])
+            .arg(&bare),
+    );
+    let web = Lighttpd::start(root.path(), Some(&ca));
+    let out = crate::support::run(
+        std::process::Command::new("git")
+            .args(["ls-remote", &web.url("/git/repo.git")])
+            .env("GIT_SSL_CAINFO", ca.ca_pem()),
+    );
+    assert_eq!(out, "", "an empty repository lists no refs");
+}

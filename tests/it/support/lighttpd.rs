@@ -56,15 +56,18 @@ fn git_http_backend() -> PathBuf {
     Path::new(exec_path.trim()).join("git-http-backend")
 }
 
+/// CGI is assigned globally: a `$HTTP["url"]` condition around it did not take effect with
+/// lighttpd 1.4.69, so `cgi.execute-x-only` keeps static files (mode 0644) static instead.
 fn config(dir: &Path, port: u16, files: &Path, git: &Path, tls: Option<&TestCa>) -> String {
     let mut conf = format!(
-        r#"server.modules = ("mod_alias", "mod_cgi", "mod_setenv"{openssl})
+        r#"server.modules = ("mod_alias", "mod_setenv", "mod_cgi"{openssl})
 server.document-root = "{files}"
 server.bind = "127.0.0.1"
 server.port = {port}
 server.errorlog = "{dir}/error.log"
 alias.url = ("/git/" => "{backend}/", "/files/" => "{files}/")
-$HTTP["url"] =~ "^/git/" {{ cgi.assign = ("" => "") }}
+cgi.assign = ("" => "")
+cgi.execute-x-only = "enable"
 setenv.add-environment = ("GIT_PROJECT_ROOT" => "{git}", "GIT_HTTP_EXPORT_ALL" => "1")
 "#,
         openssl = if tls.is_some() {
