@@ -6,7 +6,9 @@
 pub mod build;
 pub mod cli;
 pub mod commands;
+pub mod config;
 pub mod env;
+pub mod envvars;
 pub mod error;
 pub mod fingerprint;
 pub mod host;
@@ -16,4 +18,5 @@ pub mod net;
 pub mod plan;
 pub mod recipe;
 pub mod redact;
+pub mod source;
 pub mod target;

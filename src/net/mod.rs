@@ -31,3 +31,9 @@ impl UrlPolicy for Direct {
         self.offline
     }
 }
+
+pub mod policy;
+pub mod proxy;
+
+pub use policy::NetPolicy;
+pub use proxy::ProxySettings;

@@ -1,6 +1,9 @@
-//! The one integration test binary: drives the real `jetforge` CLI against temp dirs.
+//! The one integration test binary: drives the real `jetforge` CLI (and, where a server is
+//! involved, the library) against temp dirs and servers on 127.0.0.1.
 
 mod cli;
+mod net;
 mod plan;
 mod recipe_errors;
+mod support;
 mod util;
