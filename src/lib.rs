@@ -15,3 +15,4 @@ pub mod target;
 pub mod cli;
 pub mod commands;
 pub mod plan;
+pub mod wheelhouse;
