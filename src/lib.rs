@@ -20,3 +20,4 @@ pub mod recipe;
 pub mod redact;
 pub mod source;
 pub mod target;
+pub mod wheelhouse;

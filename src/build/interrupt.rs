@@ -45,10 +45,10 @@ pub fn register(pids: &[u32]) -> ChildGuard {
     let mut slots = Vec::new();
     for &pid in pids {
         let pid = i32::try_from(pid).unwrap_or(0);
-        if let Some(i) = CHILDREN
-            .iter()
-            .position(|s| s.compare_exchange(0, pid, Ordering::SeqCst, Ordering::SeqCst).is_ok())
-        {
+        if let Some(i) = CHILDREN.iter().position(|s| {
+            s.compare_exchange(0, pid, Ordering::SeqCst, Ordering::SeqCst)
+                .is_ok()
+        }) {
             slots.push(i);
         }
     }

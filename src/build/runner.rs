@@ -202,7 +202,8 @@ pub fn run_with_timeout(
         }
         std::thread::sleep(Duration::from_millis(20));
     };
-    let output = String::from_utf8_lossy(&std::fs::read(out_file.path()).unwrap_or_default()).into_owned();
+    let output =
+        String::from_utf8_lossy(&std::fs::read(out_file.path()).unwrap_or_default()).into_owned();
     Ok(TimedOutput {
         status,
         output,
@@ -361,12 +362,16 @@ mod tests {
     fn timeout_kills_a_hanging_command() {
         let dir = tempfile::tempdir().unwrap();
         let env = vec![("PATH".to_string(), std::env::var("PATH").unwrap())];
-        let argv: Vec<String> = ["bash", "-c", "echo started; sleep 30"].map(String::from).to_vec();
+        let argv: Vec<String> = ["bash", "-c", "echo started; sleep 30"]
+            .map(String::from)
+            .to_vec();
         let out = run_with_timeout(&argv, &env, dir.path(), Duration::from_millis(300)).unwrap();
         assert_eq!(out.status, None);
         assert!(out.duration < Duration::from_secs(5));
         assert_eq!(out.output, "started\n");
-        let ok: Vec<String> = ["bash", "-c", "echo hi >&2; exit 4"].map(String::from).to_vec();
+        let ok: Vec<String> = ["bash", "-c", "echo hi >&2; exit 4"]
+            .map(String::from)
+            .to_vec();
         let out = run_with_timeout(&ok, &env, dir.path(), Duration::from_secs(10)).unwrap();
         assert_eq!(out.status, Some(Status::Exit(4)));
         assert_eq!(out.output, "hi\n");

@@ -28,8 +28,11 @@ impl RecipeState {
     }
 
     pub fn save(&self, path: &Path) -> Result<()> {
-        let dir = path.parent().context("state file has no parent directory")?;
-        std::fs::create_dir_all(dir).with_context(|| format!("failed to create `{}`", dir.display()))?;
+        let dir = path
+            .parent()
+            .context("state file has no parent directory")?;
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("failed to create `{}`", dir.display()))?;
         let tmp = dir.join(format!(
             ".{}.tmp-{}",
             path.file_name().unwrap_or_default().to_string_lossy(),
@@ -70,7 +73,10 @@ mod tests {
         assert_eq!(back, s);
         assert_eq!(back.resume_at("abc"), 2);
         assert_eq!(back.resume_at("other"), 0);
-        assert_eq!(std::fs::read_dir(dir.path().join("state")).unwrap().count(), 1);
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("state")).unwrap().count(),
+            1
+        );
     }
 
     #[test]

@@ -1,0 +1,20 @@
+//! The wheelhouse: where built wheels are kept, checked and indexed.
+//!
+//! `wheel` reads wheel files (name, `METADATA`, `WHEEL`, hash), `check` decides whether a built
+//! wheel is acceptable for its recipe, target and set, `store` keeps accepted wheels (atomic
+//! adds, `broken/`, `manifest.json`) and `index` writes a PEP 503 simple index from what is on
+//! disk. Building wheels, running import checks and uploading to an index live elsewhere.
+
+mod atomic;
+pub mod check;
+pub mod index;
+pub mod store;
+pub mod wheel;
+
+#[cfg(test)]
+mod fixtures;
+
+pub use check::{check_requirements, check_wheel, CheckError, CheckErrors};
+pub use index::{write_index, write_simple_index, IndexedWheel};
+pub use store::{EntryMeta, ManifestEntry, StoredWheel, Wheelhouse};
+pub use wheel::{normalize_name, sha256_file, WheelInfo, WheelName};
