@@ -77,6 +77,8 @@ pub struct RecipePlan {
 pub struct Plan {
     pub set: String,
     pub target: Target,
+    /// Proxy and offline settings in force, credentials masked.
+    pub network: Vec<String>,
     pub recipes: Vec<RecipePlan>,
 }
 
@@ -91,6 +93,8 @@ pub struct PlanInputs<'a> {
     pub proxy_env: Vec<(String, String)>,
     pub resource_cache: &'a Path,
     pub caller: &'a dyn Fn(&str) -> Option<String>,
+    /// Proxy and offline settings in force, credentials masked.
+    pub network: Vec<String>,
 }
 
 /// Where a resource lands in the cache (the file, or its extracted directory).
@@ -210,6 +214,7 @@ pub fn make(inp: &PlanInputs, recipes: &[&Recipe]) -> Result<Plan> {
     Ok(Plan {
         set: inp.set.name.clone(),
         target: inp.target.clone(),
+        network: inp.network.clone(),
         recipes: recipes
             .iter()
             .map(|r| plan_recipe(inp, r))

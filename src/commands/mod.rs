@@ -17,7 +17,8 @@ use crate::cli::{Cli, Command, GlobalArgs};
 use crate::host::HostFacts;
 use crate::jobs::JobsOverride;
 use crate::layout::Layout;
-use crate::net::{Direct, UrlPolicy};
+use crate::config::Config;
+use crate::net::{NetPolicy, ProxySettings};
 use crate::recipe::tree::FileTree;
 use crate::recipe::{load_sets, RecipeSet, RecipeSets};
 use crate::target::{self, Target};
@@ -94,7 +95,9 @@ pub struct Session {
     pub target: Target,
     pub facts: HostFacts,
     pub layout: Layout,
-    pub policy: Box<dyn UrlPolicy>,
+    pub config: Config,
+    pub proxy: ProxySettings,
+    pub policy: NetPolicy,
     pub proxy_env: Vec<(String, String)>,
     pub cache_dir: PathBuf,
     /// Where built wheels are kept (`--wheelhouse`, config, or `./wheelhouse`).
@@ -117,18 +120,32 @@ impl Session {
             crate::error::input(format!("work dir `{}`: {e}", g.work_dir.display()))
         })?;
         let layout = Layout::new(&work_dir, &set.name, &target.name);
-        let cache_dir = dirs::cache_dir()
-            .unwrap_or_else(|| work_dir.join("cache"))
-            .join("jetforge");
+        let config = Config::load(&work_dir)?;
+        let proxy = ProxySettings::resolve(
+            g.proxy.as_deref(),
+            g.no_proxy.as_deref(),
+            &config.network,
+            caller_env,
+        )
+        .map_err(|e| crate::error::input_hint(e.to_string(), "fix the proxy URL (e.g. http://user:pass@proxy:3128)"))?;
+        let policy = NetPolicy::new(&config, proxy.clone(), g.offline);
+        let proxy_env = proxy.export_env();
+        let cache_dir = std::path::absolute(config.cache_dir())?;
+        let wheelhouse = config
+            .wheelhouse
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(crate::wheelhouse::Wheelhouse::DEFAULT_DIR));
         Ok(Self {
             set,
             target,
             facts,
             layout,
-            policy: Box::new(Direct { offline: g.offline }),
-            proxy_env: Vec::new(),
+            config,
+            proxy,
+            policy,
+            proxy_env,
             cache_dir,
-            wheelhouse: PathBuf::from("wheelhouse"),
+            wheelhouse,
         })
     }
 

@@ -29,12 +29,22 @@ pub fn make(s: &Session, packages: &[String], jobs: Option<u32>) -> Result<Plan>
         facts: &s.facts,
         layout: &s.layout,
         jobs: &ov,
-        policy: s.policy.as_ref(),
+        policy: &s.policy,
         proxy_env: s.proxy_env.clone(),
         resource_cache: &s.cache_dir,
         caller: &caller_env,
+        network: network_lines(s),
     };
     plan::make(&inputs, &selected)
+}
+
+/// The proxy and offline settings, masked, for `plan`.
+pub fn network_lines(s: &Session) -> Vec<String> {
+    let mut lines = s.proxy.describe();
+    if s.policy.offline {
+        lines.push("offline: only the caches are used".to_string());
+    }
+    lines
 }
 
 /// One line about the machine the plan was made on.
@@ -81,6 +91,9 @@ fn render(plan: &Plan, facts: &HostFacts, verbose: bool) -> String {
         plan.target.summary(),
         host_line(facts)
     );
+    for line in &plan.network {
+        out.push_str(&format!("Network: {}\n", crate::redact::redact(line)));
+    }
     for (i, r) in plan.recipes.iter().enumerate() {
         out.push('\n');
         out.push_str(&render_recipe(i + 1, r, verbose));

@@ -279,3 +279,106 @@ fn host_target_takes_cuda_arch_flag() {
     assert_eq!(plan["recipes"][0]["env"]["TORCH_CUDA_ARCH_LIST"], "9.0");
     assert_eq!(plan["recipes"][0]["env"]["FIRST_FLAGS"], "-O2 '9.0' $HOME");
 }
+
+#[test]
+fn proxy_reaches_the_environment_and_is_redacted_when_printed() {
+    let dir = fixture_set();
+    let run = |args: &[&str]| {
+        jetforge()
+            .arg("--recipes")
+            .arg(dir.path().join("recipes"))
+            .env("JETFORGE_HOST_ROOT", host("agx-orin-64g"))
+            .env("https_proxy", "http://alice:hunter2@proxy.corp:3128")
+            .env("no_proxy", "localhost, .corp")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    for args in [
+        &["env", "first"][..],
+        &["env", "first", "--format", "json"],
+        &["env", "first", "--format", "dotenv"],
+        &["plan", "-v"],
+        &["plan", "--json"],
+    ] {
+        let out = run(args);
+        assert!(out.status.success(), "{args:?}");
+        let text = format!("{}{}", stdout(&out), String::from_utf8_lossy(&out.stderr));
+        assert!(!text.contains("hunter2"), "{args:?} leaked the password:\n{text}");
+        assert!(text.contains("alice:****@proxy.corp:3128"), "{args:?}:\n{text}");
+    }
+    let env: Value = serde_json::from_slice(&run(&["env", "first", "--format", "json"]).stdout).unwrap();
+    for key in ["https_proxy", "HTTPS_PROXY", "no_proxy", "NO_PROXY"] {
+        assert!(env.get(key).is_some(), "{key} missing: {env}");
+    }
+    let secret = run(&["env", "first", "--show-secrets"]);
+    assert!(stdout(&secret).contains("alice:hunter2@"), "--show-secrets prints the real value");
+    let plan = stdout(&run(&["plan", "first"]));
+    assert!(plan.contains("Network: https proxy: http://alice:****@proxy.corp:3128 (from"), "{plan}");
+}
+
+#[test]
+fn cli_proxy_beats_the_environment() {
+    let dir = fixture_set();
+    let out = jetforge()
+        .arg("--recipes")
+        .arg(dir.path().join("recipes"))
+        .env("JETFORGE_HOST_ROOT", host("agx-orin-64g"))
+        .env("https_proxy", "http://env-proxy:1")
+        .args(["--proxy", "http://cli-proxy:2", "env", "first", "--format", "json"])
+        .output()
+        .unwrap();
+    let env: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(env["https_proxy"], "http://cli-proxy:2");
+    assert_eq!(env["HTTP_PROXY"], "http://cli-proxy:2");
+}
+
+#[test]
+fn mirrors_from_the_config_file_show_in_the_plan() {
+    let dir = tree(&[
+        (
+            "recipes/up.toml",
+            r#"[package]
+name = "up"
+version = "1.0"
+[source]
+git = "https://github.com/example/up"
+tag = "v1.0"
+commit = "0123456789abcdef0123456789abcdef01234567"
+[build]
+steps = ["true"]
+"#,
+        ),
+        (
+            "work/jetforge.toml",
+            "[mirrors]\n\"https://github.com/\" = \"https://git.corp/github/\"\n",
+        ),
+    ]);
+    let out = jetforge()
+        .arg("--recipes")
+        .arg(dir.path().join("recipes"))
+        .arg("--work-dir")
+        .arg(dir.path().join("work"))
+        .env("JETFORGE_CONFIG", dir.path().join("none.toml"))
+        .args(["plan", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(plan["recipes"][0]["source"]["mirror"], "https://git.corp/github/example/up");
+    assert_eq!(plan["recipes"][0]["commit"], "0123456789abcdef0123456789abcdef01234567");
+}
+
+#[test]
+fn a_malformed_config_file_is_pointed_at() {
+    let dir = tree(&[("work/jetforge.toml", "[network]\nproxxy = \"x\"\n")]);
+    let out = jetforge()
+        .arg("--work-dir")
+        .arg(dir.path().join("work"))
+        .arg("plan")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("jetforge.toml:2:1") && err.contains("unknown field `proxxy`"), "{err}");
+}
