@@ -8,3 +8,4 @@ pub mod host;
 pub mod jobs;
 pub mod net;
 pub mod redact;
+pub mod source;
