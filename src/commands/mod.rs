@@ -14,10 +14,10 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 
 use crate::cli::{Cli, Command, GlobalArgs};
+use crate::config::Config;
 use crate::host::HostFacts;
 use crate::jobs::JobsOverride;
 use crate::layout::Layout;
-use crate::config::Config;
 use crate::net::{NetPolicy, ProxySettings};
 use crate::recipe::tree::FileTree;
 use crate::recipe::{load_sets, RecipeSet, RecipeSets};
@@ -127,7 +127,12 @@ impl Session {
             &config.network,
             caller_env,
         )
-        .map_err(|e| crate::error::input_hint(e.to_string(), "fix the proxy URL (e.g. http://user:pass@proxy:3128)"))?;
+        .map_err(|e| {
+            crate::error::input_hint(
+                e.to_string(),
+                "fix the proxy URL (e.g. http://user:pass@proxy:3128)",
+            )
+        })?;
         let policy = NetPolicy::new(&config, proxy.clone(), g.offline);
         let proxy_env = proxy.export_env();
         let cache_dir = std::path::absolute(config.cache_dir())?;

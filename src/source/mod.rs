@@ -1,1 +1,13 @@
+//! Sources: the git mirror cache and work trees checked out from it, resources downloaded and
+//! checksummed, patches and edits applied to the trees, and the locks that keep two jetforge
+//! processes out of each other's way.
+//!
+//! `fetch` fills the caches ([`git::MirrorCache::fetch`], [`resource::fetch_resource`]);
+//! `prepare` turns the cache into a patched work tree ([`prepare::prepare_all`]). Nothing here
+//! reads the environment: network decisions come from a [`crate::net::UrlPolicy`].
+
+pub mod git;
+pub mod lock;
+pub mod patch;
+pub mod prepare;
 pub mod resource;

@@ -2,6 +2,7 @@
 //! involved, the library) against temp dirs and servers on 127.0.0.1.
 
 mod cli;
+mod git;
 mod net;
 mod plan;
 mod recipe_errors;

@@ -304,17 +304,30 @@ fn proxy_reaches_the_environment_and_is_redacted_when_printed() {
         let out = run(args);
         assert!(out.status.success(), "{args:?}");
         let text = format!("{}{}", stdout(&out), String::from_utf8_lossy(&out.stderr));
-        assert!(!text.contains("hunter2"), "{args:?} leaked the password:\n{text}");
-        assert!(text.contains("alice:****@proxy.corp:3128"), "{args:?}:\n{text}");
+        assert!(
+            !text.contains("hunter2"),
+            "{args:?} leaked the password:\n{text}"
+        );
+        assert!(
+            text.contains("alice:****@proxy.corp:3128"),
+            "{args:?}:\n{text}"
+        );
     }
-    let env: Value = serde_json::from_slice(&run(&["env", "first", "--format", "json"]).stdout).unwrap();
+    let env: Value =
+        serde_json::from_slice(&run(&["env", "first", "--format", "json"]).stdout).unwrap();
     for key in ["https_proxy", "HTTPS_PROXY", "no_proxy", "NO_PROXY"] {
         assert!(env.get(key).is_some(), "{key} missing: {env}");
     }
     let secret = run(&["env", "first", "--show-secrets"]);
-    assert!(stdout(&secret).contains("alice:hunter2@"), "--show-secrets prints the real value");
+    assert!(
+        stdout(&secret).contains("alice:hunter2@"),
+        "--show-secrets prints the real value"
+    );
     let plan = stdout(&run(&["plan", "first"]));
-    assert!(plan.contains("Network: https proxy: http://alice:****@proxy.corp:3128 (from"), "{plan}");
+    assert!(
+        plan.contains("Network: https proxy: http://alice:****@proxy.corp:3128 (from"),
+        "{plan}"
+    );
 }
 
 #[test]
@@ -325,7 +338,14 @@ fn cli_proxy_beats_the_environment() {
         .arg(dir.path().join("recipes"))
         .env("JETFORGE_HOST_ROOT", host("agx-orin-64g"))
         .env("https_proxy", "http://env-proxy:1")
-        .args(["--proxy", "http://cli-proxy:2", "env", "first", "--format", "json"])
+        .args([
+            "--proxy",
+            "http://cli-proxy:2",
+            "env",
+            "first",
+            "--format",
+            "json",
+        ])
         .output()
         .unwrap();
     let env: Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -363,10 +383,20 @@ steps = ["true"]
         .args(["plan", "--json"])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(plan["recipes"][0]["source"]["mirror"], "https://git.corp/github/example/up");
-    assert_eq!(plan["recipes"][0]["commit"], "0123456789abcdef0123456789abcdef01234567");
+    assert_eq!(
+        plan["recipes"][0]["source"]["mirror"],
+        "https://git.corp/github/example/up"
+    );
+    assert_eq!(
+        plan["recipes"][0]["commit"],
+        "0123456789abcdef0123456789abcdef01234567"
+    );
 }
 
 #[test]
@@ -380,5 +410,8 @@ fn a_malformed_config_file_is_pointed_at() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("jetforge.toml:2:1") && err.contains("unknown field `proxxy`"), "{err}");
+    assert!(
+        err.contains("jetforge.toml:2:1") && err.contains("unknown field `proxxy`"),
+        "{err}"
+    );
 }

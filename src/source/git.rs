@@ -1,0 +1,650 @@
+//! The git mirror cache and work trees checked out from it.
+//!
+//! Every remote gets one bare mirror under `<cache>/git-v1/`, keyed by its URL after `[mirrors]`
+//! rewriting, and shared by every recipe (and submodule) that uses it. A commit already in its
+//! mirror costs no network at all. Work trees borrow the mirror's objects (git "alternates"), so
+//! a checkout only writes files. Pinning is strict: the recipe's commit must exist, and its tag,
+//! when given, must point at exactly that commit; nothing ever falls back to a branch tip.
+//!
+//! Not here: patches (see `patch`/`prepare`), resource downloads, and choosing proxies (the
+//! [`UrlPolicy`] does that; this module only applies its answer).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+use git2::{build::CheckoutBuilder, AutotagOption, FetchOptions, ObjectType, Oid, ProxyOptions};
+use git2::{ErrorClass, Repository, ResetType, TreeWalkMode, TreeWalkResult};
+use sha2::{Digest, Sha256};
+
+use crate::net::UrlPolicy;
+use crate::redact::redact;
+use crate::source::lock::DirLock;
+
+/// Cache subdirectory; bump the version when the mirror layout changes.
+pub const CACHE_DIR: &str = "git-v1";
+const REFSPECS: [&str; 2] = ["+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"];
+const TRIES: u32 = 3;
+const NETWORK_HINT: &str = "hint: check the URL and the network; behind a proxy, set `proxy` in \
+the config or `https_proxy`; for an air-gapped build, run `jetforge fetch` where the network works \
+and copy the cache";
+
+/// A submodule as checked out: where, from which URL (resolved, before mirror rewriting), at
+/// which commit. Part of a recipe's fingerprint.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Submodule {
+    /// `/`-separated, relative to the top-level work tree.
+    pub path: String,
+    pub url: String,
+    pub commit: String,
+}
+
+/// Offline, and the cache lacks what a source needs. Typed so a caller can collect every
+/// missing source and list them together.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("`{}` at {commit} is not in the git cache (`{}`) and jetforge is offline", redact(url), mirror.display())]
+pub struct Missing {
+    pub url: String,
+    pub commit: String,
+    pub mirror: PathBuf,
+}
+
+/// Bare mirrors of git remotes under one cache root.
+pub struct MirrorCache<'a> {
+    root: PathBuf,
+    policy: &'a dyn UrlPolicy,
+    on_wait: Box<dyn Fn(&str) + 'a>,
+}
+
+/// What the mirror says about a pin.
+#[derive(Debug, PartialEq, Eq)]
+enum Pin {
+    Ok,
+    NoCommit,
+    NoTag,
+    TagAt(Oid),
+}
+
+/// How a fetch reaches a URL (see [`transport_for`]).
+#[derive(Debug, PartialEq, Eq)]
+enum Transport {
+    Libgit2 { proxy: Option<String> },
+    GitCli { proxy: String },
+}
+
+impl<'a> MirrorCache<'a> {
+    /// A cache under `cache_root` (mirrors go to `cache_root/git-v1/`). Waiting for a lock held by
+    /// another process is reported on stderr; use [`MirrorCache::on_wait`] to route it elsewhere.
+    pub fn new(cache_root: &Path, policy: &'a dyn UrlPolicy) -> Self {
+        Self {
+            root: cache_root.join(CACHE_DIR),
+            policy,
+            // A silent wait looks like a hang, so the default is to say something.
+            on_wait: Box::new(|m| eprintln!("{m}")),
+        }
+    }
+
+    /// Routes "waiting for the lock …" messages to `f` (e.g. the progress reporter).
+    pub fn on_wait(mut self, f: impl Fn(&str) + 'a) -> Self {
+        self.on_wait = Box::new(f);
+        self
+    }
+
+    /// The mirror directory for `url` (the URL as written; mirror rewriting is applied here).
+    pub fn mirror_path(&self, url: &str) -> PathBuf {
+        self.root.join(mirror_name(&self.policy.rewrite(url)))
+    }
+
+    /// Makes sure the mirror of `url` holds `commit` (and `tag`, pointing at it), fetching only
+    /// when it does not. Returns the mirror's path. Offline and missing: a [`Missing`] error.
+    pub fn ensure_commit(&self, url: &str, commit: &str, tag: Option<&str>) -> Result<PathBuf> {
+        let fetch_url = self.policy.rewrite(url);
+        let mirror = self.root.join(mirror_name(&fetch_url));
+        let what = format!("the git mirror of `{}`", redact(&fetch_url));
+        let _lock = DirLock::acquire(&mirror, &what, &self.on_wait)?;
+        let oid = parse_commit(commit)?;
+        let repo = open_or_init_mirror(&mirror)?;
+        let pin = check_pin(&repo, oid, tag)?;
+        if pin == Pin::Ok {
+            return Ok(mirror);
+        }
+        if self.policy.offline() && matches!(pin, Pin::NoCommit | Pin::NoTag) {
+            return Err(Missing {
+                url: url.to_string(),
+                commit: commit.to_string(),
+                mirror,
+            }
+            .into());
+        }
+        if !self.policy.offline() {
+            self.fetch_mirror(&repo, &mirror, &fetch_url)?;
+        }
+        match check_pin(&repo, oid, tag)? {
+            Pin::Ok => Ok(mirror),
+            pin => Err(pin_error(pin, url, commit, tag)),
+        }
+    }
+
+    /// `jetforge fetch` for one git source: the mirror of `url` at `commit`, and with
+    /// `submodules`, every submodule's mirror at the commit the tree records, recursively.
+    /// Returns the submodules, parents before their children.
+    pub fn fetch(
+        &self,
+        url: &str,
+        commit: &str,
+        tag: Option<&str>,
+        submodules: bool,
+    ) -> Result<Vec<Submodule>> {
+        let mirror = self.ensure_commit(url, commit, tag)?;
+        let mut out = Vec::new();
+        if submodules {
+            self.fetch_submodules(url, &mirror, commit, "", &mut out)?;
+        }
+        Ok(out)
+    }
+
+    fn fetch_submodules(
+        &self,
+        super_url: &str,
+        mirror: &Path,
+        commit: &str,
+        prefix: &str,
+        out: &mut Vec<Submodule>,
+    ) -> Result<()> {
+        let repo = Repository::open_bare(mirror)
+            .with_context(|| format!("failed to open the mirror `{}`", mirror.display()))?;
+        for link in gitlinks(&repo, parse_commit(commit)?).with_context(|| {
+            format!(
+                "failed to read the submodules of `{}` at {commit}",
+                redact(super_url)
+            )
+        })? {
+            let url = resolve_url(super_url, &link.url)?;
+            let sub_mirror = self
+                .ensure_commit(&url, &link.commit, None)
+                .with_context(|| {
+                    format!(
+                        "submodule `{prefix}{}` of `{}`",
+                        link.path,
+                        redact(super_url)
+                    )
+                })?;
+            let path = format!("{prefix}{}", link.path);
+            out.push(Submodule {
+                path: path.clone(),
+                url: url.clone(),
+                commit: link.commit.clone(),
+            });
+            self.fetch_submodules(&url, &sub_mirror, &link.commit, &format!("{path}/"), out)?;
+        }
+        Ok(())
+    }
+
+    /// Makes `dest` a work tree of `url` at `commit` (fetching into the cache only what it lacks),
+    /// with submodules at their recorded commits when `submodules`. An existing `dest` has its
+    /// tracked files reset; untracked and ignored files (build outputs) stay.
+    pub fn checkout(
+        &self,
+        url: &str,
+        commit: &str,
+        tag: Option<&str>,
+        dest: &Path,
+        submodules: bool,
+    ) -> Result<Vec<Submodule>> {
+        let subs = self.fetch(url, commit, tag, submodules)?;
+        checkout_tree(&self.mirror_path(url), commit, dest).with_context(|| {
+            format!(
+                "failed to check out `{}` into `{}`",
+                redact(url),
+                dest.display()
+            )
+        })?;
+        for s in &subs {
+            let sub_dest = dest.join(&s.path);
+            checkout_tree(&self.mirror_path(&s.url), &s.commit, &sub_dest).with_context(|| {
+                format!(
+                    "failed to check out submodule `{}` into `{}`",
+                    redact(&s.url),
+                    sub_dest.display()
+                )
+            })?;
+        }
+        Ok(subs)
+    }
+
+    fn fetch_mirror(&self, repo: &Repository, mirror: &Path, url: &str) -> Result<()> {
+        let proxy = self.policy.proxy_for(url);
+        let transport = transport_for(url, proxy).map_err(|m| anyhow!(m))?;
+        let via = match &transport {
+            Transport::Libgit2 { proxy: Some(p) } | Transport::GitCli { proxy: p } => {
+                format!(" through the proxy `{}`", redact(p))
+            }
+            Transport::Libgit2 { proxy: None } => String::new(),
+        };
+        with_retries(|| match &transport {
+            Transport::Libgit2 { proxy } => fetch_libgit2(repo, url, proxy.as_deref()),
+            Transport::GitCli { proxy } => fetch_git_cli(mirror, url, proxy),
+        })
+        .with_context(|| format!("failed to fetch `{}`{via}\n{NETWORK_HINT}", redact(url)))
+    }
+}
+
+/// `<host-and-path>-<16 hex of sha256(url)>.git`: readable, and unique per URL.
+fn mirror_name(url: &str) -> String {
+    let no_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let no_user = no_scheme
+        .rsplit_once('@')
+        .map_or(no_scheme, |(_, rest)| rest);
+    let readable: String = no_user
+        .trim_end_matches('/')
+        .trim_end_matches(".git")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let readable = readable.trim_matches(|c| c == '-' || c == '.');
+    let tail: String = readable
+        .chars()
+        .rev()
+        .take(60)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    let hash = hex::encode(Sha256::digest(url.as_bytes()));
+    format!(
+        "{}-{}.git",
+        tail.trim_start_matches(['-', '.']),
+        &hash[..16]
+    )
+}
+
+fn parse_commit(commit: &str) -> Result<Oid> {
+    if commit.len() != 40 || !commit.bytes().all(|b| b.is_ascii_hexdigit()) {
+        bail!("`{commit}` is not a full commit id (40 hex digits)");
+    }
+    Oid::from_str(commit).with_context(|| format!("`{commit}` is not a commit id"))
+}
+
+fn open_or_init_mirror(mirror: &Path) -> Result<Repository> {
+    if mirror.join("HEAD").exists() {
+        return Repository::open_bare(mirror)
+            .with_context(|| format!("failed to open the git mirror `{}`", mirror.display()));
+    }
+    Repository::init_bare(mirror)
+        .with_context(|| format!("failed to create the git mirror `{}`", mirror.display()))
+}
+
+fn check_pin(repo: &Repository, oid: Oid, tag: Option<&str>) -> Result<Pin> {
+    if repo.find_commit(oid).is_err() {
+        return Ok(Pin::NoCommit);
+    }
+    let Some(tag) = tag else { return Ok(Pin::Ok) };
+    let Ok(reference) = repo.find_reference(&format!("refs/tags/{tag}")) else {
+        return Ok(Pin::NoTag);
+    };
+    let at = reference
+        .peel_to_commit()
+        .with_context(|| format!("tag `{tag}` does not point at a commit"))?
+        .id();
+    Ok(if at == oid { Pin::Ok } else { Pin::TagAt(at) })
+}
+
+fn pin_error(pin: Pin, url: &str, commit: &str, tag: Option<&str>) -> anyhow::Error {
+    let url = redact(url);
+    let tag = tag.unwrap_or_default();
+    match pin {
+        Pin::TagAt(actual) => anyhow!(
+            "tag `{tag}` of `{url}` points at {actual}, but the recipe pins {commit}\n\
+             expected: {commit}\n  actual: {actual}\n\
+             hint: the tag moved or the recipe is wrong; check the upstream release and update \
+             `commit` (or `tag`) in the recipe. jetforge never builds a commit the recipe did not pin"
+        ),
+        Pin::NoTag => anyhow!(
+            "tag `{tag}` is not in `{url}` (the recipe pins it at {commit})\n\
+             hint: check the tag's spelling, or drop `tag` and keep only `commit`"
+        ),
+        Pin::NoCommit => anyhow!(
+            "commit {commit} is not in `{url}` after fetching all its branches and tags\n\
+             hint: the commit may have been force-pushed away or belong to another repository; \
+             pin a commit reachable from a branch or tag (`git ls-remote {url}`)"
+        ),
+        Pin::Ok => anyhow!("internal error: pin reported as an error for {commit}"),
+    }
+}
+
+/// libgit2 connects plain `http://` remotes directly even when given a proxy, so those go to the
+/// `git` command instead; ssh and `git://` cannot use an HTTP proxy at all. A configured proxy is
+/// never silently skipped. Local remotes never use one.
+fn transport_for(url: &str, proxy: Option<String>) -> Result<Transport, String> {
+    let scheme = url.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
+    let Some(proxy) = proxy else {
+        return Ok(Transport::Libgit2 { proxy: None });
+    };
+    match scheme.as_deref() {
+        None if !is_scp_like(url) => Ok(Transport::Libgit2 { proxy: None }),
+        Some("file") => Ok(Transport::Libgit2 { proxy: None }),
+        Some("https") => Ok(Transport::Libgit2 { proxy: Some(proxy) }),
+        Some("http") => Ok(Transport::GitCli { proxy }),
+        _ => Err(format!(
+            "`{}` cannot go through the proxy `{}`: only http(s) git URLs can\n\
+             hint: use the https:// URL of the repository, or a [mirrors] entry that rewrites it",
+            redact(url),
+            redact(&proxy)
+        )),
+    }
+}
+
+/// `git@host:org/repo`: ssh in scp syntax (a `:` before any `/`).
+fn is_scp_like(url: &str) -> bool {
+    match (url.find(':'), url.find('/')) {
+        (Some(c), Some(s)) => c < s,
+        (Some(_), None) => true,
+        _ => false,
+    }
+}
+
+/// Network errors are retried with backoff; anything else (a bad URL, a missing local repo) is
+/// not, since retrying cannot help.
+fn with_retries(mut f: impl FnMut() -> Result<(), (bool, anyhow::Error)>) -> Result<()> {
+    let mut delay = Duration::from_secs(1);
+    for attempt in 1..=TRIES {
+        match f() {
+            Ok(()) => return Ok(()),
+            Err((transient, e)) if !transient || attempt == TRIES => {
+                return Err(e.context(format!("gave up after {attempt} attempt(s)")))
+            }
+            Err(_) => {
+                std::thread::sleep(delay);
+                delay *= 2;
+            }
+        }
+    }
+    unreachable!("the last attempt returns")
+}
+
+fn fetch_libgit2(
+    repo: &Repository,
+    url: &str,
+    proxy: Option<&str>,
+) -> Result<(), (bool, anyhow::Error)> {
+    let mut options = FetchOptions::new();
+    // The refspecs below bring every tag; automatic tag following would only add traffic.
+    options.download_tags(AutotagOption::None);
+    if let Some(p) = proxy {
+        let mut po = ProxyOptions::new();
+        po.url(p);
+        options.proxy_options(po);
+    }
+    let mut remote = repo
+        .remote_anonymous(url)
+        .map_err(|e| (false, anyhow!(redact(&e.to_string()))))?;
+    remote
+        .fetch(&REFSPECS, Some(&mut options), None)
+        .map_err(|e| {
+            let transient = matches!(
+                e.class(),
+                ErrorClass::Net | ErrorClass::Http | ErrorClass::Ssl
+            );
+            (transient, anyhow!(redact(e.message())))
+        })
+}
+
+/// The `git` command fetches through a proxy where libgit2 cannot (plain http).
+fn fetch_git_cli(mirror: &Path, url: &str, proxy: &str) -> Result<(), (bool, anyhow::Error)> {
+    let git = which::which("git").map_err(|_| {
+        let msg = format!(
+            "`{}` is a plain http:// URL and must go through the proxy `{}`: libgit2 cannot do \
+             that and the `git` command is not installed\n\
+             hint: install git, or use the https:// URL of the repository",
+            redact(url),
+            redact(proxy)
+        );
+        (false, anyhow!(msg))
+    })?;
+    let output = Command::new(git)
+        .arg("--git-dir")
+        .arg(mirror)
+        .args(["fetch", "--quiet", "--no-tags", url])
+        .args(REFSPECS)
+        // Config through the environment keeps the proxy's password out of `ps`. gc stays off:
+        // work trees borrow the mirror's objects, and a gc could drop ones they still need.
+        .env("GIT_CONFIG_COUNT", "2")
+        .env("GIT_CONFIG_KEY_0", "http.proxy")
+        .env("GIT_CONFIG_VALUE_0", proxy)
+        .env("GIT_CONFIG_KEY_1", "gc.auto")
+        .env("GIT_CONFIG_VALUE_1", "0")
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .output()
+        .map_err(|e| (false, anyhow!("failed to run `git fetch`: {e}")))?;
+    if output.status.success() {
+        return Ok(());
+    }
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    Err((
+        true,
+        anyhow!(
+            "`git fetch` failed ({}): {}",
+            output.status,
+            redact(stderr.trim())
+        ),
+    ))
+}
+
+/// A gitlink (a submodule entry in a tree) with its URL from `.gitmodules`, as written there.
+#[derive(Debug)]
+struct Gitlink {
+    path: String,
+    url: String,
+    commit: String,
+}
+
+fn gitlinks(repo: &Repository, commit: Oid) -> Result<Vec<Gitlink>> {
+    let tree = repo.find_commit(commit)?.tree()?;
+    let mut links = Vec::new();
+    tree.walk(TreeWalkMode::PreOrder, |root, entry| {
+        if entry.kind() == Some(ObjectType::Commit) {
+            links.push((
+                format!("{root}{}", entry.name().unwrap_or_default()),
+                entry.id(),
+            ));
+        }
+        TreeWalkResult::Ok
+    })?;
+    if links.is_empty() {
+        return Ok(Vec::new());
+    }
+    let modules = read_gitmodules(repo, &tree)?;
+    links
+        .into_iter()
+        .map(|(path, id)| {
+            let url = modules
+                .iter()
+                .find(|(p, _)| *p == path)
+                .map(|(_, u)| u.clone())
+                .ok_or_else(|| anyhow!("submodule `{path}` has no url in `.gitmodules`"))?;
+            Ok(Gitlink {
+                path,
+                url,
+                commit: id.to_string(),
+            })
+        })
+        .collect()
+}
+
+/// (path, url) of every submodule in the tree's `.gitmodules`, parsed by libgit2's config reader.
+fn read_gitmodules(repo: &Repository, tree: &git2::Tree) -> Result<Vec<(String, String)>> {
+    let entry = tree
+        .get_name(".gitmodules")
+        .context("the tree has submodules but no `.gitmodules`")?;
+    let blob = repo.find_blob(entry.id())?;
+    // git2 parses config only from files, so the blob goes through a temp file.
+    let tmp = tempfile::NamedTempFile::new().context("failed to create a temp file")?;
+    std::fs::write(tmp.path(), blob.content()).context("failed to write a temp file")?;
+    let config = git2::Config::open(tmp.path()).context("failed to parse `.gitmodules`")?;
+    let mut out = Vec::new();
+    let mut entries = config.entries(Some(r"submodule\..*\.path"))?;
+    while let Some(e) = entries.next() {
+        let e = e?;
+        let (Ok(key), Ok(path)) = (e.name(), e.value()) else {
+            continue;
+        };
+        let name = &key["submodule.".len()..key.len() - ".path".len()];
+        let url = config
+            .get_string(&format!("submodule.{name}.url"))
+            .with_context(|| format!("submodule `{name}` in `.gitmodules` has no url"))?;
+        out.push((path.trim_end_matches('/').to_string(), url));
+    }
+    Ok(out)
+}
+
+/// Resolves a submodule URL as git does: `./x` and `../x` are relative to the superproject's
+/// URL (the one the recipe names, never a mirror path), anything else is absolute.
+pub fn resolve_url(base: &str, url: &str) -> Result<String> {
+    if !(url.starts_with("./") || url.starts_with("../")) {
+        return Ok(url.to_string());
+    }
+    let mut base = base.trim_end_matches('/').to_string();
+    let mut sep = '/';
+    let mut rest = url;
+    loop {
+        if let Some(r) = rest.strip_prefix("./") {
+            rest = r;
+        } else if let Some(r) = rest.strip_prefix("../") {
+            let cut = base
+                .rfind(['/', ':'])
+                .filter(|&i| !base[..i].ends_with('/') && !base[..=i].ends_with("://"))
+                .ok_or_else(|| anyhow!("submodule url `{url}` climbs above `{}`", redact(&base)))?;
+            sep = if base[cut..].starts_with(':') {
+                ':'
+            } else {
+                '/'
+            };
+            base.truncate(cut);
+            rest = r;
+        } else {
+            break;
+        }
+    }
+    Ok(format!("{base}{sep}{rest}"))
+}
+
+/// Makes `dest` a repository that borrows the mirror's objects and has `commit` checked out
+/// (detached), tracked files forced to it, untracked files left alone.
+fn checkout_tree(mirror: &Path, commit: &str, dest: &Path) -> Result<()> {
+    let git_dir = dest.join(".git");
+    if !git_dir.is_dir() {
+        std::fs::create_dir_all(dest)
+            .with_context(|| format!("failed to create `{}`", dest.display()))?;
+        Repository::init(dest)
+            .with_context(|| format!("failed to init a repository in `{}`", dest.display()))?;
+    }
+    let alternates = git_dir.join("objects/info/alternates");
+    let line = format!("{}\n", mirror.join("objects").display());
+    if std::fs::read_to_string(&alternates).ok().as_deref() != Some(line.as_str()) {
+        std::fs::write(&alternates, &line)
+            .with_context(|| format!("failed to write `{}`", alternates.display()))?;
+    }
+    let repo =
+        Repository::open(dest).with_context(|| format!("failed to open `{}`", dest.display()))?;
+    let oid = parse_commit(commit)?;
+    let object = repo
+        .find_object(oid, Some(ObjectType::Commit))
+        .with_context(|| {
+            format!(
+                "commit {commit} is not in the mirror `{}`",
+                mirror.display()
+            )
+        })?;
+    repo.set_head_detached(oid)?;
+    let mut force = CheckoutBuilder::new();
+    force.force();
+    repo.reset(&object, ResetType::Hard, Some(&mut force))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_submodule_urls_resolve_against_the_superproject_url() {
+        let r = |b, u| resolve_url(b, u).unwrap();
+        assert_eq!(
+            r("https://h/org/super.git", "../sub.git"),
+            "https://h/org/sub.git"
+        );
+        assert_eq!(r("https://h/org/super/", "../sub"), "https://h/org/sub");
+        assert_eq!(r("https://h/org/super", "./sub"), "https://h/org/super/sub");
+        assert_eq!(r("https://h/a/b/super", "../../x/sub"), "https://h/a/x/sub");
+        assert_eq!(r("/srv/git/super.git", "../sub.git"), "/srv/git/sub.git");
+        assert_eq!(
+            r("file:///srv/super.git", "../sub.git"),
+            "file:///srv/sub.git"
+        );
+        assert_eq!(
+            r("git@github.com:org/super", "../sub"),
+            "git@github.com:org/sub"
+        );
+        assert_eq!(
+            r("https://h/org/super", "https://other/x"),
+            "https://other/x"
+        );
+        assert!(resolve_url("https://h/super", "../../x").is_err());
+    }
+
+    #[test]
+    fn mirror_names_are_readable_unique_and_free_of_credentials() {
+        let a = mirror_name("https://github.com/NVIDIA/cutlass.git");
+        assert!(a.starts_with("github.com-NVIDIA-cutlass-"), "{a}");
+        assert!(a.ends_with(".git"));
+        assert_ne!(a, mirror_name("https://github.com/NVIDIA/cutlass"));
+        let b = mirror_name("https://user:secret@host/x.git");
+        assert!(!b.contains("secret") && b.starts_with("host-x-"), "{b}");
+    }
+
+    #[test]
+    fn proxies_are_applied_or_refused_never_skipped() {
+        let p = || Some("http://u:pw@proxy:3128".to_string());
+        assert_eq!(
+            transport_for("https://h/x", p()),
+            Ok(Transport::Libgit2 { proxy: p() })
+        );
+        assert_eq!(
+            transport_for("http://h/x", p()),
+            Ok(Transport::GitCli {
+                proxy: p().unwrap()
+            })
+        );
+        assert_eq!(
+            transport_for("/srv/x.git", p()),
+            Ok(Transport::Libgit2 { proxy: None })
+        );
+        assert_eq!(
+            transport_for("file:///srv/x", p()),
+            Ok(Transport::Libgit2 { proxy: None })
+        );
+        assert_eq!(
+            transport_for("http://h/x", None),
+            Ok(Transport::Libgit2 { proxy: None })
+        );
+        let err = transport_for("git@h:org/x", p()).unwrap_err();
+        assert!(
+            err.contains("cannot go through the proxy `http://u:****@proxy:3128`"),
+            "{err}"
+        );
+        assert!(transport_for("ssh://h/x", p()).is_err());
+    }
+
+    #[test]
+    fn short_commits_are_refused() {
+        assert!(parse_commit("abc123").is_err());
+        assert!(parse_commit(&"a".repeat(40)).is_ok());
+    }
+}

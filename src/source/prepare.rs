@@ -1,0 +1,365 @@
+//! `prepare`: a recipe's source tree, pristine at its pinned commit, with its patches and edits.
+//!
+//! Everything is checked before anything is written: all patches, then all edits, are applied
+//! in memory to the pristine files (later ones see earlier ones), for every recipe handed to
+//! [`prepare_all`]; only when all of them apply is a single file touched. Preparing twice gives
+//! the same tree, because each run starts from the pristine commit. A marker beside the tree
+//! (`<name>.prepared.json`) records the commit and a hash of the changes, so a caller can skip
+//! an identical re-prepare (and keep the mtimes incremental builds rely on).
+//!
+//! Not here: fetching (the [`MirrorCache`] does it on demand) and choosing the work dir.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, bail, Context, Result};
+use sha2::{Digest, Sha256};
+
+use crate::recipe::template::Vars;
+use crate::recipe::{Recipe, Source};
+use crate::source::git::{MirrorCache, Submodule};
+use crate::source::patch::{self, FilePatch};
+
+const MARKER_FORMAT: u32 = 1;
+
+/// One recipe to prepare: its tree goes to `source_dir`; `vars` fill the edits' templates.
+pub struct PrepareJob<'a> {
+    pub recipe: &'a Recipe,
+    pub source_dir: PathBuf,
+    pub vars: Vars,
+}
+
+/// A planned write: `content: None` deletes the file. `path` is relative to the source dir.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileChange {
+    pub path: PathBuf,
+    pub content: Option<Vec<u8>>,
+}
+
+/// What a prepared tree is made of (what its fingerprint needs), as also written to the marker.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Prepared {
+    pub format: u32,
+    pub recipe: String,
+    pub commit: Option<String>,
+    pub submodules: Vec<Submodule>,
+    /// SHA-256 over the patches' bytes and options and the rendered edits.
+    pub changes_sha256: String,
+}
+
+/// Prepares one recipe; see [`prepare_all`].
+pub fn prepare(cache: &MirrorCache, job: &PrepareJob) -> Result<Prepared> {
+    Ok(prepare_all(cache, std::slice::from_ref(job))?.remove(0))
+}
+
+/// Checks out every job's source pristine, checks every patch and edit of every job in memory,
+/// and only then writes them all. On any failure nothing is patched, and the error lists every
+/// recipe that failed.
+pub fn prepare_all(cache: &MirrorCache, jobs: &[PrepareJob]) -> Result<Vec<Prepared>> {
+    let parsed: Vec<Vec<ParsedPatch>> = jobs
+        .iter()
+        .map(|j| parse_patches(j.recipe))
+        .collect::<Result<_>>()?;
+    let mut prepared = Vec::new();
+    for (job, patches) in jobs.iter().zip(&parsed) {
+        prepared.push(restore_pristine(cache, job, patches)?);
+    }
+    let mut plans = Vec::new();
+    let mut failures = Vec::new();
+    for (job, patches) in jobs.iter().zip(&parsed) {
+        match plan_parsed(job.recipe, &job.source_dir, patches, &job.vars) {
+            Ok(plan) => plans.push(plan),
+            Err(e) => failures.push(format!("{e:#}")),
+        }
+    }
+    if !failures.is_empty() {
+        bail!(
+            "{}\nnothing was patched: every source tree is left pristine",
+            failures.join("\n\n")
+        );
+    }
+    for ((job, plan), p) in jobs.iter().zip(&plans).zip(&prepared) {
+        write_changes(&job.source_dir, plan)?;
+        write_marker(job, p)?;
+    }
+    Ok(prepared)
+}
+
+/// Applies all of the recipe's patches, then all its edits, in memory, to the files under
+/// `source_dir` (assumed pristine). Returns the files that change; writes nothing.
+pub fn plan_changes(recipe: &Recipe, source_dir: &Path, vars: &Vars) -> Result<Vec<FileChange>> {
+    plan_parsed(recipe, source_dir, &parse_patches(recipe)?, vars)
+}
+
+/// True when the marker says `source_dir` was prepared from the same commit with the same
+/// patches and edits.
+pub fn is_prepared(job: &PrepareJob) -> Result<bool> {
+    let Ok(text) = std::fs::read_to_string(marker_path(job)) else {
+        return Ok(false);
+    };
+    let Ok(marker) = serde_json::from_str::<Prepared>(&text) else {
+        return Ok(false);
+    };
+    Ok(marker.format == MARKER_FORMAT
+        && marker.commit.as_deref() == job.recipe.source.commit()
+        && marker.changes_sha256 == changes_hash(job.recipe, &job.vars)?)
+}
+
+/// `<source_dir>/../<recipe>.prepared.json`: outside the tree, so a checkout never touches it.
+pub fn marker_path(job: &PrepareJob) -> PathBuf {
+    let parent = job.source_dir.parent().unwrap_or(Path::new("."));
+    parent.join(format!("{}.prepared.json", job.recipe.name))
+}
+
+struct ParsedPatch<'a> {
+    patch: &'a crate::recipe::Patch,
+    files: Vec<FilePatch>,
+}
+
+impl ParsedPatch<'_> {
+    fn path_of(&self, fp: &FilePatch) -> PathBuf {
+        let dir = self.patch.directory.as_deref().unwrap_or("");
+        Path::new(dir).join(fp.target())
+    }
+}
+
+fn parse_patches(recipe: &Recipe) -> Result<Vec<ParsedPatch<'_>>> {
+    recipe
+        .patches
+        .iter()
+        .map(|p| {
+            let files = patch::parse(&p.bytes, p.strip).with_context(|| {
+                format!(
+                    "recipe `{}`: cannot read the patch `{}`",
+                    recipe.name, p.display
+                )
+            })?;
+            Ok(ParsedPatch { patch: p, files })
+        })
+        .collect()
+}
+
+/// Resets the tree to the pinned commit (tracked files only, so build outputs stay) and removes
+/// the files a previous prepare created.
+fn restore_pristine(
+    cache: &MirrorCache,
+    job: &PrepareJob,
+    patches: &[ParsedPatch],
+) -> Result<Prepared> {
+    let recipe = job.recipe;
+    let marker = marker_path(job);
+    if marker.exists() {
+        std::fs::remove_file(&marker)
+            .with_context(|| format!("failed to remove `{}`", marker.display()))?;
+    }
+    let (commit, submodules) = match &recipe.source {
+        Source::Git {
+            url,
+            tag,
+            commit,
+            submodules,
+            ..
+        } => {
+            let subs = cache
+                .checkout(url, commit, tag.as_deref(), &job.source_dir, *submodules)
+                .with_context(|| format!("recipe `{}`", recipe.name))?;
+            (Some(commit.clone()), subs)
+        }
+        Source::Path { dir } if !recipe.patches.is_empty() || !recipe.edits.is_empty() => bail!(
+            "recipe `{}`: patches and edits need a git source; `{}` is a local directory jetforge \
+             cannot restore\nhint: make the directory a git repository and use `git = \"{}\"`",
+            recipe.name,
+            dir.display(),
+            dir.display()
+        ),
+        Source::Path { .. } => (None, Vec::new()),
+    };
+    for p in patches {
+        for fp in p.files.iter().filter(|f| f.old.is_none()) {
+            remove_if_untracked(&job.source_dir, &p.path_of(fp))?;
+        }
+    }
+    Ok(Prepared {
+        format: MARKER_FORMAT,
+        recipe: recipe.name.clone(),
+        commit,
+        submodules,
+        changes_sha256: changes_hash(recipe, &job.vars)?,
+    })
+}
+
+/// A file a patch creates is ours when git does not track it (in whichever repository, top
+/// level or submodule, holds it).
+fn remove_if_untracked(root: &Path, rel: &Path) -> Result<()> {
+    let path = root.join(rel);
+    if !path.is_file() {
+        return Ok(());
+    }
+    let repo = git2::Repository::discover(path.parent().unwrap_or(root))
+        .with_context(|| format!("failed to find the repository holding `{}`", path.display()))?;
+    let workdir = repo.workdir().context("the repository has no work tree")?;
+    let in_repo = path.strip_prefix(workdir).unwrap_or(&path);
+    let status = repo
+        .status_file(in_repo)
+        .with_context(|| format!("failed to read the git status of `{}`", path.display()))?;
+    if status.intersects(git2::Status::WT_NEW | git2::Status::IGNORED) {
+        std::fs::remove_file(&path)
+            .with_context(|| format!("failed to remove `{}`", path.display()))?;
+    }
+    Ok(())
+}
+
+/// The tree as patches see it: pristine files read on first use, then the planned contents.
+struct Overlay<'a> {
+    root: &'a Path,
+    pristine: BTreeMap<PathBuf, Option<Vec<u8>>>,
+    current: BTreeMap<PathBuf, Option<Vec<u8>>>,
+}
+
+impl<'a> Overlay<'a> {
+    fn get(&mut self, rel: &Path) -> Result<Option<Vec<u8>>> {
+        if let Some(c) = self.current.get(rel) {
+            return Ok(c.clone());
+        }
+        let path = self.root.join(rel);
+        let content = match std::fs::read(&path) {
+            Ok(b) => Some(b),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => {
+                return Err(e).with_context(|| format!("failed to read `{}`", path.display()))
+            }
+        };
+        self.pristine.insert(rel.to_path_buf(), content.clone());
+        self.current.insert(rel.to_path_buf(), content.clone());
+        Ok(content)
+    }
+
+    fn changes(self) -> Vec<FileChange> {
+        let pristine = self.pristine;
+        self.current
+            .into_iter()
+            .filter(|(p, c)| pristine.get(p) != Some(c))
+            .map(|(path, content)| FileChange { path, content })
+            .collect()
+    }
+}
+
+fn plan_parsed(
+    recipe: &Recipe,
+    root: &Path,
+    patches: &[ParsedPatch],
+    vars: &Vars,
+) -> Result<Vec<FileChange>> {
+    let mut tree = Overlay {
+        root,
+        pristine: BTreeMap::new(),
+        current: BTreeMap::new(),
+    };
+    for p in patches {
+        for fp in &p.files {
+            let rel = p.path_of(fp);
+            let before = tree.get(&rel)?;
+            let after = fp.apply(before.as_deref()).map_err(|e| {
+                anyhow!(
+                    "recipe `{}`: the patch `{}` does not apply to `{}`\n{}\nhint: the patch was \
+                     written for another version of the source; regenerate it against the pinned \
+                     commit (and check `strip`/`directory`)",
+                    recipe.name,
+                    p.patch.display,
+                    rel.display(),
+                    e.to_string().trim_end()
+                )
+            })?;
+            tree.current.insert(rel, after);
+        }
+    }
+    for edit in &recipe.edits {
+        apply_edit(recipe, edit, &mut tree, vars)?;
+    }
+    Ok(tree.changes())
+}
+
+fn apply_edit(
+    recipe: &Recipe,
+    edit: &crate::recipe::Edit,
+    tree: &mut Overlay,
+    vars: &Vars,
+) -> Result<()> {
+    let rel = PathBuf::from(&edit.file);
+    let where_ = || format!("recipe `{}`: the edit of `{}`", recipe.name, edit.file);
+    let bytes = tree
+        .get(&rel)?
+        .ok_or_else(|| anyhow!("{}: the file does not exist", where_()))?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| anyhow!("{}: the file is not UTF-8 text", where_()))?;
+    let found = text.matches(edit.find.as_str()).count();
+    if found != edit.count as usize {
+        bail!(
+            "{}: found {found} occurrence(s) of the text, expected {}\nfind: {:?}\nhint: the \
+             source changed, or `count` is wrong; look for the text in `{}` at the pinned commit",
+            where_(),
+            edit.count,
+            edit.find,
+            edit.file
+        );
+    }
+    let replace = edit
+        .replace
+        .render(vars)
+        .map_err(|v| anyhow!("{}: no value for {v} in `replace`", where_()))?;
+    tree.current
+        .insert(rel, Some(text.replace(&edit.find, &replace).into_bytes()));
+    Ok(())
+}
+
+fn write_changes(root: &Path, changes: &[FileChange]) -> Result<()> {
+    for c in changes {
+        let path = root.join(&c.path);
+        match &c.content {
+            Some(bytes) => {
+                if let Some(parent) = path.parent() {
+                    std::fs::create_dir_all(parent)
+                        .with_context(|| format!("failed to create `{}`", parent.display()))?;
+                }
+                std::fs::write(&path, bytes)
+                    .with_context(|| format!("failed to write `{}`", path.display()))?;
+            }
+            None => std::fs::remove_file(&path)
+                .with_context(|| format!("failed to remove `{}`", path.display()))?,
+        }
+    }
+    Ok(())
+}
+
+fn write_marker(job: &PrepareJob, prepared: &Prepared) -> Result<()> {
+    let path = marker_path(job);
+    let json = serde_json::to_string_pretty(prepared).context("failed to serialise the marker")?;
+    std::fs::write(&path, json).with_context(|| format!("failed to write `{}`", path.display()))
+}
+
+/// What the tree's changes are made of: each patch's bytes and options, each rendered edit.
+fn changes_hash(recipe: &Recipe, vars: &Vars) -> Result<String> {
+    let mut h = Sha256::new();
+    let mut field = |b: &[u8]| {
+        h.update((b.len() as u64).to_le_bytes());
+        h.update(b);
+    };
+    for p in &recipe.patches {
+        field(b"patch");
+        field(&p.bytes);
+        field(p.strip.to_string().as_bytes());
+        field(p.directory.as_deref().unwrap_or("").as_bytes());
+    }
+    for e in &recipe.edits {
+        let replace = e
+            .replace
+            .render(vars)
+            .map_err(|v| anyhow!("recipe `{}`: no value for {v}", recipe.name))?;
+        field(b"edit");
+        field(e.file.as_bytes());
+        field(e.find.as_bytes());
+        field(replace.as_bytes());
+        field(e.count.to_string().as_bytes());
+    }
+    Ok(hex::encode(h.finalize()))
+}
