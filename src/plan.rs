@@ -14,7 +14,9 @@ use crate::host::HostFacts;
 use crate::jobs::{self, JobsDecision, JobsOverride};
 use crate::layout::Layout;
 use crate::net::UrlPolicy;
-use crate::recipe::{OutputKind, Recipe, RecipeSet, Resource, Source};
+use crate::recipe::template::Vars;
+use crate::recipe::{OutputKind, Recipe, RecipeSet, Source};
+use crate::source::resource::exposed_path;
 use crate::target::Target;
 
 #[derive(Debug, Clone, Serialize)]
@@ -64,6 +66,9 @@ pub struct RecipePlan {
     pub jobs: JobsDecision,
     #[serde(skip)]
     pub build_env: BuildEnv,
+    /// Values of the recipe's `{placeholders}` (for edits at prepare time).
+    #[serde(skip)]
+    pub vars: Vars,
     /// Filled in by the caller when rendering JSON (redacted unless asked).
     pub env: serde_json::Value,
     pub steps: Vec<RenderedStep>,
@@ -95,29 +100,6 @@ pub struct PlanInputs<'a> {
     pub caller: &'a dyn Fn(&str) -> Option<String>,
     /// Proxy and offline settings in force, credentials masked.
     pub network: Vec<String>,
-}
-
-/// Where a resource lands in the cache (the file, or its extracted directory).
-pub fn resource_path(cache: &Path, r: &Resource) -> PathBuf {
-    let dir = cache.join("resources-v1").join(&r.sha256);
-    if r.extract {
-        let mut p = dir.join("extracted");
-        if let Some(sub) = &r.subdir {
-            p = p.join(sub);
-        }
-        p
-    } else {
-        dir.join(file_name_of(&r.url))
-    }
-}
-
-/// The last path segment of a URL, without query or fragment.
-pub fn file_name_of(url: &str) -> String {
-    let path = url.split(['?', '#']).next().unwrap_or(url);
-    path.rsplit('/')
-        .find(|s| !s.is_empty())
-        .unwrap_or("download")
-        .to_string()
 }
 
 fn rewritten(policy: &dyn UrlPolicy, url: &str) -> Option<String> {
@@ -163,8 +145,8 @@ pub fn plan_recipe(inp: &PlanInputs, r: &Recipe) -> Result<RecipePlan> {
     let resources: BTreeMap<String, PathBuf> = r
         .resources
         .iter()
-        .map(|res| (res.name.clone(), resource_path(inp.resource_cache, res)))
-        .collect();
+        .map(|res| Ok((res.name.clone(), exposed_path(res, inp.resource_cache)?)))
+        .collect::<Result<_>>()?;
     let cx = EnvContext {
         recipe: r,
         set: inp.set,
@@ -176,6 +158,7 @@ pub fn plan_recipe(inp: &PlanInputs, r: &Recipe) -> Result<RecipePlan> {
         caller: inp.caller,
     };
     let build_env = env::compose(&cx)?;
+    let vars = env::template_vars(&cx);
     let steps = env::render_steps(&cx)?;
     Ok(RecipePlan {
         name: r.name.clone(),
@@ -202,6 +185,7 @@ pub fn plan_recipe(inp: &PlanInputs, r: &Recipe) -> Result<RecipePlan> {
         jobs: decision,
         env: build_env.to_json(false),
         build_env,
+        vars,
         steps,
         verify: r.verify.is_some(),
         network: r.network.clone(),
@@ -220,18 +204,4 @@ pub fn make(inp: &PlanInputs, recipes: &[&Recipe]) -> Result<Plan> {
             .map(|r| plan_recipe(inp, r))
             .collect::<Result<_>>()?,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn file_names_from_urls() {
-        assert_eq!(
-            file_name_of("https://x/a/llvm-x.tar.gz?raw=1"),
-            "llvm-x.tar.gz"
-        );
-        assert_eq!(file_name_of("https://x/a/"), "a");
-    }
 }

@@ -3,5 +3,6 @@
 pub mod interrupt;
 pub mod progress;
 pub mod runner;
+pub mod sources;
 pub mod state;
 pub mod venv;

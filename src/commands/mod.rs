@@ -7,6 +7,7 @@ mod clean;
 mod env;
 mod list;
 mod plan;
+mod sources;
 mod unimplemented;
 
 use std::path::{Path, PathBuf};
@@ -30,8 +31,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Check(a) => check::run(g, a),
         Command::Plan(a) => plan::run(g, a),
         Command::Env(a) => env::run(g, a),
-        Command::Fetch(_) => unimplemented::run("fetch"),
-        Command::Prepare(_) => unimplemented::run("prepare"),
+        Command::Fetch(a) => sources::fetch(g, a),
+        Command::Prepare(a) => sources::prepare(g, a),
         Command::Build(_) => unimplemented::run("build"),
         Command::Install(_) => unimplemented::run("install"),
         Command::Publish(_) => unimplemented::run("publish"),

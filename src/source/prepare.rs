@@ -165,18 +165,22 @@ fn restore_pristine(
                 .with_context(|| format!("recipe `{}`", recipe.name))?;
             (Some(commit.clone()), subs)
         }
-        Source::Path { dir } if !recipe.patches.is_empty() || !recipe.edits.is_empty() => bail!(
-            "recipe `{}`: patches and edits need a git source; `{}` is a local directory jetforge \
-             cannot restore\nhint: make the directory a git repository and use `git = \"{}\"`",
-            recipe.name,
-            dir.display(),
-            dir.display()
-        ),
-        Source::Path { .. } => (None, Vec::new()),
+        Source::Path { dir } => {
+            sync_tree(dir, &job.source_dir)
+                .with_context(|| format!("recipe `{}`: failed to copy its source", recipe.name))?;
+            for p in patches {
+                for fp in p.files.iter().filter(|f| f.old.is_none()) {
+                    remove_file_if_exists(&job.source_dir.join(p.path_of(fp)))?;
+                }
+            }
+            (None, Vec::new())
+        }
     };
-    for p in patches {
-        for fp in p.files.iter().filter(|f| f.old.is_none()) {
-            remove_if_untracked(&job.source_dir, &p.path_of(fp))?;
+    if matches!(recipe.source, Source::Git { .. }) {
+        for p in patches {
+            for fp in p.files.iter().filter(|f| f.old.is_none()) {
+                remove_if_untracked(&job.source_dir, &p.path_of(fp))?;
+            }
         }
     }
     Ok(Prepared {
@@ -186,6 +190,48 @@ fn restore_pristine(
         submodules,
         changes_sha256: changes_hash(recipe, &job.vars)?,
     })
+}
+
+/// Copies a local source directory into the work tree, writing only files whose bytes differ,
+/// so unchanged files keep their mtimes (incremental builds) and patched files are restored.
+/// Build outputs in the work tree that the source does not have are left alone. `.git` is skipped.
+pub fn sync_tree(src: &Path, dst: &Path) -> Result<()> {
+    if !src.is_dir() {
+        bail!("source directory `{}` does not exist", src.display());
+    }
+    std::fs::create_dir_all(dst)
+        .with_context(|| format!("failed to create `{}`", dst.display()))?;
+    for entry in
+        std::fs::read_dir(src).with_context(|| format!("failed to list `{}`", src.display()))?
+    {
+        let entry = entry?;
+        if entry.file_name() == ".git" {
+            continue;
+        }
+        let (from, to) = (entry.path(), dst.join(entry.file_name()));
+        if entry.file_type()?.is_dir() {
+            sync_tree(&from, &to)?;
+        } else {
+            let bytes = std::fs::read(&from)
+                .with_context(|| format!("failed to read `{}`", from.display()))?;
+            if std::fs::read(&to).ok().as_deref() != Some(bytes.as_slice()) {
+                std::fs::write(&to, &bytes)
+                    .with_context(|| format!("failed to write `{}`", to.display()))?;
+                let perms = std::fs::metadata(&from)?.permissions();
+                std::fs::set_permissions(&to, perms)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn remove_file_if_exists(path: &Path) -> Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(e).with_context(|| format!("failed to remove `{}`", path.display()))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// A file a patch creates is ours when git does not track it (in whichever repository, top

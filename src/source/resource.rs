@@ -152,6 +152,20 @@ pub fn fetch_resource_with(
     }
 }
 
+/// The path a build sees for `res` (the file, or its extracted directory and `subdir`), whether
+/// or not it has been fetched yet; `plan` shows it before anything is downloaded.
+pub fn exposed_path(res: &Resource, cache_dir: &Path) -> Result<PathBuf> {
+    let file = cache_path(res, cache_dir)?;
+    if !res.extract {
+        return Ok(file);
+    }
+    let extracted = file.with_file_name(EXTRACTED);
+    Ok(match &res.subdir {
+        Some(sub) => extracted.join(sub),
+        None => extracted,
+    })
+}
+
 /// Where the downloaded file of `res` lives in the cache (whether or not it is there yet).
 pub fn cache_path(res: &Resource, cache_dir: &Path) -> Result<PathBuf> {
     let hash = res.sha256.to_ascii_lowercase();

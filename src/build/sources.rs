@@ -1,0 +1,197 @@
+//! The resolve phase shared by `fetch`, `prepare` and `build`: every source and resource of the
+//! selected recipes is fetched (or, offline, found in the caches) before anything is patched,
+//! and every patch and edit of every recipe is checked before any tree is written. Missing items
+//! and failures are collected and reported together, not one per run.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+use crate::build::progress::Reporter;
+use crate::net::UrlPolicy;
+use crate::plan::RecipePlan;
+use crate::recipe::{Recipe, Source};
+use crate::redact::redact;
+use crate::source::git::{MirrorCache, Missing, Submodule};
+use crate::source::prepare::{self, PrepareJob, Prepared};
+use crate::source::resource::{fetch_resource, ResourceError};
+
+/// What `fetch` learned about one recipe.
+#[derive(Debug, Clone, Default)]
+pub struct Fetched {
+    pub submodules: Vec<Submodule>,
+    pub resources: BTreeMap<String, PathBuf>,
+}
+
+/// Fetches every git source (with submodules) and resource of `recipes`.
+pub fn fetch_all(
+    recipes: &[&Recipe],
+    cache: &MirrorCache,
+    cache_dir: &Path,
+    policy: &dyn UrlPolicy,
+    reporter: &dyn Reporter,
+) -> Result<BTreeMap<String, Fetched>> {
+    let mut out = BTreeMap::new();
+    let mut missing = Vec::new();
+    let mut failed = Vec::new();
+    for r in recipes {
+        reporter.phase(&r.name, "fetch");
+        let problems = missing.len() + failed.len();
+        let mut got = Fetched::default();
+        if let Source::Git {
+            url,
+            tag,
+            commit,
+            submodules,
+            ..
+        } = &r.source
+        {
+            match cache.fetch(url, commit, tag.as_deref(), *submodules) {
+                Ok(subs) => got.submodules = subs,
+                Err(e) => match e.downcast_ref::<Missing>() {
+                    Some(m) => missing.push(format!(
+                        "{}: git {} at {}",
+                        r.name,
+                        redact(&m.url),
+                        m.commit
+                    )),
+                    None => failed.push(format!("{}: {e:#}", r.name)),
+                },
+            }
+        }
+        for res in &r.resources {
+            match fetch_resource(res, cache_dir, policy) {
+                Ok(p) => {
+                    got.resources.insert(res.name.clone(), p);
+                }
+                Err(ResourceError::Offline { name, url, .. }) => {
+                    missing.push(format!("{}: resource `{name}` {}", r.name, redact(&url)))
+                }
+                Err(e) => failed.push(format!("{}: {e}", r.name)),
+            }
+        }
+        let summary = if missing.len() + failed.len() > problems {
+            "not fetched".to_string()
+        } else {
+            format!(
+                "fetched ({} submodules, {} resources)",
+                got.submodules.len(),
+                got.resources.len()
+            )
+        };
+        reporter.finished(&r.name, &summary);
+        out.insert(r.name.clone(), got);
+    }
+    report(missing, failed)?;
+    Ok(out)
+}
+
+fn report(missing: Vec<String>, failed: Vec<String>) -> Result<()> {
+    if !missing.is_empty() {
+        let mut msg = format!(
+            "offline: {} item(s) missing from the caches:",
+            missing.len()
+        );
+        for m in &missing {
+            msg.push_str(&format!("\n  - {m}"));
+        }
+        for f in &failed {
+            msg.push_str(&format!("\n  - {f}"));
+        }
+        return Err(crate::error::failure_hint(
+            msg,
+            "run `jetforge fetch` where the network works, then copy the cache directory (see `jetforge plan`)",
+        ));
+    }
+    if !failed.is_empty() {
+        return Err(anyhow::anyhow!(
+            "failed to fetch {} source(s):\n{}",
+            failed.len(),
+            failed
+                .iter()
+                .map(|f| format!("  - {f}"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        ));
+    }
+    Ok(())
+}
+
+/// Prepares the planned recipes' trees: all patches of all recipes are checked before any tree
+/// is written. Git trees already prepared identically are left alone (their mtimes drive
+/// incremental builds); local directories are always re-synced (cheap: unchanged files stay).
+pub fn prepare_all(
+    plans: &[&RecipePlan],
+    recipes: &[&Recipe],
+    cache: &MirrorCache,
+    reporter: &dyn Reporter,
+) -> Result<BTreeMap<String, Prepared>> {
+    let mut jobs = Vec::new();
+    let mut done = BTreeMap::new();
+    for (p, r) in plans.iter().zip(recipes) {
+        let job = PrepareJob {
+            recipe: r,
+            source_dir: p.source_dir.clone(),
+            vars: p.vars.clone(),
+        };
+        let is_git = matches!(r.source, Source::Git { .. });
+        if is_git && prepare::is_prepared(&job)? {
+            if let Some(marker) = read_marker(&job) {
+                done.insert(r.name.clone(), marker);
+                continue;
+            }
+        }
+        reporter.phase(&r.name, "patch");
+        jobs.push(job);
+    }
+    for prepared in prepare::prepare_all(cache, &jobs)? {
+        done.insert(prepared.recipe.clone(), prepared);
+    }
+    Ok(done)
+}
+
+fn read_marker(job: &PrepareJob) -> Option<Prepared> {
+    let text = std::fs::read_to_string(prepare::marker_path(job)).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+/// A content hash of a local source directory (for fingerprints of `path` sources).
+pub fn tree_hash(dir: &Path) -> Result<String> {
+    let mut files = Vec::new();
+    collect(dir, dir, &mut files)?;
+    files.sort();
+    let mut text = String::new();
+    for rel in files {
+        let bytes = std::fs::read(dir.join(&rel))
+            .with_context(|| format!("failed to read `{}`", dir.join(&rel).display()))?;
+        text.push_str(&format!(
+            "{rel}\0{}\n",
+            crate::fingerprint::sha256_hex(&bytes)
+        ));
+    }
+    Ok(crate::fingerprint::sha256_hex(text.as_bytes()))
+}
+
+fn collect(root: &Path, dir: &Path, out: &mut Vec<String>) -> Result<()> {
+    for entry in
+        std::fs::read_dir(dir).with_context(|| format!("failed to list `{}`", dir.display()))?
+    {
+        let entry = entry?;
+        if entry.file_name() == ".git" {
+            continue;
+        }
+        let path = entry.path();
+        if entry.file_type()?.is_dir() {
+            collect(root, &path, out)?;
+        } else {
+            out.push(
+                path.strip_prefix(root)
+                    .unwrap_or(&path)
+                    .to_string_lossy()
+                    .into_owned(),
+            );
+        }
+    }
+    Ok(())
+}
