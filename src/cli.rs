@@ -160,6 +160,13 @@ pub struct BuildArgs {
     /// Wheelhouse directory.
     #[arg(long, value_name = "DIR")]
     pub wheelhouse: Option<PathBuf>,
+    /// Python interpreter that creates the build venv (default: python<target version> on PATH).
+    #[arg(long, value_name = "PATH")]
+    pub python: Option<PathBuf>,
+    /// Let the build venv see the interpreter's site-packages (a preinstalled torch or build
+    /// tools on an air-gapped machine).
+    #[arg(long)]
+    pub system_site_packages: bool,
 }
 
 #[derive(Debug, Args)]
@@ -171,6 +178,16 @@ pub struct InstallArgs {
     pub venv: PathBuf,
     #[arg(long, value_name = "DIR")]
     pub wheelhouse: Option<PathBuf>,
+    /// Python interpreter that creates the venv (default: python<target version> on PATH).
+    #[arg(long, value_name = "PATH")]
+    pub python: Option<PathBuf>,
+    /// Create the venv with access to the interpreter's site-packages.
+    #[arg(long)]
+    pub system_site_packages: bool,
+    /// After installing the set's wheels (exact files, no index), install their other
+    /// dependencies from the configured index, with the set's versions pinned as constraints.
+    #[arg(long)]
+    pub with_deps: bool,
 }
 
 #[derive(Debug, Args)]

@@ -80,6 +80,9 @@ pub fn render(err: &anyhow::Error) -> String {
     if let Some(d) = err.downcast_ref::<Diagnostics>() {
         return d.to_string();
     }
+    if let Some(b) = err.downcast_ref::<crate::build::driver::BuildFailed>() {
+        return crate::redact::redact(&b.to_string());
+    }
     let mut out = format!("error: {err}");
     let causes: Vec<String> = err.chain().skip(1).map(|c| c.to_string()).collect();
     if !causes.is_empty() {

@@ -1,5 +1,6 @@
 //! Building: the step runner, progress reporting, and the build driver.
 
+pub mod driver;
 pub mod interrupt;
 pub mod progress;
 pub mod runner;

@@ -8,6 +8,8 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
+use crate::fingerprint::Fingerprint;
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecipeState {
     /// The fingerprint the steps below were run for.
@@ -16,6 +18,9 @@ pub struct RecipeState {
     pub steps_done: usize,
     /// MAX_JOBS that finally worked after an OOM retry; used next time.
     pub jobs_ok: Option<u32>,
+    /// The fingerprint of the last successful build, so `-v` can say why a rebuild happens.
+    #[serde(default)]
+    pub last_built: Option<Fingerprint>,
 }
 
 impl RecipeState {
@@ -67,6 +72,7 @@ mod tests {
             fingerprint: Some("abc".into()),
             steps_done: 2,
             jobs_ok: Some(3),
+            last_built: None,
         };
         s.save(&p).unwrap();
         let back = RecipeState::load(&p);

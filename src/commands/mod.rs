@@ -2,6 +2,7 @@
 //! most commands need (recipes, the chosen set and target, host facts, paths) from the global
 //! flags, once.
 
+mod build;
 mod check;
 mod clean;
 mod env;
@@ -33,7 +34,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Env(a) => env::run(g, a),
         Command::Fetch(a) => sources::fetch(g, a),
         Command::Prepare(a) => sources::prepare(g, a),
-        Command::Build(_) => unimplemented::run("build"),
+        Command::Build(a) => build::run(g, a),
         Command::Install(_) => unimplemented::run("install"),
         Command::Publish(_) => unimplemented::run("publish"),
         Command::Doctor => unimplemented::run("doctor"),
@@ -153,6 +154,20 @@ impl Session {
             cache_dir,
             wheelhouse,
         })
+    }
+
+    /// Building for another CPU architecture needs the cross settings of the target profile.
+    pub fn require_native(&self) -> Result<()> {
+        if self.target.arch == self.facts.arch {
+            return Ok(());
+        }
+        Err(crate::error::input_hint(
+            format!(
+                "target `{}` is {}, but this machine is {}: that is a cross build, and this target has no cross settings",
+                self.target.name, self.target.arch, self.facts.arch
+            ),
+            "build on the Jetson itself, or use `--target host` to build for this machine (`jetforge plan` shows the Jetson build from anywhere)",
+        ))
     }
 
     pub fn wheelhouse_dir(&self) -> &Path {

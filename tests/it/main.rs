@@ -1,7 +1,9 @@
 //! The one integration test binary: drives the real `jetforge` CLI (and, where a server is
 //! involved, the library) against temp dirs and servers on 127.0.0.1.
 
+mod build;
 mod cli;
+mod fixtures;
 mod git;
 mod net;
 mod plan;

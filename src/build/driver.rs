@@ -1,0 +1,627 @@
+//! The build driver: `jetforge build [all|PKG…]`.
+//!
+//! Order of work, so that hours of compiling are never followed by an avoidable failure:
+//! 1. plan every selected recipe (environment, steps, jobs);
+//! 2. fetch every source and resource, then check every patch and edit of every recipe and
+//!    prepare the trees — all before the first build step of any recipe;
+//! 3. fingerprint each recipe (dependencies first) and skip those with a verified wheel;
+//! 4. build the rest in dependency order: build venv, steps (resumable, OOM retry), wheel
+//!    checks, install into the build venv, verify, wheelhouse (atomic);
+//! 5. check every wheel's `Requires-Dist` against the set, regenerate the index, summarise.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, Context, Result};
+
+use super::progress::{format_duration, Reporter};
+use super::runner::{self, Program, Status, StepCommand};
+use super::sources;
+use super::state::RecipeState;
+use super::venv::{self, Installer, VenvSpec};
+use crate::env::RenderedStep;
+use crate::fingerprint::{self, Fingerprint};
+use crate::host::HostFacts;
+use crate::jobs::JobsOverride;
+use crate::layout::Layout;
+use crate::net::UrlPolicy;
+use crate::plan::{self, PlanInputs, RecipePlan};
+use crate::recipe::{OutputKind, Recipe, RecipeSet, Source};
+use crate::source::git::MirrorCache;
+use crate::source::prepare::Prepared;
+use crate::target::Target;
+use crate::wheelhouse::check::{check_requirements, check_wheel};
+use crate::wheelhouse::store::{EntryMeta, Wheelhouse};
+use crate::wheelhouse::wheel::{normalize_name, WheelInfo};
+
+/// Everything a build needs that does not change per recipe.
+pub struct BuildContext<'a> {
+    pub set: &'a RecipeSet,
+    pub target: &'a Target,
+    pub facts: &'a HostFacts,
+    pub layout: &'a Layout,
+    pub policy: &'a dyn UrlPolicy,
+    pub proxy_env: Vec<(String, String)>,
+    pub cache_dir: &'a Path,
+    pub wheelhouse: &'a Wheelhouse,
+    pub reporter: &'a dyn Reporter,
+    pub caller: &'a dyn Fn(&str) -> Option<String>,
+    pub network: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct BuildOptions {
+    pub force: Vec<String>,
+    pub keep_going: bool,
+    pub jobs: JobsOverride,
+    pub verbose: bool,
+    /// The interpreter that creates the build venv (else found from the target's version).
+    pub python: Option<PathBuf>,
+    pub system_site_packages: bool,
+}
+
+/// How one recipe ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Built { wheels: Vec<String>, took: Duration },
+    Cached { wheels: Vec<String> },
+    Prepared,
+    Failed { error: String },
+    Skipped { failed_dependency: String },
+}
+
+#[derive(Debug, Clone)]
+pub struct Summary {
+    pub rows: Vec<(String, String, Outcome)>,
+}
+
+impl Summary {
+    pub fn failed(&self) -> bool {
+        self.rows
+            .iter()
+            .any(|(_, _, o)| matches!(o, Outcome::Failed { .. } | Outcome::Skipped { .. }))
+    }
+
+    /// The table printed at the end of a build.
+    pub fn render(&self) -> String {
+        let width = self.rows.iter().map(|(n, _, _)| n.len()).max().unwrap_or(4).max(4);
+        let mut out = format!("{:width$}  {:12}  result\n", "recipe", "version");
+        for (name, version, o) in &self.rows {
+            let what = match o {
+                Outcome::Built { wheels, took } => format!("built in {} ({})", format_duration(*took), wheels.join(", ")),
+                Outcome::Cached { wheels } => format!("cached ({})", wheels.join(", ")),
+                Outcome::Prepared => "prepared source".to_string(),
+                Outcome::Failed { .. } => "FAILED".to_string(),
+                Outcome::Skipped { failed_dependency } => format!("skipped: dependency {failed_dependency} failed"),
+            };
+            out.push_str(&format!("{name:width$}  {version:12}  {what}\n"));
+        }
+        out
+    }
+}
+
+/// An error that stops the whole build, with the summary so far.
+#[derive(Debug)]
+pub struct BuildFailed {
+    pub summary: Summary,
+    pub errors: Vec<String>,
+}
+
+impl std::fmt::Display for BuildFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}\n{}", self.errors.join("\n\n"), self.summary.render().trim_end())
+    }
+}
+
+impl std::error::Error for BuildFailed {}
+
+/// Per-recipe facts gathered before building.
+struct Resolved {
+    fingerprint: Fingerprint,
+    commit: Option<String>,
+}
+
+pub fn build(cx: &BuildContext, selected: &[&Recipe], opts: &BuildOptions) -> Result<Summary> {
+    super::interrupt::install();
+    let plans = make_plans(cx, selected, &opts.jobs)?;
+    let cache = MirrorCache::new(cx.cache_dir, cx.policy).on_wait(|m| cx.reporter.message(m));
+    sources::fetch_all(selected, &cache, cx.cache_dir, cx.policy, cx.reporter)?;
+    let plan_refs: Vec<&RecipePlan> = plans.iter().collect();
+    let prepared = sources::prepare_all(&plan_refs, selected, &cache, cx.reporter)?;
+    let resolved = fingerprints(cx, selected, &prepared)?;
+    let mut summary = Summary { rows: Vec::new() };
+    let mut errors = Vec::new();
+    let mut bad: BTreeSet<String> = BTreeSet::new();
+    let mut venv: Option<VenvSpec> = None;
+    for (r, p) in selected.iter().zip(&plans) {
+        let res = &resolved[&r.name];
+        let outcome = if let Some(dep) = r.depends.iter().find(|d| bad.contains(*d)) {
+            Outcome::Skipped { failed_dependency: dep.clone() }
+        } else {
+            let step = build_one(cx, r, p, res, opts, &mut venv);
+            match step {
+                Ok(o) => o,
+                Err(e) if super::interrupt::interrupted() => return Err(e.context("interrupted; the next `jetforge build` resumes where this one stopped")),
+                Err(e) => {
+                    let text = crate::error::render(&e);
+                    cx.reporter.finished(&r.name, "failed");
+                    errors.push(text.clone());
+                    Outcome::Failed { error: text }
+                }
+            }
+        };
+        if matches!(outcome, Outcome::Failed { .. } | Outcome::Skipped { .. }) {
+            bad.insert(r.name.clone());
+            if !opts.keep_going && matches!(outcome, Outcome::Failed { .. }) {
+                summary.rows.push((r.name.clone(), r.version.clone(), outcome));
+                return Err(BuildFailed { summary, errors }.into());
+            }
+        }
+        summary.rows.push((r.name.clone(), r.version.clone(), outcome));
+    }
+    if let Err(e) = check_set_pins(cx) {
+        errors.push(crate::error::render(&e));
+    }
+    cx.wheelhouse.write_index()?;
+    if errors.is_empty() && !summary.failed() {
+        Ok(summary)
+    } else {
+        Err(BuildFailed { summary, errors }.into())
+    }
+}
+
+fn make_plans(cx: &BuildContext, selected: &[&Recipe], jobs: &JobsOverride) -> Result<Vec<RecipePlan>> {
+    let inputs = PlanInputs {
+        set: cx.set,
+        target: cx.target,
+        facts: cx.facts,
+        layout: cx.layout,
+        jobs,
+        policy: cx.policy,
+        proxy_env: cx.proxy_env.clone(),
+        resource_cache: cx.cache_dir,
+        caller: cx.caller,
+        network: cx.network.clone(),
+    };
+    Ok(plan::make(&inputs, selected)?.recipes)
+}
+
+/// Fingerprints in build order, so each sees its dependencies' keys.
+fn fingerprints(
+    cx: &BuildContext,
+    selected: &[&Recipe],
+    prepared: &BTreeMap<String, Prepared>,
+) -> Result<BTreeMap<String, Resolved>> {
+    let mut out: BTreeMap<String, Resolved> = BTreeMap::new();
+    let cuda = cx.facts.cuda.as_ref().map(|c| c.version.clone());
+    for r in selected {
+        let p = prepared.get(&r.name);
+        let subs: Vec<(String, String)> = p
+            .map(|p| p.submodules.iter().map(|s| (s.path.clone(), s.commit.clone())).collect())
+            .unwrap_or_default();
+        let tree = match &r.source {
+            Source::Path { dir } => Some(sources::tree_hash(dir)?),
+            Source::Git { .. } => None,
+        };
+        let deps: Vec<(String, String)> = r
+            .depends
+            .iter()
+            .map(|d| (d.clone(), out[d].fingerprint.hash.clone()))
+            .collect();
+        let commit = r.source.commit().map(str::to_string);
+        let fp = fingerprint::compute(&fingerprint::Inputs {
+            recipe: r,
+            commit: commit.as_deref(),
+            submodules: &subs,
+            tree_hash: tree.as_deref(),
+            target: cx.target,
+            cuda_version: cuda.as_deref(),
+            deps: &deps,
+        });
+        out.insert(r.name.clone(), Resolved { fingerprint: fp, commit });
+    }
+    Ok(out)
+}
+
+fn build_one(
+    cx: &BuildContext,
+    r: &Recipe,
+    p: &RecipePlan,
+    res: &Resolved,
+    opts: &BuildOptions,
+    venv: &mut Option<VenvSpec>,
+) -> Result<Outcome> {
+    let state_path = cx.layout.state_file(&r.name);
+    let mut state = RecipeState::load(&state_path);
+    if r.output == OutputKind::Source {
+        cx.reporter.finished(&r.name, "prepared");
+        return Ok(Outcome::Prepared);
+    }
+    let forced = opts.force.iter().any(|f| f == &r.name || f == "all");
+    if !forced {
+        if let Some(wheels) = cached_wheels(cx, &res.fingerprint.hash)? {
+            cx.reporter.finished(&r.name, "cached");
+            return Ok(Outcome::Cached { wheels });
+        }
+    }
+    let why = if forced {
+        vec!["--force".to_string()]
+    } else {
+        fingerprint::explain(state.last_built.as_ref(), &res.fingerprint)
+    };
+    if opts.verbose {
+        cx.reporter.message(&format!("{}: rebuilding: {}", r.name, why.join("; ")));
+    }
+    let start = Instant::now();
+    let venv = ensure_venv(cx, r, opts, venv)?;
+    let (jobs_ok, retried) = run_steps(cx, r, p, &res.fingerprint.hash, opts, &mut state)?;
+    let wheels = collect_wheels(cx, r, p, venv)?;
+    let mut names = Vec::new();
+    for w in &wheels {
+        let stored = cx.wheelhouse.add(
+            w,
+            &EntryMeta {
+                fingerprint: res.fingerprint.hash.clone(),
+                commit: res.commit.clone(),
+                target: cx.target.name.clone(),
+            },
+        )?;
+        names.push(stored.entry.file);
+    }
+    state.steps_done = r.steps.len();
+    state.fingerprint = Some(res.fingerprint.hash.clone());
+    state.last_built = Some(res.fingerprint.clone());
+    if retried {
+        state.jobs_ok = Some(jobs_ok);
+    }
+    state.save(&state_path)?;
+    let took = start.elapsed();
+    cx.reporter.finished(&r.name, &format!("built in {}", format_duration(took)));
+    Ok(Outcome::Built { wheels: names, took })
+}
+
+/// The wheels recorded for this fingerprint, if every one is still there with its hash.
+fn cached_wheels(cx: &BuildContext, fingerprint: &str) -> Result<Option<Vec<String>>> {
+    let entries: Vec<_> = cx
+        .wheelhouse
+        .entries()?
+        .into_iter()
+        .filter(|e| e.fingerprint == fingerprint && e.target == cx.target.name)
+        .collect();
+    if entries.is_empty() {
+        return Ok(None);
+    }
+    let mut files = Vec::new();
+    for e in &entries {
+        match cx.wheelhouse.find(&e.package, fingerprint)? {
+            Some(found) => files.push(found.file),
+            None => return Ok(None),
+        }
+    }
+    Ok(Some(files))
+}
+
+/// Creates the build venv once per build and installs this recipe's dependency wheels
+/// (exact files, no index) and build requirements.
+fn ensure_venv<'v>(
+    cx: &BuildContext,
+    r: &Recipe,
+    opts: &BuildOptions,
+    venv: &'v mut Option<VenvSpec>,
+) -> Result<&'v VenvSpec> {
+    cx.reporter.phase(&r.name, "venv");
+    if venv.is_none() {
+        let base = venv::find_python(&cx.target.python_version, opts.python.as_deref())?;
+        let spec = VenvSpec {
+            dir: cx.layout.venv_dir(),
+            base_python: base,
+            system_site_packages: opts.system_site_packages,
+            installer: Installer::detect(),
+        };
+        let argv = spec.create_argv();
+        if !argv.is_empty() {
+            run_tool(cx, r, "create the build venv", &argv)?;
+        }
+        *venv = Some(spec);
+    }
+    let spec = venv.as_ref().expect("set above");
+    let wheels = dependency_wheels(cx, r)?;
+    if let Some(argv) = spec.install_wheels_argv(&wheels) {
+        run_tool(cx, r, "install dependency wheels into the build venv", &argv)?;
+    }
+    if let Some(argv) = spec.install_requirements_argv(&r.python_requires, cx.policy.offline()) {
+        run_tool(cx, r, "install build requirements into the build venv", &argv)
+            .context("with --offline, build requirements must already be installed (see --system-site-packages)")?;
+    }
+    Ok(spec)
+}
+
+/// Wheel files of every recipe `r` depends on, directly or not, from the wheelhouse.
+fn dependency_wheels(cx: &BuildContext, r: &Recipe) -> Result<Vec<PathBuf>> {
+    let mut want: BTreeSet<&str> = BTreeSet::new();
+    let mut stack: Vec<&str> = r.depends.iter().map(String::as_str).collect();
+    while let Some(d) = stack.pop() {
+        if want.insert(d) {
+            if let Some(dep) = cx.set.get(d) {
+                stack.extend(dep.depends.iter().map(String::as_str));
+            }
+        }
+    }
+    let entries = cx.wheelhouse.entries()?;
+    let mut out = Vec::new();
+    for d in want {
+        let Some(dep) = cx.set.get(d) else { continue };
+        if dep.output == OutputKind::Source {
+            continue;
+        }
+        let names = dist_names(dep);
+        out.extend(
+            entries
+                .iter()
+                .filter(|e| e.target == cx.target.name && names.contains(&e.package))
+                .map(|e| cx.wheelhouse.dir().join(&e.file)),
+        );
+    }
+    Ok(out)
+}
+
+/// Normalized distribution names a recipe produces.
+fn dist_names(r: &Recipe) -> Vec<String> {
+    if r.wheel_names.is_empty() {
+        vec![normalize_name(&r.name)]
+    } else {
+        r.wheel_names.iter().map(|n| normalize_name(n)).collect()
+    }
+}
+
+/// Runs a jetforge-internal command (venv creation, pip) with the recipe's environment.
+fn run_tool(cx: &BuildContext, r: &Recipe, what: &str, argv: &[String]) -> Result<()> {
+    let plan = make_plans(cx, &[r], &JobsOverride::default())?.remove(0);
+    let cmd = StepCommand {
+        name: what.to_string(),
+        program: Program::Argv(argv.to_vec()),
+        cwd: std::env::current_dir()?,
+        env: plan.build_env.pairs().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        log: cx.layout.log_dir(&r.name).join("venv.log"),
+    };
+    let out = runner::run(&cmd, &mut |l| cx.reporter.line(&r.name, l))?;
+    if out.success() {
+        return Ok(());
+    }
+    Err(anyhow!(
+        "{}: failed to {what} ({})\n  command: {}\n  log: {}\n{}",
+        r.name,
+        out.status,
+        cmd.display(),
+        cmd.log.display(),
+        indent_tail(&out.tail)
+    ))
+}
+
+fn indent_tail(tail: &[String]) -> String {
+    tail.iter().map(|l| format!("  | {l}")).collect::<Vec<_>>().join("\n")
+}
+
+/// Runs the recipe's steps from where the last run stopped. Returns the jobs that worked and
+/// whether an OOM retry happened.
+fn run_steps(
+    cx: &BuildContext,
+    r: &Recipe,
+    p: &RecipePlan,
+    fp: &str,
+    opts: &BuildOptions,
+    state: &mut RecipeState,
+) -> Result<(u32, bool)> {
+    let state_path = cx.layout.state_file(&r.name);
+    let start = state.resume_at(fp);
+    if start == 0 {
+        clear_wheels(&cx.layout.out_dir(&r.name))?;
+    } else if start < r.steps.len() {
+        cx.reporter.message(&format!(
+            "{}: resuming at step {}/{} (earlier steps finished; compiled objects are kept)",
+            r.name,
+            start + 1,
+            r.steps.len()
+        ));
+    }
+    state.fingerprint = Some(fp.to_string());
+    state.steps_done = start;
+    state.save(&state_path)?;
+    let mut plan = p.clone();
+    let mut retried = false;
+    let n = r.steps.len();
+    let mut i = start;
+    while i < n {
+        let step = &plan.steps[i];
+        cx.reporter.phase(&r.name, &format!("step {}/{n}: {}", i + 1, step.name));
+        let cmd = step_command(cx, r, &plan, step, i);
+        let out = runner::run(&cmd, &mut |l| cx.reporter.line(&r.name, l))?;
+        if out.success() {
+            i += 1;
+            state.steps_done = i;
+            state.save(&state_path)?;
+            continue;
+        }
+        if super::interrupt::interrupted() {
+            return Err(anyhow!("{}: step {} `{}` was interrupted", r.name, i + 1, step.name));
+        }
+        let jobs = plan.jobs.jobs;
+        if out.oom && jobs > 1 {
+            let fewer = (jobs / 2).max(1);
+            cx.reporter.message(&format!(
+                "{}: step `{}` was killed ({}), most likely out of memory, with MAX_JOBS={}; \
+                 retrying with {fewer} jobs, keeping what was compiled",
+                r.name, step.name, out.status, plan.jobs.max_jobs
+            ));
+            let mut ov = opts.jobs.clone();
+            ov.cli = Some(fewer);
+            ov.env = None;
+            plan = make_plans(cx, &[r], &ov)?.remove(0);
+            retried = true;
+            continue;
+        }
+        return Err(step_failure(cx, r, &cmd, i, n, &out.status, &out.tail, out.oom));
+    }
+    Ok((plan.jobs.jobs, retried))
+}
+
+fn step_command(cx: &BuildContext, r: &Recipe, plan: &RecipePlan, step: &RenderedStep, i: usize) -> StepCommand {
+    let program = match (&step.script, &step.argv) {
+        (Some(s), _) => Program::Script(s.clone()),
+        (None, Some(a)) => Program::Argv(a.clone()),
+        (None, None) => Program::Argv(vec!["true".into()]),
+    };
+    StepCommand {
+        name: step.name.clone(),
+        program,
+        cwd: step.cwd.clone(),
+        env: plan.build_env.pairs().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        log: cx
+            .layout
+            .log_dir(&r.name)
+            .join(format!("{:02}-{}.log", i + 1, runner::slug(&step.name))),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn step_failure(
+    cx: &BuildContext,
+    r: &Recipe,
+    cmd: &StepCommand,
+    i: usize,
+    n: usize,
+    status: &Status,
+    tail: &[String],
+    oom: bool,
+) -> anyhow::Error {
+    let plan_env = make_plans(cx, &[r], &JobsOverride::default())
+        .map(|mut p| p.remove(0).build_env.to_shell(false))
+        .unwrap_or_default();
+    let replay = runner::write_replay(cmd, &plan_env)
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|e| format!("(could not write a replay script: {e})"));
+    let hint = if oom {
+        "it was killed at MAX_JOBS=1: add swap (an 8 GB Orin needs ~16 GB) or free memory, then run `jetforge build` again"
+    } else {
+        "fix the cause, then run `jetforge build` again: it resumes at this step"
+    };
+    crate::error::failure_hint(
+        format!(
+            "{}: build step {}/{n} `{}` failed ({status})\n  command: {}\n  cwd: {}\n  log: {}\n  replay: {replay}\n  last lines:\n{}",
+            r.name,
+            i + 1,
+            cmd.name,
+            crate::redact::redact(&cmd.display()),
+            cmd.cwd.display(),
+            cmd.log.display(),
+            crate::redact::redact(&indent_tail(tail))
+        ),
+        hint,
+    )
+}
+
+/// Removes wheels left in the output dir by an earlier build, so only this build's count.
+fn clear_wheels(out: &Path) -> Result<()> {
+    std::fs::create_dir_all(out).with_context(|| format!("failed to create `{}`", out.display()))?;
+    for e in std::fs::read_dir(out)? {
+        let path = e?.path();
+        if path.extension().is_some_and(|x| x == "whl") {
+            std::fs::remove_file(&path).with_context(|| format!("failed to remove `{}`", path.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// Finds the wheels the steps wrote, checks them, installs them into the build venv and runs
+/// the verify snippet. A wheel failing any of that goes to `broken/` and fails the recipe.
+fn collect_wheels(cx: &BuildContext, r: &Recipe, p: &RecipePlan, venv: &VenvSpec) -> Result<Vec<PathBuf>> {
+    cx.reporter.phase(&r.name, "verify");
+    let out = cx.layout.out_dir(&r.name);
+    let mut wheels: Vec<PathBuf> = std::fs::read_dir(&out)
+        .with_context(|| format!("failed to list `{}`", out.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "whl"))
+        .collect();
+    wheels.sort();
+    if wheels.is_empty() {
+        return Err(crate::error::failure_hint(
+            format!("{}: the build steps finished but wrote no wheel into `{}`", r.name, out.display()),
+            "the steps must write the wheel to {out} (e.g. `pip wheel -w {out} .`)",
+        ));
+    }
+    let version: pep440_rs::Version = r.version.parse().map_err(|e| anyhow!("{e}"))?;
+    for w in &wheels {
+        let info = WheelInfo::read(w)?;
+        if let Err(errs) = check_wheel(&info, &version, cx.target) {
+            cx.wheelhouse.add_broken(w, &errs.to_string())?;
+            return Err(crate::error::failure_hint(
+                format!("{}: `{}` failed its checks (moved to {}):\n{errs}", r.name, info.file(), cx.wheelhouse.broken_dir().display()),
+                "see the hint above; the wheel is not in the wheelhouse",
+            ));
+        }
+    }
+    if let Some(argv) = venv.install_wheels_argv(&wheels) {
+        run_tool(cx, r, "install the new wheel into the build venv", &argv)?;
+    }
+    if let Err(e) = verify(cx, r, p, venv) {
+        for w in &wheels {
+            cx.wheelhouse.add_broken(w, &format!("{e:#}"))?;
+        }
+        return Err(e);
+    }
+    Ok(wheels)
+}
+
+/// Runs the recipe's `[verify]` snippet with the build venv's python.
+fn verify(cx: &BuildContext, r: &Recipe, p: &RecipePlan, venv: &VenvSpec) -> Result<()> {
+    let Some(v) = &r.verify else { return Ok(()) };
+    if v.gpu && cx.facts.gpu_arch.is_none() {
+        cx.reporter.message(&format!("{}: verify skipped: it needs a GPU and none is visible", r.name));
+        return Ok(());
+    }
+    let argv = vec![venv.python().to_string_lossy().into_owned(), "-c".into(), v.python.clone()];
+    let env: Vec<(String, String)> = p.build_env.pairs().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let out = runner::run_with_timeout(&argv, &env, &std::env::temp_dir(), Duration::from_secs(v.timeout_secs))?;
+    match out.status {
+        Some(Status::Success) => Ok(()),
+        Some(status) => Err(crate::error::failure_hint(
+            format!("{}: verify failed ({status}):\n{}", r.name, indent_tail(&last_lines(&out.output))),
+            "the wheel was moved to broken/; run the snippet in the build venv to investigate",
+        )),
+        None => Err(crate::error::failure_hint(
+            format!("{}: verify did not finish within {}s and was stopped", r.name, v.timeout_secs),
+            "raise [verify] timeout_secs if the check is slow, or look for a hang",
+        )),
+    }
+}
+
+fn last_lines(text: &str) -> Vec<String> {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(runner::TAIL_LINES)..].iter().map(|l| l.to_string()).collect()
+}
+
+/// Every wheel of this target in the wheelhouse must have its `Requires-Dist` on set packages
+/// satisfied by the versions the set builds.
+fn check_set_pins(cx: &BuildContext) -> Result<()> {
+    let mut versions = BTreeMap::new();
+    for r in &cx.set.recipes {
+        let v: pep440_rs::Version = r.version.parse().map_err(|e| anyhow!("{e}"))?;
+        for n in dist_names(r) {
+            versions.insert(n, v.clone());
+        }
+    }
+    let infos: Vec<WheelInfo> = cx
+        .wheelhouse
+        .entries()?
+        .iter()
+        .filter(|e| e.target == cx.target.name)
+        .map(|e| WheelInfo::read(&cx.wheelhouse.dir().join(&e.file)))
+        .collect::<Result<_, _>>()?;
+    check_requirements(&infos, &versions, cx.target).map_err(|errs| {
+        crate::error::failure_hint(
+            format!("version pins across the set are not satisfied:\n{errs}"),
+            "change the recipe versions so every pin holds, or patch the pin (and say why)",
+        )
+    })
+}

@@ -1,0 +1,48 @@
+//! `jetforge build [all|PKG…]`: the main job (see `build::driver`).
+
+use anyhow::Result;
+
+use super::{caller_env, Session};
+use crate::build::driver::{self, BuildContext, BuildOptions};
+use crate::build::progress;
+use crate::cli::{BuildArgs, GlobalArgs};
+use crate::wheelhouse::store::Wheelhouse;
+
+pub fn run(g: &GlobalArgs, a: &BuildArgs) -> Result<()> {
+    let s = Session::load(g)?;
+    s.require_native()?;
+    let selected = s.set.select(&a.packages.packages).map_err(crate::error::input)?;
+    for f in a.force.iter().filter(|f| *f != "all") {
+        if s.set.get(f).is_none() {
+            return Err(crate::error::input(format!("--force {f}: no recipe named `{f}`")));
+        }
+    }
+    let reporter = progress::for_terminal(g.no_progress, g.verbose > 0);
+    let _lock = super::sources::lock_work_dir(&s, reporter.as_ref())?;
+    let wheelhouse = Wheelhouse::open(a.wheelhouse.as_deref().unwrap_or(&s.wheelhouse))?;
+    let cx = BuildContext {
+        set: &s.set,
+        target: &s.target,
+        facts: &s.facts,
+        layout: &s.layout,
+        policy: &s.policy,
+        proxy_env: s.proxy_env.clone(),
+        cache_dir: &s.cache_dir,
+        wheelhouse: &wheelhouse,
+        reporter: reporter.as_ref(),
+        caller: &caller_env,
+        network: super::plan::network_lines(&s),
+    };
+    let opts = BuildOptions {
+        force: a.force.clone(),
+        keep_going: a.keep_going,
+        jobs: s.jobs_override(a.jobs.jobs),
+        verbose: g.verbose > 0,
+        python: a.python.clone(),
+        system_site_packages: a.system_site_packages,
+    };
+    let summary = driver::build(&cx, &selected, &opts)?;
+    print!("{}", summary.render());
+    println!("wheelhouse: {}", wheelhouse.dir().display());
+    Ok(())
+}
