@@ -85,15 +85,27 @@ impl Summary {
 
     /// The table printed at the end of a build.
     pub fn render(&self) -> String {
-        let width = self.rows.iter().map(|(n, _, _)| n.len()).max().unwrap_or(4).max(4);
+        let width = self
+            .rows
+            .iter()
+            .map(|(n, _, _)| n.len())
+            .max()
+            .unwrap_or(4)
+            .max(4);
         let mut out = format!("{:width$}  {:12}  result\n", "recipe", "version");
         for (name, version, o) in &self.rows {
             let what = match o {
-                Outcome::Built { wheels, took } => format!("built in {} ({})", format_duration(*took), wheels.join(", ")),
+                Outcome::Built { wheels, took } => format!(
+                    "built in {} ({})",
+                    format_duration(*took),
+                    wheels.join(", ")
+                ),
                 Outcome::Cached { wheels } => format!("cached ({})", wheels.join(", ")),
                 Outcome::Prepared => "prepared source".to_string(),
                 Outcome::Failed { .. } => "FAILED".to_string(),
-                Outcome::Skipped { failed_dependency } => format!("skipped: dependency {failed_dependency} failed"),
+                Outcome::Skipped { failed_dependency } => {
+                    format!("skipped: dependency {failed_dependency} failed")
+                }
             };
             out.push_str(&format!("{name:width$}  {version:12}  {what}\n"));
         }
@@ -110,7 +122,12 @@ pub struct BuildFailed {
 
 impl std::fmt::Display for BuildFailed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}\n{}", self.errors.join("\n\n"), self.summary.render().trim_end())
+        write!(
+            f,
+            "{}\n{}",
+            self.errors.join("\n\n"),
+            self.summary.render().trim_end()
+        )
     }
 }
 
@@ -137,12 +154,18 @@ pub fn build(cx: &BuildContext, selected: &[&Recipe], opts: &BuildOptions) -> Re
     for (r, p) in selected.iter().zip(&plans) {
         let res = &resolved[&r.name];
         let outcome = if let Some(dep) = r.depends.iter().find(|d| bad.contains(*d)) {
-            Outcome::Skipped { failed_dependency: dep.clone() }
+            Outcome::Skipped {
+                failed_dependency: dep.clone(),
+            }
         } else {
             let step = build_one(cx, r, p, res, opts, &mut venv);
             match step {
                 Ok(o) => o,
-                Err(e) if super::interrupt::interrupted() => return Err(e.context("interrupted; the next `jetforge build` resumes where this one stopped")),
+                Err(e) if super::interrupt::interrupted() => {
+                    return Err(e.context(
+                        "interrupted; the next `jetforge build` resumes where this one stopped",
+                    ))
+                }
                 Err(e) => {
                     let text = crate::error::render(&e);
                     cx.reporter.finished(&r.name, "failed");
@@ -154,11 +177,15 @@ pub fn build(cx: &BuildContext, selected: &[&Recipe], opts: &BuildOptions) -> Re
         if matches!(outcome, Outcome::Failed { .. } | Outcome::Skipped { .. }) {
             bad.insert(r.name.clone());
             if !opts.keep_going && matches!(outcome, Outcome::Failed { .. }) {
-                summary.rows.push((r.name.clone(), r.version.clone(), outcome));
+                summary
+                    .rows
+                    .push((r.name.clone(), r.version.clone(), outcome));
                 return Err(BuildFailed { summary, errors }.into());
             }
         }
-        summary.rows.push((r.name.clone(), r.version.clone(), outcome));
+        summary
+            .rows
+            .push((r.name.clone(), r.version.clone(), outcome));
     }
     if let Err(e) = check_set_pins(cx) {
         errors.push(crate::error::render(&e));
@@ -171,7 +198,11 @@ pub fn build(cx: &BuildContext, selected: &[&Recipe], opts: &BuildOptions) -> Re
     }
 }
 
-fn make_plans(cx: &BuildContext, selected: &[&Recipe], jobs: &JobsOverride) -> Result<Vec<RecipePlan>> {
+fn make_plans(
+    cx: &BuildContext,
+    selected: &[&Recipe],
+    jobs: &JobsOverride,
+) -> Result<Vec<RecipePlan>> {
     let inputs = PlanInputs {
         set: cx.set,
         target: cx.target,
@@ -198,7 +229,12 @@ fn fingerprints(
     for r in selected {
         let p = prepared.get(&r.name);
         let subs: Vec<(String, String)> = p
-            .map(|p| p.submodules.iter().map(|s| (s.path.clone(), s.commit.clone())).collect())
+            .map(|p| {
+                p.submodules
+                    .iter()
+                    .map(|s| (s.path.clone(), s.commit.clone()))
+                    .collect()
+            })
             .unwrap_or_default();
         let tree = match &r.source {
             Source::Path { dir } => Some(sources::tree_hash(dir)?),
@@ -219,7 +255,13 @@ fn fingerprints(
             cuda_version: cuda.as_deref(),
             deps: &deps,
         });
-        out.insert(r.name.clone(), Resolved { fingerprint: fp, commit });
+        out.insert(
+            r.name.clone(),
+            Resolved {
+                fingerprint: fp,
+                commit,
+            },
+        );
     }
     Ok(out)
 }
@@ -251,7 +293,8 @@ fn build_one(
         fingerprint::explain(state.last_built.as_ref(), &res.fingerprint)
     };
     if opts.verbose {
-        cx.reporter.message(&format!("{}: rebuilding: {}", r.name, why.join("; ")));
+        cx.reporter
+            .message(&format!("{}: rebuilding: {}", r.name, why.join("; ")));
     }
     let start = Instant::now();
     let venv = ensure_venv(cx, r, opts, venv)?;
@@ -277,8 +320,12 @@ fn build_one(
     }
     state.save(&state_path)?;
     let took = start.elapsed();
-    cx.reporter.finished(&r.name, &format!("built in {}", format_duration(took)));
-    Ok(Outcome::Built { wheels: names, took })
+    cx.reporter
+        .finished(&r.name, &format!("built in {}", format_duration(took)));
+    Ok(Outcome::Built {
+        wheels: names,
+        took,
+    })
 }
 
 /// The wheels recorded for this fingerprint, if every one is still there with its hash.
@@ -328,7 +375,12 @@ fn ensure_venv<'v>(
     let spec = venv.as_ref().expect("set above");
     let wheels = dependency_wheels(cx, r)?;
     if let Some(argv) = spec.install_wheels_argv(&wheels) {
-        run_tool(cx, r, "install dependency wheels into the build venv", &argv)?;
+        run_tool(
+            cx,
+            r,
+            "install dependency wheels into the build venv",
+            &argv,
+        )?;
     }
     if let Some(argv) = spec.install_requirements_argv(&r.python_requires, cx.policy.offline()) {
         run_tool(cx, r, "install build requirements into the build venv", &argv)
@@ -382,7 +434,11 @@ fn run_tool(cx: &BuildContext, r: &Recipe, what: &str, argv: &[String]) -> Resul
         name: what.to_string(),
         program: Program::Argv(argv.to_vec()),
         cwd: std::env::current_dir()?,
-        env: plan.build_env.pairs().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        env: plan
+            .build_env
+            .pairs()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
         log: cx.layout.log_dir(&r.name).join("venv.log"),
     };
     let out = runner::run(&cmd, &mut |l| cx.reporter.line(&r.name, l))?;
@@ -400,7 +456,10 @@ fn run_tool(cx: &BuildContext, r: &Recipe, what: &str, argv: &[String]) -> Resul
 }
 
 fn indent_tail(tail: &[String]) -> String {
-    tail.iter().map(|l| format!("  | {l}")).collect::<Vec<_>>().join("\n")
+    tail.iter()
+        .map(|l| format!("  | {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// Runs the recipe's steps from where the last run stopped. Returns the jobs that worked and
@@ -434,7 +493,8 @@ fn run_steps(
     let mut i = start;
     while i < n {
         let step = &plan.steps[i];
-        cx.reporter.phase(&r.name, &format!("step {}/{n}: {}", i + 1, step.name));
+        cx.reporter
+            .phase(&r.name, &format!("step {}/{n}: {}", i + 1, step.name));
         let cmd = step_command(cx, r, &plan, step, i);
         let out = runner::run(&cmd, &mut |l| cx.reporter.line(&r.name, l))?;
         if out.success() {
@@ -444,7 +504,12 @@ fn run_steps(
             continue;
         }
         if super::interrupt::interrupted() {
-            return Err(anyhow!("{}: step {} `{}` was interrupted", r.name, i + 1, step.name));
+            return Err(anyhow!(
+                "{}: step {} `{}` was interrupted",
+                r.name,
+                i + 1,
+                step.name
+            ));
         }
         let jobs = plan.jobs.jobs;
         if out.oom && jobs > 1 {
@@ -461,12 +526,27 @@ fn run_steps(
             retried = true;
             continue;
         }
-        return Err(step_failure(cx, r, &cmd, i, n, &out.status, &out.tail, out.oom));
+        return Err(step_failure(
+            cx,
+            r,
+            &cmd,
+            i,
+            n,
+            &out.status,
+            &out.tail,
+            out.oom,
+        ));
     }
     Ok((plan.jobs.jobs, retried))
 }
 
-fn step_command(cx: &BuildContext, r: &Recipe, plan: &RecipePlan, step: &RenderedStep, i: usize) -> StepCommand {
+fn step_command(
+    cx: &BuildContext,
+    r: &Recipe,
+    plan: &RecipePlan,
+    step: &RenderedStep,
+    i: usize,
+) -> StepCommand {
     let program = match (&step.script, &step.argv) {
         (Some(s), _) => Program::Script(s.clone()),
         (None, Some(a)) => Program::Argv(a.clone()),
@@ -476,11 +556,16 @@ fn step_command(cx: &BuildContext, r: &Recipe, plan: &RecipePlan, step: &Rendere
         name: step.name.clone(),
         program,
         cwd: step.cwd.clone(),
-        env: plan.build_env.pairs().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
-        log: cx
-            .layout
-            .log_dir(&r.name)
-            .join(format!("{:02}-{}.log", i + 1, runner::slug(&step.name))),
+        env: plan
+            .build_env
+            .pairs()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        log: cx.layout.log_dir(&r.name).join(format!(
+            "{:02}-{}.log",
+            i + 1,
+            runner::slug(&step.name)
+        )),
     }
 }
 
@@ -523,11 +608,13 @@ fn step_failure(
 
 /// Removes wheels left in the output dir by an earlier build, so only this build's count.
 fn clear_wheels(out: &Path) -> Result<()> {
-    std::fs::create_dir_all(out).with_context(|| format!("failed to create `{}`", out.display()))?;
+    std::fs::create_dir_all(out)
+        .with_context(|| format!("failed to create `{}`", out.display()))?;
     for e in std::fs::read_dir(out)? {
         let path = e?.path();
         if path.extension().is_some_and(|x| x == "whl") {
-            std::fs::remove_file(&path).with_context(|| format!("failed to remove `{}`", path.display()))?;
+            std::fs::remove_file(&path)
+                .with_context(|| format!("failed to remove `{}`", path.display()))?;
         }
     }
     Ok(())
@@ -535,7 +622,12 @@ fn clear_wheels(out: &Path) -> Result<()> {
 
 /// Finds the wheels the steps wrote, checks them, installs them into the build venv and runs
 /// the verify snippet. A wheel failing any of that goes to `broken/` and fails the recipe.
-fn collect_wheels(cx: &BuildContext, r: &Recipe, p: &RecipePlan, venv: &VenvSpec) -> Result<Vec<PathBuf>> {
+fn collect_wheels(
+    cx: &BuildContext,
+    r: &Recipe,
+    p: &RecipePlan,
+    venv: &VenvSpec,
+) -> Result<Vec<PathBuf>> {
     cx.reporter.phase(&r.name, "verify");
     let out = cx.layout.out_dir(&r.name);
     let mut wheels: Vec<PathBuf> = std::fs::read_dir(&out)
@@ -546,7 +638,11 @@ fn collect_wheels(cx: &BuildContext, r: &Recipe, p: &RecipePlan, venv: &VenvSpec
     wheels.sort();
     if wheels.is_empty() {
         return Err(crate::error::failure_hint(
-            format!("{}: the build steps finished but wrote no wheel into `{}`", r.name, out.display()),
+            format!(
+                "{}: the build steps finished but wrote no wheel into `{}`",
+                r.name,
+                out.display()
+            ),
             "the steps must write the wheel to {out} (e.g. `pip wheel -w {out} .`)",
         ));
     }
@@ -556,7 +652,12 @@ fn collect_wheels(cx: &BuildContext, r: &Recipe, p: &RecipePlan, venv: &VenvSpec
         if let Err(errs) = check_wheel(&info, &version, cx.target) {
             cx.wheelhouse.add_broken(w, &errs.to_string())?;
             return Err(crate::error::failure_hint(
-                format!("{}: `{}` failed its checks (moved to {}):\n{errs}", r.name, info.file(), cx.wheelhouse.broken_dir().display()),
+                format!(
+                    "{}: `{}` failed its checks (moved to {}):\n{errs}",
+                    r.name,
+                    info.file(),
+                    cx.wheelhouse.broken_dir().display()
+                ),
                 "see the hint above; the wheel is not in the wheelhouse",
             ));
         }
@@ -577,20 +678,43 @@ fn collect_wheels(cx: &BuildContext, r: &Recipe, p: &RecipePlan, venv: &VenvSpec
 fn verify(cx: &BuildContext, r: &Recipe, p: &RecipePlan, venv: &VenvSpec) -> Result<()> {
     let Some(v) = &r.verify else { return Ok(()) };
     if v.gpu && cx.facts.gpu_arch.is_none() {
-        cx.reporter.message(&format!("{}: verify skipped: it needs a GPU and none is visible", r.name));
+        cx.reporter.message(&format!(
+            "{}: verify skipped: it needs a GPU and none is visible",
+            r.name
+        ));
         return Ok(());
     }
-    let argv = vec![venv.python().to_string_lossy().into_owned(), "-c".into(), v.python.clone()];
-    let env: Vec<(String, String)> = p.build_env.pairs().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-    let out = runner::run_with_timeout(&argv, &env, &std::env::temp_dir(), Duration::from_secs(v.timeout_secs))?;
+    let argv = vec![
+        venv.python().to_string_lossy().into_owned(),
+        "-c".into(),
+        v.python.clone(),
+    ];
+    let env: Vec<(String, String)> = p
+        .build_env
+        .pairs()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let out = runner::run_with_timeout(
+        &argv,
+        &env,
+        &std::env::temp_dir(),
+        Duration::from_secs(v.timeout_secs),
+    )?;
     match out.status {
         Some(Status::Success) => Ok(()),
         Some(status) => Err(crate::error::failure_hint(
-            format!("{}: verify failed ({status}):\n{}", r.name, indent_tail(&last_lines(&out.output))),
+            format!(
+                "{}: verify failed ({status}):\n{}",
+                r.name,
+                indent_tail(&last_lines(&out.output))
+            ),
             "the wheel was moved to broken/; run the snippet in the build venv to investigate",
         )),
         None => Err(crate::error::failure_hint(
-            format!("{}: verify did not finish within {}s and was stopped", r.name, v.timeout_secs),
+            format!(
+                "{}: verify did not finish within {}s and was stopped",
+                r.name, v.timeout_secs
+            ),
             "raise [verify] timeout_secs if the check is slow, or look for a hang",
         )),
     }
@@ -598,7 +722,10 @@ fn verify(cx: &BuildContext, r: &Recipe, p: &RecipePlan, venv: &VenvSpec) -> Res
 
 fn last_lines(text: &str) -> Vec<String> {
     let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(runner::TAIL_LINES)..].iter().map(|l| l.to_string()).collect()
+    lines[lines.len().saturating_sub(runner::TAIL_LINES)..]
+        .iter()
+        .map(|l| l.to_string())
+        .collect()
 }
 
 /// Every wheel of this target in the wheelhouse must have its `Requires-Dist` on set packages

@@ -11,10 +11,15 @@ use crate::wheelhouse::store::Wheelhouse;
 pub fn run(g: &GlobalArgs, a: &BuildArgs) -> Result<()> {
     let s = Session::load(g)?;
     s.require_native()?;
-    let selected = s.set.select(&a.packages.packages).map_err(crate::error::input)?;
+    let selected = s
+        .set
+        .select(&a.packages.packages)
+        .map_err(crate::error::input)?;
     for f in a.force.iter().filter(|f| *f != "all") {
         if s.set.get(f).is_none() {
-            return Err(crate::error::input(format!("--force {f}: no recipe named `{f}`")));
+            return Err(crate::error::input(format!(
+                "--force {f}: no recipe named `{f}`"
+            )));
         }
     }
     let reporter = progress::for_terminal(g.no_progress, g.verbose > 0);

@@ -6,6 +6,7 @@ mod build;
 mod check;
 mod clean;
 mod env;
+mod install;
 mod list;
 mod plan;
 mod sources;
@@ -35,7 +36,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Fetch(a) => sources::fetch(g, a),
         Command::Prepare(a) => sources::prepare(g, a),
         Command::Build(a) => build::run(g, a),
-        Command::Install(_) => unimplemented::run("install"),
+        Command::Install(a) => install::run(g, a),
         Command::Publish(_) => unimplemented::run("publish"),
         Command::Doctor => unimplemented::run("doctor"),
         Command::Verify(_) => unimplemented::run("verify"),

@@ -16,7 +16,15 @@ pub fn jf(dir: &Path, args: &[&str]) -> Output {
         .env("JETFORGE_CACHE_DIR", dir.join("cache"))
         .env("JETFORGE_CONFIG", dir.join("no-user-config.toml"))
         .env_remove("PIP_FIND_LINKS")
-        .args(["--recipes", "recipes", "--work-dir", "work", "--target", "host", "--no-progress"])
+        .args([
+            "--recipes",
+            "recipes",
+            "--work-dir",
+            "work",
+            "--target",
+            "host",
+            "--no-progress",
+        ])
         .args(args)
         .output()
         .unwrap()
@@ -39,7 +47,8 @@ fn build_all_then_install_and_import() {
     let dir = p.path();
     let out = build(dir, &[]);
     if !out.status.success() {
-        let log = std::fs::read_to_string(dir.join("work/recipes-host/logs/first/01-step-1.log")).unwrap_or_default();
+        let log = std::fs::read_to_string(dir.join("work/recipes-host/logs/first/01-step-1.log"))
+            .unwrap_or_default();
         panic!("{}\n{}\nLOG:\n{log}", stdout(&out), stderr(&out));
     }
     let text = stdout(&out);
@@ -47,18 +56,43 @@ fn build_all_then_install_and_import() {
         assert!(text.contains(line), "{text}");
     }
     let m = manifest(dir);
-    let pkgs: Vec<&str> = m["wheels"].as_array().unwrap().iter().map(|w| w["package"].as_str().unwrap()).collect();
+    let pkgs: Vec<&str> = m["wheels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["package"].as_str().unwrap())
+        .collect();
     assert_eq!(pkgs, ["first", "second", "third"]);
     for w in m["wheels"].as_array().unwrap() {
-        for key in ["version", "file", "sha256", "fingerprint", "target", "built_at"] {
+        for key in [
+            "version",
+            "file",
+            "sha256",
+            "fingerprint",
+            "target",
+            "built_at",
+        ] {
             assert!(w.get(key).is_some(), "{key} missing in {w}");
         }
-        assert!(dir.join("wheelhouse").join(w["file"].as_str().unwrap()).is_file());
+        assert!(dir
+            .join("wheelhouse")
+            .join(w["file"].as_str().unwrap())
+            .is_file());
     }
     let index = std::fs::read_to_string(dir.join("wheelhouse/simple/first/index.html")).unwrap();
     assert!(index.contains("#sha256="), "{index}");
     let venv = dir.join("venv");
-    let out = jf(dir, &["install", "--venv", venv.to_str().unwrap(), "--python", &python(), "all"]);
+    let out = jf(
+        dir,
+        &[
+            "install",
+            "--venv",
+            venv.to_str().unwrap(),
+            "--python",
+            &python(),
+            "all",
+        ],
+    );
     assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
     assert!(stdout(&out).contains("second 2.0.0"), "{}", stdout(&out));
     let check = std::process::Command::new(venv.join("bin/python"))
@@ -66,5 +100,10 @@ fn build_all_then_install_and_import() {
         .env_remove("PIP_FIND_LINKS")
         .output()
         .unwrap();
-    assert_eq!(String::from_utf8_lossy(&check.stdout).trim(), "42 42 fast-attention-v1", "{}", String::from_utf8_lossy(&check.stderr));
+    assert_eq!(
+        String::from_utf8_lossy(&check.stdout).trim(),
+        "42 42 fast-attention-v1",
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
 }

@@ -2,8 +2,6 @@
 //! extension compiled against `first`'s header and pinned to it (`second`), a source-only tree
 //! (`kernels`) and a pure-Python package that bakes that tree in at build time (`third`).
 
-use std::path::Path;
-
 use crate::util::tree;
 
 pub const FIRST_SETUP: &str = r#"import os
@@ -113,19 +111,24 @@ pub fn fixture_project(second_pin: &str) -> tempfile::TempDir {
         ("src/second/setup.py".into(), second_setup),
         ("src/second/second/__init__.py".into(), String::new()),
         ("src/second/second/_magic.c".into(), SECOND_C.into()),
-        ("src/kernels/kernel.txt".into(), "fast-attention-v1\n".into()),
+        (
+            "src/kernels/kernel.txt".into(),
+            "fast-attention-v1\n".into(),
+        ),
         ("src/third/setup.py".into(), THIRD_SETUP.into()),
     ];
     files.extend(recipes());
-    let refs: Vec<(&str, &str)> = files.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+    let refs: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
     tree(&refs)
 }
 
 /// The python that tests build with (the build venv sees its site-packages: no index needed).
 pub fn python() -> String {
-    which::which("python3").expect("python3 on PATH").display().to_string()
-}
-
-pub fn src(dir: &Path, name: &str) -> std::path::PathBuf {
-    dir.join("src").join(name)
+    which::which("python3")
+        .expect("python3 on PATH")
+        .display()
+        .to_string()
 }

@@ -1,0 +1,157 @@
+//! `jetforge install --venv DIR [PKG…|all]`: installs the built set into a venv from the
+//! wheelhouse only. The set's wheels go in as exact files with no index, so no index can
+//! swap the CUDA torch for a CPU one; `--with-deps` then lets the index supply only the
+//! *other* dependencies, with every set package pinned to its exact version.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+
+use super::Session;
+use crate::build::runner::{self, Program, StepCommand};
+use crate::build::venv::{self, Installer, VenvSpec};
+use crate::cli::{GlobalArgs, InstallArgs};
+use crate::recipe::OutputKind;
+use crate::wheelhouse::store::{ManifestEntry, Wheelhouse};
+use crate::wheelhouse::wheel::normalize_name;
+
+pub fn run(g: &GlobalArgs, a: &InstallArgs) -> Result<()> {
+    let s = Session::load(g)?;
+    let wheelhouse = Wheelhouse::open(a.wheelhouse.as_deref().unwrap_or(&s.wheelhouse))?;
+    let entries = selected_entries(&s, &wheelhouse, &a.packages.packages)?;
+    let venv = VenvSpec {
+        dir: std::path::absolute(&a.venv)?,
+        base_python: venv::find_python(&s.target.python_version, a.python.as_deref())?,
+        system_site_packages: a.system_site_packages,
+        installer: Installer::detect(),
+    };
+    let env = pip_env(&s);
+    let argv = venv.create_argv();
+    if !argv.is_empty() {
+        run_pip(&argv, &env, &s, "create the venv")?;
+    }
+    let files: Vec<PathBuf> = entries
+        .iter()
+        .map(|e| wheelhouse.dir().join(&e.file))
+        .collect();
+    let constraints = write_constraints(&entries)?;
+    let mut install = venv
+        .install_wheels_argv(&files)
+        .expect("at least one wheel");
+    if !a.with_deps {
+        // Without --no-deps the resolver checks that every dependency is in the wheelhouse.
+        install.retain(|x| x != "--no-deps");
+        install.extend([
+            "--find-links".into(),
+            wheelhouse.dir().display().to_string(),
+        ]);
+        install.extend([
+            "--constraint".into(),
+            constraints.path().display().to_string(),
+        ]);
+    }
+    run_pip(&install, &env, &s, "install the set's wheels (no index)").map_err(|e| {
+        e.context("a dependency outside the set is missing from the wheelhouse: rerun with --with-deps to take it from the index")
+    })?;
+    if a.with_deps {
+        let mut deps = venv
+            .install_requirements_argv(&pins(&entries), s.policy.offline)
+            .expect("at least one pin");
+        deps.extend([
+            "--constraint".into(),
+            constraints.path().display().to_string(),
+        ]);
+        run_pip(&deps, &env, &s, "install the other dependencies")?;
+    }
+    for e in &entries {
+        println!("installed {} {} ({})", e.package, e.version, e.file);
+    }
+    println!("into {}", venv.dir.display());
+    Ok(())
+}
+
+/// Manifest entries of the selected recipes (and their dependencies) for this target.
+fn selected_entries(s: &Session, wh: &Wheelhouse, names: &[String]) -> Result<Vec<ManifestEntry>> {
+    let recipes = s.set.select(names).map_err(crate::error::input)?;
+    let all = wh.entries()?;
+    let mut out = Vec::new();
+    let mut missing = Vec::new();
+    for r in recipes.iter().filter(|r| r.output == OutputKind::Wheel) {
+        let dists: BTreeSet<String> = if r.wheel_names.is_empty() {
+            BTreeSet::from([normalize_name(&r.name)])
+        } else {
+            r.wheel_names.iter().map(|n| normalize_name(n)).collect()
+        };
+        let found: Vec<_> = all
+            .iter()
+            .filter(|e| e.target == s.target.name && dists.contains(&e.package))
+            .cloned()
+            .collect();
+        if found.is_empty() {
+            missing.push(r.name.clone());
+        }
+        out.extend(found);
+    }
+    if !missing.is_empty() {
+        return Err(crate::error::failure_hint(
+            format!(
+                "the wheelhouse `{}` has no wheel of {} for target `{}`",
+                wh.dir().display(),
+                missing.join(", "),
+                s.target.name
+            ),
+            "run `jetforge build` first (with the same --set and --target)",
+        ));
+    }
+    Ok(out)
+}
+
+fn pins(entries: &[ManifestEntry]) -> Vec<String> {
+    entries
+        .iter()
+        .map(|e| format!("{}=={}", e.package, e.version))
+        .collect()
+}
+
+fn write_constraints(entries: &[ManifestEntry]) -> Result<tempfile::NamedTempFile> {
+    let mut f = tempfile::NamedTempFile::new().context("failed to create a constraints file")?;
+    std::io::Write::write_all(&mut f, (pins(entries).join("\n") + "\n").as_bytes())?;
+    Ok(f)
+}
+
+/// The caller's environment without pip settings that would add sources behind our back
+/// (PIP_FIND_LINKS, PIP_EXTRA_INDEX_URL …), plus the proxy.
+fn pip_env(s: &Session) -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> = std::env::vars()
+        .filter(|(k, _)| !k.starts_with("PIP_") || k == "PIP_INDEX_URL" || k == "PIP_CERT")
+        .filter(|(k, _)| !k.to_ascii_lowercase().ends_with("_proxy"))
+        .collect();
+    env.extend(s.proxy_env.iter().cloned());
+    env
+}
+
+fn run_pip(argv: &[String], env: &[(String, String)], s: &Session, what: &str) -> Result<()> {
+    let cmd = StepCommand {
+        name: what.to_string(),
+        program: Program::Argv(argv.to_vec()),
+        cwd: std::env::current_dir()?,
+        env: env.to_vec(),
+        log: s.layout.root.join("logs").join("install.log"),
+    };
+    let out = runner::run(&cmd, &mut |_| {})?;
+    if out.success() {
+        return Ok(());
+    }
+    Err(anyhow::anyhow!(
+        "failed to {what} ({})\n  command: {}\n  log: {}\n{}",
+        out.status,
+        crate::redact::redact(&cmd.display()),
+        cmd.log.display(),
+        out.tail
+            .iter()
+            .map(|l| format!("  | {l}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    ))
+}
