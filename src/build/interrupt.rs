@@ -1,8 +1,9 @@
-//! Ctrl-C and SIGTERM during a build: the running step's processes are told to stop (SIGINT,
-//! as a terminal would), the step's reader sees their output end, and the driver saves its
-//! state and exits 130 — so the next `build` resumes at that step instead of leaving orphans
-//! compiling in the background. A terminal's Ctrl-C already reaches the children (same process
-//! group); this covers `kill -INT <jetforge>` and CI runners that signal only the parent.
+//! Ctrl-C and SIGTERM during a build: the running step's processes are told to stop (SIGINT to
+//! the step's whole process group, as a terminal would), the step's reader sees their output
+//! end, and the driver saves its state and exits 130 — so the next `build` resumes at that step
+//! instead of leaving orphans compiling in the background. Each step runs in a process group of
+//! its own (see `runner`), so this works the same for a terminal's Ctrl-C, `kill -INT
+//! <jetforge>`, and CI runners that signal only the parent.
 
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
@@ -15,9 +16,10 @@ extern "C" fn on_signal(_: libc::c_int) {
     for slot in &CHILDREN {
         let pid = slot.load(Ordering::SeqCst);
         if pid > 0 {
-            // SAFETY: kill(2) is async-signal-safe.
+            // SAFETY: kill(2) is async-signal-safe. A negative pid names the process group
+            // the step leads, so its compilers stop too.
             unsafe {
-                libc::kill(pid, libc::SIGINT);
+                libc::kill(-pid, libc::SIGINT);
             }
         }
     }

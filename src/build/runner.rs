@@ -124,6 +124,12 @@ pub fn run(cmd: &StepCommand, on_line: &mut dyn FnMut(&str)) -> Result<StepOutco
         .stderr_to_stdout()
         .stdin_null()
         .unchecked()
+        .before_spawn(|c| {
+            // Its own process group, so an interrupt can stop the step and everything it
+            // started (see `interrupt`), and a terminal's Ctrl-C reaches it only through us.
+            std::os::unix::process::CommandExt::process_group(c, 0);
+            Ok(())
+        })
         .reader()
         .with_context(|| format!("failed to start `{}` in `{}`", argv[0], cmd.cwd.display()))?;
     let _children = super::interrupt::register(&reader.pids());
@@ -189,6 +195,10 @@ pub fn run_with_timeout(
         .stdout_path(out_file.path())
         .stdin_null()
         .unchecked()
+        .before_spawn(|c| {
+            std::os::unix::process::CommandExt::process_group(c, 0);
+            Ok(())
+        })
         .start()
         .with_context(|| format!("failed to start `{}`", argv[0]))?;
     let _children = super::interrupt::register(&handle.pids());
@@ -197,6 +207,7 @@ pub fn run_with_timeout(
             break Some(status_of(&o.status));
         }
         if start.elapsed() >= timeout {
+            kill_group(&handle.pids());
             handle.kill()?;
             break None;
         }
@@ -209,6 +220,18 @@ pub fn run_with_timeout(
         output,
         duration: start.elapsed(),
     })
+}
+
+/// Kills the process groups led by `pids` (a timed-out command and whatever it started).
+fn kill_group(pids: &[u32]) {
+    for &pid in pids {
+        if let Ok(pid) = i32::try_from(pid) {
+            // SAFETY: plain kill(2) on a process group this runner created.
+            unsafe {
+                libc::kill(-pid, libc::SIGKILL);
+            }
+        }
+    }
 }
 
 fn status_of(s: &std::process::ExitStatus) -> Status {

@@ -62,7 +62,16 @@ pathlib.Path("third/__init__.py").write_text(f"KERNEL = {src!r}\n")
 setup(name="third", version="3.0.0", packages=["third"], install_requires=["second==2.0.0"])
 "#;
 
-/// Recipes for the four packages, building for the `host` target.
+/// A patch for `first` (adds a comment to its header); `note` changes the patch's bytes.
+pub fn first_patch(note: &str) -> String {
+    format!(
+        "Adds a note to first.h (fixture).\n--- a/first/include/first.h\n+++ b/first/include/first.h\n@@ -1 +1,2 @@\n #define FIRST_MAGIC 40\n+/* {note} */\n"
+    )
+}
+
+pub const SOLO_SETUP: &str = "from setuptools import setup\nsetup(name=\"solo\", version=\"0.5.0\", py_modules=[\"solo\"])\n";
+
+/// Recipes for the packages, building for the `host` target.
 pub fn recipes() -> Vec<(String, String)> {
     let wheel_step = "python -m pip wheel --no-build-isolation --no-deps --no-index -w {out} .";
     vec![
@@ -70,7 +79,7 @@ pub fn recipes() -> Vec<(String, String)> {
             "recipes/first.toml".into(),
             format!(
                 "[package]\nname = \"first\"\nversion = \"1.0.0\"\n[source]\npath = \"../src/first\"\n\
-                 [jobs]\nmem_per_job_gib = 0.5\n[build]\nsteps = [\"{wheel_step}\"]\n\
+                 [[patch]]\nfile = \"first/0001-note.patch\"\n[jobs]\nmem_per_job_gib = 0.5\n[build]\nsteps = [\"{wheel_step}\"]\n\
                  [verify]\npython = \"import first; assert first.add(2, 3) == 5\"\n"
             ),
         ),
@@ -80,6 +89,13 @@ pub fn recipes() -> Vec<(String, String)> {
                 "[package]\nname = \"second\"\nversion = \"2.0.0\"\n[source]\npath = \"../src/second\"\n\
                  [depends]\nrecipes = [\"first\"]\n[build]\nsteps = [\"{wheel_step}\"]\n\
                  [verify]\npython = \"import second._magic as m; assert m.magic() == 42\"\n"
+            ),
+        ),
+        (
+            "recipes/solo.toml".into(),
+            format!(
+                "[package]\nname = \"solo\"\nversion = \"0.5.0\"\n[source]\npath = \"../src/solo\"\n\
+                 [build]\nsteps = [\"{wheel_step}\"]\n"
             ),
         ),
         (
@@ -116,6 +132,12 @@ pub fn fixture_project(second_pin: &str) -> tempfile::TempDir {
             "fast-attention-v1\n".into(),
         ),
         ("src/third/setup.py".into(), THIRD_SETUP.into()),
+        ("src/solo/setup.py".into(), SOLO_SETUP.into()),
+        ("src/solo/solo.py".into(), "ANSWER = 42\n".into()),
+        (
+            "patches/first/0001-note.patch".into(),
+            first_patch("note 1"),
+        ),
     ];
     files.extend(recipes());
     let refs: Vec<(&str, &str)> = files
