@@ -109,7 +109,11 @@ impl<'a> MirrorCache<'a> {
         if pin == Pin::Ok {
             return Ok(mirror);
         }
-        if self.policy.offline() && matches!(pin, Pin::NoCommit | Pin::NoTag) {
+        // A `[mirrors]` entry pointing at bare repos on disk is how an air-gapped machine
+        // gets its sources, so offline still fetches from such a mirror.
+        let local_mirror = fetch_url != url && is_local(&fetch_url);
+        let offline = self.policy.offline() && !local_mirror;
+        if offline && matches!(pin, Pin::NoCommit | Pin::NoTag) {
             return Err(Missing {
                 url: url.to_string(),
                 commit: commit.to_string(),
@@ -117,7 +121,7 @@ impl<'a> MirrorCache<'a> {
             }
             .into());
         }
-        if !self.policy.offline() {
+        if !offline {
             self.fetch_mirror(&repo, &mirror, &fetch_url)?;
         }
         match check_pin(&repo, oid, tag)? {
@@ -226,7 +230,13 @@ impl<'a> MirrorCache<'a> {
             Transport::Libgit2 { proxy } => fetch_libgit2(repo, url, proxy.as_deref()),
             Transport::GitCli { proxy } => fetch_git_cli(mirror, url, proxy),
         })
-        .with_context(|| format!("failed to fetch `{}`{via}\n{NETWORK_HINT}", redact(url)))
+        // The cause goes before the hint: as a context, the hint would end up in the middle.
+        .map_err(|e| {
+            anyhow!(
+                "failed to fetch `{}`{via}: {e:#}\n{NETWORK_HINT}",
+                redact(url)
+            )
+        })
     }
 }
 
@@ -338,6 +348,14 @@ fn transport_for(url: &str, proxy: Option<String>) -> Result<Transport, String> 
             redact(url),
             redact(&proxy)
         )),
+    }
+}
+
+/// A remote on this machine (`file://` or a path): fetching it needs no network.
+fn is_local(url: &str) -> bool {
+    match url.split_once("://") {
+        Some((scheme, _)) => scheme.eq_ignore_ascii_case("file"),
+        None => !is_scp_like(url),
     }
 }
 
@@ -640,6 +658,16 @@ mod tests {
             "{err}"
         );
         assert!(transport_for("ssh://h/x", p()).is_err());
+    }
+
+    #[test]
+    fn only_file_urls_and_paths_are_local() {
+        assert!(is_local("file:///srv/mirrors/x.git"));
+        assert!(is_local("/srv/mirrors/x.git"));
+        assert!(!is_local("https://github.com/x/y"));
+        assert!(!is_local("http://h/x"));
+        assert!(!is_local("git@github.com:x/y"));
+        assert!(!is_local("ssh://h/x"));
     }
 
     #[test]

@@ -8,5 +8,6 @@ mod git;
 mod net;
 mod plan;
 mod recipe_errors;
+mod src_e2e;
 mod support;
 mod util;

@@ -7,7 +7,12 @@ use assert_cmd::Command;
 
 /// The real binary with a clean, predictable environment (no proxy, no MAX_JOBS, no colour).
 pub fn jetforge() -> Command {
-    let mut c = Command::cargo_bin("jetforge").unwrap();
+    Command::from_std(jetforge_process())
+}
+
+/// [`jetforge`] as a plain process, for tests that start it in the background.
+pub fn jetforge_process() -> std::process::Command {
+    let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("jetforge"));
     for var in [
         "MAX_JOBS",
         "http_proxy",
