@@ -6,5 +6,6 @@ mod git;
 mod net;
 mod plan;
 mod recipe_errors;
+mod sets;
 mod support;
 mod util;
