@@ -15,6 +15,7 @@ pub mod host;
 pub mod jobs;
 pub mod layout;
 pub mod net;
+pub mod pins;
 pub mod plan;
 pub mod recipe;
 pub mod redact;

@@ -1,18 +1,38 @@
 //! `jetforge check`: load and validate every recipe of every set (syntax, schema, pins,
-//! patches, graph, templates) and the target profiles, without network or building.
+//! patches, graph, templates) and the target profiles, without network or building; then the
+//! version pins the recipes declare, and placeholder commits.
+//!
+//! `check --deep` (after `jetforge fetch`, still no network): for the selected set, reads the
+//! upstream requirement files at each pinned commit from the git mirrors and checks every pin
+//! on a set package, and checks that every patch and edit applies to the files at that commit.
+//! The engine is [`crate::pins`]; this module picks the set, prints and decides the exit code.
+
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
-use super::load_all_sets;
+use super::{load_all_sets, Session};
 use crate::cli::{CheckArgs, GlobalArgs};
-use crate::target;
+use crate::host::HostFacts;
+use crate::pins::{self, CommitFiles, Origin, PinCheck, SourceFiles, Verdict};
+use crate::recipe::{OutputKind, Recipe, RecipeSet, Source};
+use crate::source::git::MirrorCache;
+use crate::source::prepare;
+use crate::target::{self, Target};
+use crate::wheelhouse::check::marker_environment;
 
 pub fn run(g: &GlobalArgs, a: &CheckArgs) -> Result<()> {
-    if a.deep {
-        return super::unimplemented::run("check --deep");
-    }
     let (sets, tree) = load_all_sets(g)?;
     let targets = target::load_targets(&tree)?;
+    let root = g.host_root.clone().unwrap_or_else(|| PathBuf::from("/"));
+    let cuda_arch = (!g.cuda_arch.is_empty()).then_some(g.cuda_arch.as_slice());
+    let target = target::select(
+        g.target.as_deref(),
+        &targets,
+        &HostFacts::read(&root),
+        cuda_arch,
+    )?;
+    let mut problems = Vec::new();
     for s in &sets.sets {
         if let Some(name) = &g.set {
             if &s.name != name {
@@ -31,6 +51,7 @@ pub fn run(g: &GlobalArgs, a: &CheckArgs) -> Result<()> {
                 .collect::<Vec<_>>()
                 .join(" -> ")
         );
+        problems.extend(check_set(s, &target)?);
     }
     sets.pick(g.set.as_deref()).map_err(crate::error::input)?;
     println!(
@@ -43,5 +64,179 @@ pub fn run(g: &GlobalArgs, a: &CheckArgs) -> Result<()> {
             .collect::<Vec<_>>()
             .join(", ")
     );
-    Ok(())
+    if a.deep {
+        problems.extend(deep(g)?);
+    }
+    finish(problems, a.deep)
+}
+
+/// Placeholder commits and the pins the recipes declare. Returns one line per problem.
+fn check_set(set: &RecipeSet, target: &Target) -> Result<Vec<String>> {
+    let mut problems = Vec::new();
+    for r in &set.recipes {
+        if r.source.commit().is_some_and(pins::is_placeholder_commit) {
+            let msg = format!(
+                "set `{}`: recipe `{}` ({}) has the placeholder commit 0000000…; its source \
+                 cannot be fetched or checked",
+                set.name, r.name, r.file
+            );
+            println!("error: {msg}");
+            problems.push(msg);
+        }
+    }
+    let checks = pins::declared_pins(set, &marker_environment(target))?;
+    problems.extend(report(&checks));
+    Ok(problems)
+}
+
+/// Prints every pin check; returns the violations.
+fn report(checks: &[PinCheck]) -> Vec<String> {
+    let mut violations = Vec::new();
+    for c in checks {
+        let line = c.render();
+        println!("{line}");
+        if c.verdict == Verdict::Violated {
+            violations.push(line);
+        }
+    }
+    violations
+}
+
+fn finish(problems: Vec<String>, deep: bool) -> Result<()> {
+    if problems.is_empty() {
+        return Ok(());
+    }
+    let hint = if deep {
+        "a ✘ pin means the set's versions do not go together: change the recipe's version or \
+         commit, or the pin with an [[edit]]; a recipe missing from the cache needs `jetforge \
+         fetch <recipe>` first"
+    } else {
+        "replace a placeholder commit with the commit the tag points at (`git ls-remote <url> \
+         refs/tags/<tag>^{}`); fix a ✘ pin in the recipe that declares it"
+    };
+    Err(crate::error::failure_hint(
+        format!("{} problem(s) found", problems.len()),
+        hint,
+    ))
+}
+
+/// `check --deep` for the selected set.
+fn deep(g: &GlobalArgs) -> Result<Vec<String>> {
+    let s = Session::load(g)?;
+    let plan = super::plan::make(&s, &[], None)?;
+    let cache = MirrorCache::new(&s.cache_dir, &s.policy);
+    let built = pins::built_versions(&s.set)?;
+    let names: Vec<String> = built.keys().cloned().collect();
+    let env = marker_environment(&s.target);
+    println!(
+        "deep check of set `{}` against the upstream files at the pinned commits",
+        s.set.name
+    );
+    let mut problems = Vec::new();
+    for r in &s.set.recipes {
+        let files: Box<dyn SourceFiles> = match open_source(r, &cache) {
+            Ok(f) => f,
+            Err(msg) => {
+                println!("✘ {msg}");
+                problems.push(msg);
+                continue;
+            }
+        };
+        let origin = Origin {
+            recipe: &r.name,
+            version: &r.version,
+            strips_torch: pins::strips_torch(r),
+        };
+        if r.output == OutputKind::Wheel {
+            let found = pins::upstream_requirements(files.as_ref(), &names)
+                .map_err(|e| e.context(format!("recipe `{}`", r.name)))?;
+            problems.extend(report(&pins::check_requirements(
+                &origin, &found, &built, &env,
+            )?));
+        } else {
+            println!(
+                "{} {}: a source tree built by another recipe; its packaging pins do not apply",
+                r.name, r.version
+            );
+        }
+        if r.patches.is_empty() && r.edits.is_empty() {
+            continue;
+        }
+        let Some(vars) = plan
+            .recipes
+            .iter()
+            .find(|p| p.name == r.name)
+            .map(|p| &p.vars)
+        else {
+            continue;
+        };
+        let read = |rel: &Path| files.read(&rel.to_string_lossy());
+        match prepare::plan_changes_with(r, &read, vars) {
+            Ok(changes) => println!(
+                "{} {}: {} patch(es) and {} edit(s) apply at the pinned commit ({} file(s) \
+                 change) ✔",
+                r.name,
+                r.version,
+                r.patches.len(),
+                r.edits.len(),
+                changes.len()
+            ),
+            Err(e) => {
+                let msg = format!("{e:#}");
+                println!("✘ {msg}");
+                problems.push(msg);
+            }
+        }
+    }
+    Ok(problems)
+}
+
+/// The recipe's files at its pinned commit, or why they cannot be read.
+fn open_source(r: &Recipe, cache: &MirrorCache) -> Result<Box<dyn SourceFiles>, String> {
+    match &r.source {
+        Source::Git { url, commit, .. } => {
+            if pins::is_placeholder_commit(commit) {
+                return Err(format!(
+                    "{} {}: placeholder commit, upstream files not read",
+                    r.name, r.version
+                ));
+            }
+            match CommitFiles::open(&cache.mirror_path(url), commit) {
+                Ok(Some(f)) => Ok(Box::new(f)),
+                Ok(None) => Err(format!(
+                    "{} {}: commit {commit} is not in the git cache; run `jetforge fetch {}` first",
+                    r.name, r.version, r.name
+                )),
+                Err(e) => Err(format!("{} {}: {e:#}", r.name, r.version)),
+            }
+        }
+        Source::Path { dir } => Ok(Box::new(DirFiles(dir.clone()))),
+    }
+}
+
+/// A local source directory.
+struct DirFiles(PathBuf);
+
+impl SourceFiles for DirFiles {
+    fn read(&self, path: &str) -> Result<Option<Vec<u8>>> {
+        let p = self.0.join(path);
+        match std::fs::read(&p) {
+            Ok(b) => Ok(Some(b)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => {
+                Err(anyhow::Error::new(e).context(format!("failed to read `{}`", p.display())))
+            }
+        }
+    }
+
+    fn list(&self, dir: &str) -> Result<Vec<String>> {
+        let Ok(entries) = std::fs::read_dir(self.0.join(dir)) else {
+            return Ok(Vec::new());
+        };
+        Ok(entries
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect())
+    }
 }

@@ -67,7 +67,7 @@ pub fn prepare_all(cache: &MirrorCache, jobs: &[PrepareJob]) -> Result<Vec<Prepa
     let mut plans = Vec::new();
     let mut failures = Vec::new();
     for (job, patches) in jobs.iter().zip(&parsed) {
-        match plan_parsed(job.recipe, &job.source_dir, patches, &job.vars) {
+        match plan_parsed(job.recipe, &dir_reader(&job.source_dir), patches, &job.vars) {
             Ok(plan) => plans.push(plan),
             Err(e) => failures.push(format!("{e:#}")),
         }
@@ -88,7 +88,32 @@ pub fn prepare_all(cache: &MirrorCache, jobs: &[PrepareJob]) -> Result<Vec<Prepa
 /// Applies all of the recipe's patches, then all its edits, in memory, to the files under
 /// `source_dir` (assumed pristine). Returns the files that change; writes nothing.
 pub fn plan_changes(recipe: &Recipe, source_dir: &Path, vars: &Vars) -> Result<Vec<FileChange>> {
-    plan_parsed(recipe, source_dir, &parse_patches(recipe)?, vars)
+    plan_parsed(
+        recipe,
+        &dir_reader(source_dir),
+        &parse_patches(recipe)?,
+        vars,
+    )
+}
+
+/// Reads a pristine file by its path relative to the source root; `None` when it does not exist.
+pub type ReadFile<'a> = dyn Fn(&Path) -> Result<Option<Vec<u8>>> + 'a;
+
+/// [`plan_changes`] against files that `read` supplies (e.g. blobs of a commit in a git mirror),
+/// so patches and edits can be checked without a checkout.
+pub fn plan_changes_with(recipe: &Recipe, read: &ReadFile, vars: &Vars) -> Result<Vec<FileChange>> {
+    plan_parsed(recipe, read, &parse_patches(recipe)?, vars)
+}
+
+fn dir_reader(root: &Path) -> impl Fn(&Path) -> Result<Option<Vec<u8>>> + '_ {
+    move |rel| {
+        let path = root.join(rel);
+        match std::fs::read(&path) {
+            Ok(b) => Ok(Some(b)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e).with_context(|| format!("failed to read `{}`", path.display())),
+        }
+    }
 }
 
 /// True when the marker says `source_dir` was prepared from the same commit with the same
@@ -257,7 +282,7 @@ fn remove_if_untracked(root: &Path, rel: &Path) -> Result<()> {
 
 /// The tree as patches see it: pristine files read on first use, then the planned contents.
 struct Overlay<'a> {
-    root: &'a Path,
+    read: &'a ReadFile<'a>,
     pristine: BTreeMap<PathBuf, Option<Vec<u8>>>,
     current: BTreeMap<PathBuf, Option<Vec<u8>>>,
 }
@@ -267,14 +292,7 @@ impl<'a> Overlay<'a> {
         if let Some(c) = self.current.get(rel) {
             return Ok(c.clone());
         }
-        let path = self.root.join(rel);
-        let content = match std::fs::read(&path) {
-            Ok(b) => Some(b),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => {
-                return Err(e).with_context(|| format!("failed to read `{}`", path.display()))
-            }
-        };
+        let content = (self.read)(rel)?;
         self.pristine.insert(rel.to_path_buf(), content.clone());
         self.current.insert(rel.to_path_buf(), content.clone());
         Ok(content)
@@ -292,12 +310,12 @@ impl<'a> Overlay<'a> {
 
 fn plan_parsed(
     recipe: &Recipe,
-    root: &Path,
+    read: &ReadFile,
     patches: &[ParsedPatch],
     vars: &Vars,
 ) -> Result<Vec<FileChange>> {
     let mut tree = Overlay {
-        root,
+        read,
         pristine: BTreeMap::new(),
         current: BTreeMap::new(),
     };

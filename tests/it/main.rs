@@ -8,6 +8,7 @@ mod git;
 mod net;
 mod plan;
 mod recipe_errors;
+mod sets;
 mod src_e2e;
 mod support;
 mod util;
