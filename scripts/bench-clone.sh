@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmarks the git source cache: builds a fixture superproject with a few thousand commits and
-# two submodules (fast-import, no network), then runs examples/bench_clone.rs, which times a cold
-# mirror + checkout against a checkout into a fresh dir from the warm mirror.
+# two submodules (fast-import, no network), then times `jetforge prepare` with a cold cache (mirror
+# fetch + checkout) against `jetforge prepare` into a fresh work dir from the warm mirror.
 #
 # usage: scripts/bench-clone.sh [COMMITS]   (default 3000)
 set -euo pipefail
@@ -51,5 +51,30 @@ sub2=$(make_repo sub2 $((commits / 4)) 100)
 top=$(make_repo super "$commits" 400 "third_party/sub1=$sub1" "third_party/sub2=$sub2")
 
 cd "$root"
-cargo build -q --release --example bench_clone
-"$root/target/release/examples/bench_clone" "file://$tmp/remotes/super.git" "$top" "$tmp/scratch"
+cargo build -q --release
+jf="$root/target/release/jetforge"
+mkdir -p "$tmp/recipes"
+cat > "$tmp/recipes/super.toml" <<EOF
+[package]
+name = "super"
+version = "1.0"
+[source]
+git = "file://$tmp/remotes/super.git"
+commit = "$top"
+submodules = true
+[output]
+kind = "source"
+EOF
+export JETFORGE_CACHE_DIR="$tmp/cache" JETFORGE_CONFIG="$tmp/none.toml"
+now() { date +%s.%N; }
+t0=$(now); "$jf" --recipes "$tmp/recipes" --work-dir "$tmp/cold" --no-progress prepare >/dev/null 2>&1; t1=$(now)
+"$jf" --recipes "$tmp/recipes" --work-dir "$tmp/warm" --no-progress prepare >/dev/null 2>&1; t2=$(now)
+python3 - "$t0" "$t1" "$t2" "$commits" <<'PY'
+import sys
+t0, t1, t2, n = map(float, sys.argv[1:])
+cold, warm = t1 - t0, t2 - t1
+print(f"fixture: {int(n)} commits, 2 submodules of {int(n) // 4} commits")
+print(f"cold: mirror fetch + checkout        {cold:7.3f} s")
+print(f"warm: checkout from the warm mirror  {warm:7.3f} s")
+print(f"ratio warm/cold: {warm / cold:.3f}  (target <= 0.1)")
+PY

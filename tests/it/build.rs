@@ -289,7 +289,7 @@ fn a_wrong_wheel_version_goes_to_broken_with_a_hint() {
     let dir = p.path();
     std::fs::write(
         dir.join("src/solo/setup.py"),
-        crate::fixtures::SOLO_SETUP.replace("0.5.0", "0.5.0a0+git1234abc"),
+        crate::fixtures::solo_setup().replace("0.5.0", "0.5.0a0+git1234abc"),
     )
     .unwrap();
     let out = build(dir, &["solo"]);
@@ -416,28 +416,14 @@ impl Drop for MemCgroup {
     }
 }
 
-/// A "compiler" that takes 150 MiB per job for a moment, like cc1plus on a big file; when the
-/// OOM killer takes one, it reports it the way gcc does.
-const HOG: &str = r#"import os, subprocess, sys
-jobs = int(os.environ["MAX_JOBS"])
-child = "b = b'x' * (150 * 1024 * 1024); import time; time.sleep(2)"
-procs = [subprocess.Popen([sys.executable, "-c", child]) for _ in range(jobs)]
-codes = [p.wait() for p in procs]
-if -9 in codes:
-    print("c++: fatal error: Killed signal terminated program cc1plus", flush=True)
-    sys.exit(1)
-open("ran-with-%d-jobs" % jobs, "w").close()
-"#;
-
 pub fn hog_project() -> tempfile::TempDir {
-    crate::util::tree(&[
-        (
-            "recipes/hog.toml",
-            "[package]\nname = \"hog\"\nversion = \"1.0.0\"\n[source]\npath = \"../src/hog\"\n[build]\nsteps = [\n  \"python hog.py\",\n  \"python -m pip wheel --no-build-isolation --no-deps --no-index -w {out} .\",\n]\n",
-        ),
-        ("src/hog/hog.py", HOG),
-        ("src/hog/setup.py", "from setuptools import setup\nsetup(name='hog', version='1.0.0', py_modules=['hog'])\n"),
-    ])
+    let dir = tempfile::tempdir().unwrap();
+    let from = crate::fixtures::project_dir().join("../hog");
+    for rel in ["recipes/hog.toml", "src/hog/hog.py", "src/hog/setup.py"] {
+        std::fs::create_dir_all(dir.path().join(rel).parent().unwrap()).unwrap();
+        std::fs::copy(from.join(rel), dir.path().join(rel)).unwrap();
+    }
+    dir
 }
 
 /// Runs `jetforge build` inside `cg` (children inherit the cgroup).

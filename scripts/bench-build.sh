@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Build benchmarks on the fixture projects (tests/fixtures), measured side by side in one run:
+#   P1  no-op `build all` vs the full build of the fixture set   (target <= 1% and < 0.3 s)
+#   P4  `jetforge build first` vs `pip wheel --no-build-isolation` by hand (target <= 1.05x)
+#   P5  a build that is OOM-killed and retried vs one started at the right jobs (target <= 1.5x)
+# P5 needs root and a cgroup v1 memory controller (as on these machines); it is skipped otherwise.
+#
+# usage: scripts/bench-build.sh [REPEATS]   (default 3; medians are reported)
+set -euo pipefail
+repeats=${1:-3}
+root=$(cd "$(dirname "$0")/.." && pwd)
+tmp=$(mktemp -d)
+cg=""
+cleanup() { [ -n "$cg" ] && rmdir "$cg" 2>/dev/null; rm -rf "$tmp"; }
+trap cleanup EXIT
+
+cd "$root"
+cargo build -q --release
+jf="$root/target/release/jetforge"
+py=$(command -v python3)
+unset PIP_FIND_LINKS MAX_JOBS
+export JETFORGE_CONFIG="$tmp/none.toml"
+
+now() { date +%s.%N; }
+# jetforge in project dir $1 with the remaining args; the build venv sees the system packages.
+jfb() { (cd "$1" && JETFORGE_CACHE_DIR="$1/cache" "$jf" --recipes recipes --work-dir work \
+          --target host --no-progress build --python "$py" --system-site-packages "${@:2}" >/dev/null 2>&1); }
+copy() { rm -rf "$2"; cp -r "$root/tests/fixtures/$1" "$2"; }
+median() { python3 -c 'import sys, statistics; print(statistics.median(map(float, sys.argv[1:])))' "$@"; }
+
+echo "== P1: no-op build all vs full build"
+full=(); noop=()
+for i in $(seq "$repeats"); do
+  copy project "$tmp/p1"
+  t0=$(now); jfb "$tmp/p1"; t1=$(now); jfb "$tmp/p1"; t2=$(now)
+  full+=("$(echo "$t1 - $t0" | bc)"); noop+=("$(echo "$t2 - $t1" | bc)")
+done
+f=$(median "${full[@]}"); n=$(median "${noop[@]}")
+python3 -c "import sys; f,n=map(float,sys.argv[1:]); print(f'full {f:.3f} s, no-op {n:.3f} s, ratio {n/f:.4f} (target <= 0.01 and no-op < 0.3 s)')" "$f" "$n"
+
+echo "== P4: jetforge build first vs pip wheel by hand"
+copy project "$tmp/p4"
+jfb "$tmp/p4" first   # creates the build venv once; both sides then build from a clean tree
+jet=(); hand=()
+for i in $(seq "$repeats"); do
+  rm -rf "$tmp/p4/work/recipes-host/src/first/build"
+  t0=$(now); jfb "$tmp/p4" first --force first; t1=$(now)
+  rm -rf "$tmp/hand"; cp -r "$root/tests/fixtures/project/src/first" "$tmp/hand"
+  t2=$(now); (cd "$tmp/hand" && "$py" -m pip wheel --no-build-isolation --no-deps --no-index -w out . >/dev/null 2>&1); t3=$(now)
+  jet+=("$(echo "$t1 - $t0" | bc)"); hand+=("$(echo "$t3 - $t2" | bc)")
+done
+j=$(median "${jet[@]}"); h=$(median "${hand[@]}")
+python3 -c "import sys; j,h=map(float,sys.argv[1:]); print(f'jetforge {j:.3f} s, by hand {h:.3f} s, ratio {j/h:.3f} (target <= 1.05)')" "$j" "$h"
+
+echo "== P5: OOM-killed and retried vs started at the right jobs"
+own=$(awk -F: '$2=="memory"{print $3}' /proc/self/cgroup)
+cg="/sys/fs/cgroup/memory$own/jf-bench-$$"
+if ! mkdir "$cg" 2>/dev/null; then
+  cg=""; echo "skipped: cannot create a memory cgroup here (needs root and cgroup v1)"; exit 0
+fi
+echo 500M > "$cg/memory.limit_in_bytes"
+echo 500M > "$cg/memory.memsw.limit_in_bytes" 2>/dev/null || true
+in_cg() { bash -c "echo \$\$ > $cg/cgroup.procs; exec \"\$@\"" bash "$@"; }
+retry=(); right=()
+for i in $(seq "$repeats"); do
+  copy hog "$tmp/p5a"; copy hog "$tmp/p5b"
+  t0=$(now); in_cg bash -c "$(declare -f jfb); jf=$jf py=$py; jfb $tmp/p5a --jobs 4"; t1=$(now)
+  in_cg bash -c "$(declare -f jfb); jf=$jf py=$py; jfb $tmp/p5b --jobs 2"; t2=$(now)
+  [ -e "$tmp/p5a/work/recipes-host/src/hog/ran-with-2-jobs" ] || { echo "P5: the retry did not happen"; exit 1; }
+  retry+=("$(echo "$t1 - $t0" | bc)"); right+=("$(echo "$t2 - $t1" | bc)")
+done
+a=$(median "${retry[@]}"); b=$(median "${right[@]}")
+python3 -c "import sys; a,b=map(float,sys.argv[1:]); print(f'OOM + retry {a:.3f} s, right jobs {b:.3f} s, ratio {a/b:.3f} (target <= 1.5)')" "$a" "$b"
