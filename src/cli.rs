@@ -160,6 +160,10 @@ pub struct BuildArgs {
     /// Wheelhouse directory.
     #[arg(long, value_name = "DIR")]
     pub wheelhouse: Option<PathBuf>,
+    /// Remote wheel cache (an index or static tree filled by `publish`), tried before building
+    /// and before `[cache] indexes`; repeatable.
+    #[arg(long, value_name = "URL")]
+    pub cache_from: Vec<String>,
     /// Python interpreter that creates the build venv (default: python<target version> on PATH).
     #[arg(long, value_name = "PATH")]
     pub python: Option<PathBuf>,
@@ -188,16 +192,31 @@ pub struct InstallArgs {
     /// dependencies from the configured index, with the set's versions pinned as constraints.
     #[arg(long)]
     pub with_deps: bool,
+    /// Install the set from this remote cache (an index root or its `simple/` URL) instead of
+    /// the wheelhouse, with exact pins and no other index.
+    #[arg(long, value_name = "URL", conflicts_with = "find_links")]
+    pub index: Option<String>,
+    /// Like --index, for a page or directory of wheel links (pip's --find-links).
+    #[arg(long, value_name = "URL")]
+    pub find_links: Option<String>,
 }
 
 #[derive(Debug, Args)]
 pub struct PublishArgs {
-    /// Upload endpoint of a package index (legacy upload API).
-    #[arg(long, value_name = "URL")]
+    /// Upload endpoint of a package index (legacy upload API; default `[index] url`).
+    /// Credentials come from JETFORGE_INDEX_USER / JETFORGE_INDEX_PASSWORD or
+    /// JETFORGE_INDEX_TOKEN, never from the command line.
+    #[arg(long, value_name = "URL", conflicts_with = "dir")]
     pub index: Option<String>,
+    /// The index's PEP 503 simple URL (default: `<index>/simple/`).
+    #[arg(long, value_name = "URL", requires = "index")]
+    pub simple_url: Option<String>,
     /// Write a static PEP 503 index into this directory.
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
+    /// Wheelhouse to publish.
+    #[arg(long, value_name = "DIR")]
+    pub wheelhouse: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -4,7 +4,8 @@
 //! 1. plan every selected recipe (environment, steps, jobs);
 //! 2. fetch every source and resource, then check every patch and edit of every recipe and
 //!    prepare the trees — all before the first build step of any recipe;
-//! 3. fingerprint each recipe (dependencies first) and skip those with a verified wheel;
+//! 3. fingerprint each recipe (dependencies first) and skip those with a verified wheel, in
+//!    the wheelhouse or in a remote cache (downloaded, hash and wheel checks, then kept);
 //! 4. build the rest in dependency order: build venv, steps (resumable, OOM retry), wheel
 //!    checks, install into the build venv, verify, wheelhouse (atomic);
 //! 5. check every wheel's `Requires-Dist` against the set, regenerate the index, summarise.
@@ -32,6 +33,7 @@ use crate::source::git::MirrorCache;
 use crate::source::prepare::Prepared;
 use crate::target::Target;
 use crate::wheelhouse::check::{check_requirements, check_wheel};
+use crate::wheelhouse::remote::{RemoteCaches, RemoteHit};
 use crate::wheelhouse::store::{EntryMeta, Wheelhouse};
 use crate::wheelhouse::wheel::{normalize_name, WheelInfo};
 
@@ -45,6 +47,8 @@ pub struct BuildContext<'a> {
     pub proxy_env: Vec<(String, String)>,
     pub cache_dir: &'a Path,
     pub wheelhouse: &'a Wheelhouse,
+    /// Remote wheel caches consulted before building (`[cache] indexes`, `--cache-from`).
+    pub remote: &'a RemoteCaches<'a>,
     pub reporter: &'a dyn Reporter,
     pub caller: &'a dyn Fn(&str) -> Option<String>,
     pub network: Vec<String>,
@@ -64,11 +68,25 @@ pub struct BuildOptions {
 /// How one recipe ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    Built { wheels: Vec<String>, took: Duration },
-    Cached { wheels: Vec<String> },
+    Built {
+        wheels: Vec<String>,
+        took: Duration,
+    },
+    Cached {
+        wheels: Vec<String>,
+    },
+    /// Downloaded from a remote cache (named redacted) instead of built.
+    CachedRemote {
+        wheels: Vec<String>,
+        from: String,
+    },
     Prepared,
-    Failed { error: String },
-    Skipped { failed_dependency: String },
+    Failed {
+        error: String,
+    },
+    Skipped {
+        failed_dependency: String,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -101,6 +119,9 @@ impl Summary {
                     wheels.join(", ")
                 ),
                 Outcome::Cached { wheels } => format!("cached ({})", wheels.join(", ")),
+                Outcome::CachedRemote { wheels, from } => {
+                    format!("cached (remote: {from}) ({})", wheels.join(", "))
+                }
                 Outcome::Prepared => "prepared source".to_string(),
                 Outcome::Failed { .. } => "FAILED".to_string(),
                 Outcome::Skipped { failed_dependency } => {
@@ -286,6 +307,11 @@ fn build_one(
             cx.reporter.finished(&r.name, "cached");
             return Ok(Outcome::Cached { wheels });
         }
+        if let Some((wheels, from)) = remote_cached(cx, r, res)? {
+            cx.reporter
+                .finished(&r.name, &format!("cached (remote: {from})"));
+            return Ok(Outcome::CachedRemote { wheels, from });
+        }
     }
     let why = if forced {
         vec!["--force".to_string()]
@@ -347,6 +373,65 @@ fn cached_wheels(cx: &BuildContext, fingerprint: &str) -> Result<Option<Vec<Stri
         }
     }
     Ok(Some(files))
+}
+
+/// The wheels of this fingerprint from the first remote cache whose every wheel downloads with
+/// the published sha256 and passes the wheel checks. A cache that fails is a warning and the
+/// next one (or the build) takes over: a bad download must never stop a build.
+fn remote_cached(
+    cx: &BuildContext,
+    r: &Recipe,
+    res: &Resolved,
+) -> Result<Option<(Vec<String>, String)>> {
+    let warn = |m: &str| cx.reporter.message(&format!("warning: {}: {m}", r.name));
+    for hit in cx.remote.lookup(&res.fingerprint.hash, &mut |m| warn(m)) {
+        match fetch_remote(cx, r, res, &hit) {
+            Ok(wheels) => return Ok(Some((wheels, hit.url))),
+            Err(e) => warn(&format!(
+                "rejected the wheel from remote cache {}, building instead:\n{}",
+                hit.url,
+                crate::error::render(&e)
+            )),
+        }
+    }
+    Ok(None)
+}
+
+/// Downloads and checks every wheel of `hit` before any goes into the wheelhouse.
+fn fetch_remote(
+    cx: &BuildContext,
+    r: &Recipe,
+    res: &Resolved,
+    hit: &RemoteHit,
+) -> Result<Vec<String>> {
+    cx.reporter
+        .phase(&r.name, &format!("download from {}", hit.url));
+    std::fs::create_dir_all(&cx.layout.root)
+        .with_context(|| format!("failed to create `{}`", cx.layout.root.display()))?;
+    let tmp = tempfile::tempdir_in(&cx.layout.root).with_context(|| {
+        format!(
+            "failed to create a temp dir in `{}`",
+            cx.layout.root.display()
+        )
+    })?;
+    let version: pep440_rs::Version = r.version.parse().map_err(|e| anyhow!("{e}"))?;
+    let mut wheels = Vec::new();
+    for e in &hit.entries {
+        let path = cx.remote.download(hit, e, tmp.path())?;
+        let info = WheelInfo::read(&path)?;
+        check_wheel(&info, &version, cx.target)
+            .map_err(|errs| anyhow!("`{}` failed its checks:\n{errs}", e.file))?;
+        wheels.push(path);
+    }
+    let meta = EntryMeta {
+        fingerprint: res.fingerprint.hash.clone(),
+        commit: res.commit.clone(),
+        target: cx.target.name.clone(),
+    };
+    wheels
+        .iter()
+        .map(|w| Ok(cx.wheelhouse.add(w, &meta)?.entry.file))
+        .collect()
 }
 
 /// Creates the build venv once per build and installs this recipe's dependency wheels

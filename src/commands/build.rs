@@ -6,6 +6,8 @@ use super::{caller_env, Session};
 use crate::build::driver::{self, BuildContext, BuildOptions};
 use crate::build::progress;
 use crate::cli::{BuildArgs, GlobalArgs};
+use crate::source::resource::FetchOptions;
+use crate::wheelhouse::remote::{IndexClient, RemoteCaches};
 use crate::wheelhouse::store::Wheelhouse;
 
 pub fn run(g: &GlobalArgs, a: &BuildArgs) -> Result<()> {
@@ -25,6 +27,13 @@ pub fn run(g: &GlobalArgs, a: &BuildArgs) -> Result<()> {
     let reporter = progress::for_terminal(g.no_progress, g.verbose > 0);
     let _lock = super::sources::lock_work_dir(&s, reporter.as_ref())?;
     let wheelhouse = Wheelhouse::open(a.wheelhouse.as_deref().unwrap_or(&s.wheelhouse))?;
+    let urls: Vec<String> = a
+        .cache_from
+        .iter()
+        .chain(&s.config.cache.indexes)
+        .cloned()
+        .collect();
+    let remote = RemoteCaches::new(&urls, IndexClient::new(&s.policy, FetchOptions::from_env()));
     let cx = BuildContext {
         set: &s.set,
         target: &s.target,
@@ -34,6 +43,7 @@ pub fn run(g: &GlobalArgs, a: &BuildArgs) -> Result<()> {
         proxy_env: s.proxy_env.clone(),
         cache_dir: &s.cache_dir,
         wheelhouse: &wheelhouse,
+        remote: &remote,
         reporter: reporter.as_ref(),
         caller: &caller_env,
         network: super::plan::network_lines(&s),

@@ -2,6 +2,9 @@
 //! wheelhouse only. The set's wheels go in as exact files with no index, so no index can
 //! swap the CUDA torch for a CPU one; `--with-deps` then lets the index supply only the
 //! *other* dependencies, with every set package pinned to its exact version.
+//!
+//! `--index URL` / `--find-links URL` take the set from a remote cache instead: every set
+//! package pinned to its recipe version, binary wheels only, and that source alone.
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -12,25 +15,21 @@ use super::Session;
 use crate::build::runner::{self, Program, StepCommand};
 use crate::build::venv::{self, Installer, VenvSpec};
 use crate::cli::{GlobalArgs, InstallArgs};
-use crate::recipe::OutputKind;
+use crate::recipe::{OutputKind, Recipe};
+use crate::redact::redact;
+use crate::wheelhouse::remote::simple_url;
 use crate::wheelhouse::store::{ManifestEntry, Wheelhouse};
 use crate::wheelhouse::wheel::normalize_name;
 
 pub fn run(g: &GlobalArgs, a: &InstallArgs) -> Result<()> {
     let s = Session::load(g)?;
+    if let Some(source) = remote_source(a) {
+        return install_remote(&s, a, &source);
+    }
     let wheelhouse = Wheelhouse::open(a.wheelhouse.as_deref().unwrap_or(&s.wheelhouse))?;
     let entries = selected_entries(&s, &wheelhouse, &a.packages.packages)?;
-    let venv = VenvSpec {
-        dir: std::path::absolute(&a.venv)?,
-        base_python: venv::find_python(&s.target.python_version, a.python.as_deref())?,
-        system_site_packages: a.system_site_packages,
-        installer: Installer::detect(),
-    };
     let env = pip_env(&s);
-    let argv = venv.create_argv();
-    if !argv.is_empty() {
-        run_pip(&argv, &env, &s, "create the venv")?;
-    }
+    let venv = create_venv(&s, a, &env)?;
     let files: Vec<PathBuf> = entries
         .iter()
         .map(|e| wheelhouse.dir().join(&e.file))
@@ -71,6 +70,86 @@ pub fn run(g: &GlobalArgs, a: &InstallArgs) -> Result<()> {
     Ok(())
 }
 
+fn create_venv(s: &Session, a: &InstallArgs, env: &[(String, String)]) -> Result<VenvSpec> {
+    let venv = VenvSpec {
+        dir: std::path::absolute(&a.venv)?,
+        base_python: venv::find_python(&s.target.python_version, a.python.as_deref())?,
+        system_site_packages: a.system_site_packages,
+        installer: Installer::detect(),
+    };
+    let argv = venv.create_argv();
+    if !argv.is_empty() {
+        run_pip(&argv, env, s, "create the venv")?;
+    }
+    Ok(venv)
+}
+
+/// pip's arguments that make a remote cache the only source.
+fn remote_source(a: &InstallArgs) -> Option<Vec<String>> {
+    if let Some(url) = &a.index {
+        return Some(vec!["--index-url".into(), simple_url(url)]);
+    }
+    a.find_links
+        .as_ref()
+        .map(|url| vec!["--no-index".into(), "--find-links".into(), url.clone()])
+}
+
+fn install_remote(s: &Session, a: &InstallArgs, source: &[String]) -> Result<()> {
+    let recipes = s
+        .set
+        .select(&a.packages.packages)
+        .map_err(crate::error::input)?;
+    let pins: Vec<String> = recipes
+        .iter()
+        .filter(|r| r.output == OutputKind::Wheel)
+        .flat_map(|r| {
+            dist_names(r)
+                .into_iter()
+                .map(|n| format!("{n}=={}", r.version))
+        })
+        .collect();
+    let env = pip_env(s);
+    let venv = create_venv(s, a, &env)?;
+    let mut install = venv
+        .install_requirements_argv(&pins, false)
+        .context("the selection holds no wheel recipe")?;
+    install.extend(source.iter().cloned());
+    install.push("--only-binary=:all:".into());
+    if a.with_deps {
+        install.push("--no-deps".into());
+    }
+    let what = format!("install the set from {}", redact(&source[source.len() - 1]));
+    run_pip(&install, &env, s, &what).map_err(|e| {
+        e.context(
+            "the cache lacks a wheel of the set, or a dependency outside it (then add --with-deps)",
+        )
+    })?;
+    if a.with_deps {
+        let constraints = write_pins(&pins)?;
+        let mut deps = venv
+            .install_requirements_argv(&pins, s.policy.offline)
+            .expect("at least one pin");
+        deps.extend([
+            "--constraint".into(),
+            constraints.path().display().to_string(),
+        ]);
+        run_pip(&deps, &env, s, "install the other dependencies")?;
+    }
+    for p in &pins {
+        println!("installed {p}");
+    }
+    println!("into {}", venv.dir.display());
+    Ok(())
+}
+
+fn dist_names(r: &Recipe) -> BTreeSet<String> {
+    if r.wheel_names.is_empty() {
+        BTreeSet::from([normalize_name(&r.name)])
+    } else {
+        r.wheel_names.iter().map(|n| normalize_name(n)).collect()
+    }
+}
+
 /// Manifest entries of the selected recipes (and their dependencies) for this target.
 fn selected_entries(s: &Session, wh: &Wheelhouse, names: &[String]) -> Result<Vec<ManifestEntry>> {
     let recipes = s.set.select(names).map_err(crate::error::input)?;
@@ -78,11 +157,7 @@ fn selected_entries(s: &Session, wh: &Wheelhouse, names: &[String]) -> Result<Ve
     let mut out = Vec::new();
     let mut missing = Vec::new();
     for r in recipes.iter().filter(|r| r.output == OutputKind::Wheel) {
-        let dists: BTreeSet<String> = if r.wheel_names.is_empty() {
-            BTreeSet::from([normalize_name(&r.name)])
-        } else {
-            r.wheel_names.iter().map(|n| normalize_name(n)).collect()
-        };
+        let dists = dist_names(r);
         let found: Vec<_> = all
             .iter()
             .filter(|e| e.target == s.target.name && dists.contains(&e.package))
@@ -115,8 +190,12 @@ fn pins(entries: &[ManifestEntry]) -> Vec<String> {
 }
 
 fn write_constraints(entries: &[ManifestEntry]) -> Result<tempfile::NamedTempFile> {
+    write_pins(&pins(entries))
+}
+
+fn write_pins(pins: &[String]) -> Result<tempfile::NamedTempFile> {
     let mut f = tempfile::NamedTempFile::new().context("failed to create a constraints file")?;
-    std::io::Write::write_all(&mut f, (pins(entries).join("\n") + "\n").as_bytes())?;
+    std::io::Write::write_all(&mut f, (pins.join("\n") + "\n").as_bytes())?;
     Ok(f)
 }
 

@@ -9,6 +9,7 @@ mod env;
 mod install;
 mod list;
 mod plan;
+mod publish;
 mod sources;
 mod unimplemented;
 
@@ -37,7 +38,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Prepare(a) => sources::prepare(g, a),
         Command::Build(a) => build::run(g, a),
         Command::Install(a) => install::run(g, a),
-        Command::Publish(_) => unimplemented::run("publish"),
+        Command::Publish(a) => publish::run(g, a),
         Command::Doctor => unimplemented::run("doctor"),
         Command::Verify(_) => unimplemented::run("verify"),
         Command::Clean(a) => clean::run(g, a),

@@ -32,6 +32,7 @@ impl UrlPolicy for Direct {
     }
 }
 
+pub mod http;
 pub mod policy;
 pub mod proxy;
 

@@ -18,6 +18,7 @@ use sha2::{Digest, Sha256};
 use tempfile::NamedTempFile;
 
 use crate::envvars;
+use crate::net::http::{self, AgentError, AgentOptions};
 use crate::net::UrlPolicy;
 use crate::recipe::Resource;
 use crate::redact::redact;
@@ -368,48 +369,22 @@ fn agent(
     proxy: Option<&str>,
     opts: &FetchOptions,
 ) -> Result<ureq::Agent> {
-    let proxy = proxy
-        .map(|p| {
-            ureq::Proxy::new(p).map_err(|e| ResourceError::Download {
-                name: res.name.clone(),
-                url: redact(url),
-                via: format!(" through proxy {}", redact(p)),
-                reason: format!("invalid proxy URL: {}", redact(&e.to_string())),
-                hint: format!("\n  hint: {PROXY_HINT}"),
-            })
-        })
-        .transpose()?;
-    let mut tls = ureq::tls::TlsConfig::builder();
-    if let Some(ca) = &opts.ca_file {
-        tls = tls.root_certs(load_ca(ca)?);
-    }
-    let config = ureq::Agent::config_builder()
-        // Set even when None: ureq would otherwise read the proxy variables on its own.
-        .proxy(proxy)
-        .tls_config(tls.build())
-        .user_agent(concat!("jetforge/", env!("CARGO_PKG_VERSION")))
-        .timeout_connect(Some(Duration::from_secs(30)))
-        .timeout_recv_response(Some(Duration::from_secs(120)))
-        .build();
-    Ok(config.new_agent())
-}
-
-fn load_ca(path: &Path) -> Result<ureq::tls::RootCerts> {
-    let ca_err = |reason: String| ResourceError::CaFile {
-        path: path.to_path_buf(),
-        reason,
+    let setup = AgentOptions {
+        proxy,
+        ca_file: opts.ca_file.as_deref(),
+        follow_redirects: true,
+        statuses_as_responses: false,
     };
-    let pem = fs::read(path).map_err(|e| ca_err(e.to_string()))?;
-    let mut certs = Vec::new();
-    for item in ureq::tls::parse_pem(&pem) {
-        if let ureq::tls::PemItem::Certificate(c) = item.map_err(|e| ca_err(e.to_string()))? {
-            certs.push(c);
-        }
-    }
-    if certs.is_empty() {
-        return Err(ca_err("no certificate in it".into()));
-    }
-    Ok(ureq::tls::RootCerts::new_with_certs(&certs))
+    http::agent(&setup).map_err(|e| match e {
+        AgentError::Proxy { reason } => ResourceError::Download {
+            name: res.name.clone(),
+            url: redact(url),
+            via: format!(" through proxy {}", redact(proxy.unwrap_or_default())),
+            reason: format!("invalid proxy URL: {reason}"),
+            hint: format!("\n  hint: {PROXY_HINT}"),
+        },
+        AgentError::Ca { path, reason } => ResourceError::CaFile { path, reason },
+    })
 }
 
 /// Unpacks `archive` into `dir/extracted` once. Unpacking goes to a temp dir that is renamed

@@ -3,11 +3,16 @@
 //! `wheel` reads wheel files (name, `METADATA`, `WHEEL`, hash), `check` decides whether a built
 //! wheel is acceptable for its recipe, target and set, `store` keeps accepted wheels (atomic
 //! adds, `broken/`, `manifest.json`) and `index` writes a PEP 503 simple index from what is on
-//! disk. Building wheels, running import checks and uploading to an index live elsewhere.
+//! disk. `published` is the manifest format that carries fingerprints to other machines,
+//! `remote` talks to package indexes (pages, downloads, uploads, remote caches) and `publish`
+//! fills an index or a static tree. Building wheels and running import checks live elsewhere.
 
 mod atomic;
 pub mod check;
 pub mod index;
+pub mod publish;
+pub mod published;
+pub mod remote;
 pub mod store;
 pub mod wheel;
 

@@ -11,7 +11,13 @@ use crate::util::{jetforge, stderr, stdout};
 
 /// `jetforge --target host <args>` in the fixture project, with its own cache and work dir.
 pub fn jf(dir: &Path, args: &[&str]) -> Output {
+    jf_env(dir, args, &[])
+}
+
+/// [`jf`] with extra environment variables.
+pub fn jf_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     jetforge()
+        .envs(env.iter().copied())
         .current_dir(dir)
         .env("JETFORGE_CACHE_DIR", dir.join("cache"))
         .env("JETFORGE_CONFIG", dir.join("no-user-config.toml"))

@@ -7,6 +7,7 @@ mod fixtures;
 mod git;
 mod net;
 mod plan;
+mod publish;
 mod recipe_errors;
 mod sets;
 mod src_e2e;

@@ -26,6 +26,9 @@ pub fn jetforge_process() -> std::process::Command {
         "JETFORGE_HOST_ROOT",
         "JETFORGE_RECIPES",
         "JETFORGE_CONFIG",
+        "JETFORGE_INDEX_USER",
+        "JETFORGE_INDEX_PASSWORD",
+        "JETFORGE_INDEX_TOKEN",
     ] {
         c.env_remove(var);
     }

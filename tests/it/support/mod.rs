@@ -1,6 +1,7 @@
 //! Real servers for integration tests, all on 127.0.0.1 and free ports: a test CA, lighttpd
 //! (static files and git smart HTTP, plain or TLS), squid (optionally with basic auth, resolving
-//! a name nobody else can) and tinyproxy (with a readable request log).
+//! a name nobody else can), tinyproxy (with a readable request log), pypiserver and a static
+//! `python3 -m http.server`.
 //!
 //! Every server is a child process in the foreground, stopped by PID when its guard drops, and
 //! every file it needs lives in a temp dir removed with it. A missing server binary skips the
@@ -10,6 +11,7 @@
 
 mod ca;
 mod lighttpd;
+mod pypiserver;
 mod squid;
 mod tinyproxy;
 
@@ -20,6 +22,7 @@ use std::time::{Duration, Instant};
 
 pub use ca::{TestCa, PROXY_ONLY_HOST};
 pub use lighttpd::Lighttpd;
+pub use pypiserver::{PypiServer, StaticServer};
 pub use squid::Squid;
 pub use tinyproxy::Tinyproxy;
 

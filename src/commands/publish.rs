@@ -1,0 +1,95 @@
+//! `jetforge publish --index URL | --dir DIR`: the wheelhouse and its fingerprints to a package
+//! index or a static tree (see `wheelhouse::publish`). Credentials come from the environment
+//! only, so they never sit in shell history, process lists or logs.
+
+use anyhow::Result;
+
+use super::{caller_env, Session};
+use crate::cli::{GlobalArgs, PublishArgs};
+use crate::envvars::{JETFORGE_INDEX_PASSWORD, JETFORGE_INDEX_TOKEN, JETFORGE_INDEX_USER};
+use crate::redact::redact;
+use crate::source::resource::FetchOptions;
+use crate::wheelhouse::publish::{self, Action, IndexDestination, Published};
+use crate::wheelhouse::remote::{simple_url, Credentials, IndexClient};
+use crate::wheelhouse::store::Wheelhouse;
+
+pub fn run(g: &GlobalArgs, a: &PublishArgs) -> Result<()> {
+    let s = Session::load(g)?;
+    let wh = Wheelhouse::open(a.wheelhouse.as_deref().unwrap_or(&s.wheelhouse))?;
+    let mut print = |p: &Published| println!("{}: {}", p.file, p.action);
+    let (results, dest) = match &a.dir {
+        Some(dir) => (
+            publish::publish_dir(&wh, dir, &mut print)?,
+            dir.display().to_string(),
+        ),
+        None => {
+            let dest = destination(&s, a)?;
+            let client = IndexClient::new(&s.policy, FetchOptions::from_env());
+            (
+                publish::publish_index(&wh, &client, &dest, &mut print)?,
+                redact(&dest.upload_url),
+            )
+        }
+    };
+    let skipped = results
+        .iter()
+        .filter(|p| p.action == Action::Skipped)
+        .count();
+    println!(
+        "published {} files to {dest} ({} new, {skipped} already there)",
+        results.len(),
+        results.len() - skipped
+    );
+    Ok(())
+}
+
+fn destination(s: &Session, a: &PublishArgs) -> Result<IndexDestination> {
+    let Some(url) = a.index.clone().or_else(|| s.config.index.url.clone()) else {
+        return Err(crate::error::input_hint(
+            "publish needs a destination",
+            "pass --index URL (or set [index] url) for a package index, or --dir DIR for a static tree",
+        ));
+    };
+    if url
+        .split_once("://")
+        .is_some_and(|(_, rest)| rest.split('/').next().unwrap_or_default().contains('@'))
+    {
+        return Err(crate::error::input_hint(
+            format!("the index URL {} carries credentials", redact(&url)),
+            format!("remove them from the URL and set {JETFORGE_INDEX_USER} and {JETFORGE_INDEX_PASSWORD} (or {JETFORGE_INDEX_TOKEN})"),
+        ));
+    }
+    let simple = match &a.simple_url {
+        Some(u) => format!("{}/", u.trim_end_matches('/')),
+        None => simple_url(&url),
+    };
+    Ok(IndexDestination {
+        credentials: credentials(s)?,
+        upload_url: url,
+        simple_url: simple,
+    })
+}
+
+/// A token (as user `__token__`, the PyPI convention), else user and password, else none.
+fn credentials(s: &Session) -> Result<Option<Credentials>> {
+    let env = |k: &str| caller_env(k).filter(|v| !v.is_empty());
+    if let Some(token) = env(JETFORGE_INDEX_TOKEN) {
+        return Ok(Some(Credentials {
+            user: "__token__".into(),
+            password: token,
+        }));
+    }
+    let user = env(JETFORGE_INDEX_USER).or_else(|| s.config.index.user.clone());
+    match (user, env(JETFORGE_INDEX_PASSWORD)) {
+        (Some(user), Some(password)) => Ok(Some(Credentials { user, password })),
+        (None, None) => Ok(None),
+        (Some(user), None) => Err(crate::error::input_hint(
+            format!("index user `{user}` is set but {JETFORGE_INDEX_PASSWORD} is not"),
+            format!("export {JETFORGE_INDEX_PASSWORD} (it is read only from the environment)"),
+        )),
+        (None, Some(_)) => Err(crate::error::input_hint(
+            format!("{JETFORGE_INDEX_PASSWORD} is set but no index user"),
+            format!("export {JETFORGE_INDEX_USER} or set [index] user"),
+        )),
+    }
+}

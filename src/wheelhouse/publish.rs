@@ -1,0 +1,403 @@
+//! Publishing the wheelhouse so other machines install from it and skip builds: to a package
+//! index through the legacy upload API, or as a static PEP 503 tree in a directory. Either way
+//! the fingerprints go along (see `published`).
+//!
+//! A file name is published once: a file already there with the same sha256 is skipped, the
+//! same name with other bytes is an error naming both hashes, and every conflict is found
+//! before anything is written. Wheels go first and manifests last, so a published manifest
+//! never names a wheel that is not there yet. Reading credentials and printing are the
+//! caller's.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+use super::atomic;
+use super::index::write_simple_index;
+use super::published::{self, PublishedEntry, PublishedManifest, MANIFEST_FILE};
+use super::remote::{Credentials, IndexClient, RemoteError, RemoteFile, Upload, Uploaded};
+use super::store::{ManifestEntry, Wheelhouse};
+use super::wheel::{sha256_file, WheelName};
+use crate::error;
+use crate::redact::redact;
+
+/// What happened to one file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Uploaded,
+    Copied,
+    /// Already there with the same sha256.
+    Skipped,
+}
+
+impl std::fmt::Display for Action {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Action::Uploaded => "uploaded",
+            Action::Copied => "copied",
+            Action::Skipped => "skipped (already there, same sha256)",
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Published {
+    pub file: String,
+    pub action: Action,
+}
+
+/// Where and as whom to upload.
+#[derive(Debug, Clone)]
+pub struct IndexDestination {
+    pub upload_url: String,
+    pub simple_url: String,
+    pub credentials: Option<Credentials>,
+}
+
+/// A file to publish: a wheel of the wheelhouse or a sidecar written to a temp dir.
+struct LocalFile {
+    path: PathBuf,
+    file: String,
+    sha256: String,
+    project: String,
+    version: String,
+}
+
+/// Uploads every wheel of the wheelhouse, then one sidecar manifest per fingerprint.
+pub fn publish_index(
+    wh: &Wheelhouse,
+    client: &IndexClient,
+    dest: &IndexDestination,
+    progress: &mut dyn FnMut(&Published),
+) -> Result<Vec<Published>> {
+    let entries = entries_to_publish(wh)?;
+    let sidecar_dir = tempfile::tempdir().context("failed to create a temp dir")?;
+    let mut files = wheel_files(wh, &entries)?;
+    files.extend(sidecar_files(&entries, sidecar_dir.path())?);
+    let mut pages: BTreeMap<String, Vec<RemoteFile>> = BTreeMap::new();
+    let mut present = Vec::new();
+    let mut conflicts = Vec::new();
+    for f in &files {
+        if !pages.contains_key(&f.project) {
+            let listed = remote_files(client, dest, &f.project)?;
+            pages.insert(f.project.clone(), listed);
+        }
+        match remote_hash(client, &pages[&f.project], &f.file)? {
+            Some(h) if h == f.sha256 => present.push(true),
+            Some(h) => {
+                conflicts.push(conflict(&f.file, &f.sha256, &h));
+                present.push(false);
+            }
+            None => present.push(false),
+        }
+    }
+    if !conflicts.is_empty() {
+        return Err(conflict_error(&conflicts, &dest.upload_url));
+    }
+    let mut out = Vec::new();
+    for (f, there) in files.iter().zip(present) {
+        let action = if there {
+            Action::Skipped
+        } else {
+            upload_one(client, dest, f)?
+        };
+        let p = Published {
+            file: f.file.clone(),
+            action,
+        };
+        progress(&p);
+        out.push(p);
+    }
+    Ok(out)
+}
+
+/// Copies every wheel into `dir`, regenerates `dir/simple/` and merges the entries into
+/// `dir/jetforge-manifest.json`; each file is replaced atomically.
+pub fn publish_dir(
+    wh: &Wheelhouse,
+    dir: &Path,
+    progress: &mut dyn FnMut(&Published),
+) -> Result<Vec<Published>> {
+    let entries = entries_to_publish(wh)?;
+    let files = wheel_files(wh, &entries)?;
+    fs::create_dir_all(dir).with_context(|| format!("failed to create `{}`", dir.display()))?;
+    let manifest_path = dir.join(MANIFEST_FILE);
+    let mut manifest = read_manifest(&manifest_path)?;
+    let mut present = Vec::new();
+    let mut conflicts = Vec::new();
+    for f in &files {
+        let dest = dir.join(&f.file);
+        if !dest.is_file() {
+            present.push(false);
+            continue;
+        }
+        let there =
+            sha256_file(&dest).with_context(|| format!("failed to hash `{}`", dest.display()))?;
+        if there != f.sha256 {
+            conflicts.push(conflict(&f.file, &f.sha256, &there));
+        }
+        present.push(true);
+    }
+    if !conflicts.is_empty() {
+        return Err(conflict_error(&conflicts, &dir.display().to_string()));
+    }
+    let mut out = Vec::new();
+    for (f, there) in files.iter().zip(present) {
+        if !there {
+            atomic::copy(&f.path, &dir.join(&f.file))?;
+        }
+        let p = Published {
+            file: f.file.clone(),
+            action: if there {
+                Action::Skipped
+            } else {
+                Action::Copied
+            },
+        };
+        progress(&p);
+        out.push(p);
+    }
+    write_simple_index(dir)?;
+    manifest.merge(entries);
+    atomic::write(&manifest_path, manifest.to_json().as_bytes())?;
+    Ok(out)
+}
+
+fn entries_to_publish(wh: &Wheelhouse) -> Result<Vec<PublishedEntry>> {
+    let entries: Vec<ManifestEntry> = wh.entries()?;
+    if entries.is_empty() {
+        return Err(error::failure_hint(
+            format!(
+                "the wheelhouse `{}` holds no wheels to publish",
+                wh.dir().display()
+            ),
+            "run `jetforge build` first, or point --wheelhouse at the one it filled",
+        ));
+    }
+    Ok(entries.iter().map(PublishedEntry::from).collect())
+}
+
+/// The distinct wheel files of `entries`, each checked against the hash the wheelhouse recorded.
+fn wheel_files(wh: &Wheelhouse, entries: &[PublishedEntry]) -> Result<Vec<LocalFile>> {
+    let mut out: Vec<LocalFile> = Vec::new();
+    for e in entries {
+        if out.iter().any(|f| f.file == e.file) {
+            continue;
+        }
+        let path = wh.dir().join(&e.file);
+        let actual =
+            sha256_file(&path).with_context(|| format!("failed to hash `{}`", path.display()))?;
+        if actual != e.sha256 {
+            return Err(error::failure_hint(
+                format!(
+                    "`{}` in the wheelhouse changed since it was built\n  manifest sha256: {}\n  file sha256:     {actual}",
+                    path.display(),
+                    e.sha256
+                ),
+                "rebuild it (`jetforge build --force <recipe>`) before publishing",
+            ));
+        }
+        out.push(LocalFile {
+            path,
+            file: e.file.clone(),
+            sha256: actual,
+            project: e.package.clone(),
+            version: e.version.clone(),
+        });
+    }
+    Ok(out)
+}
+
+/// One sidecar wheel per fingerprint, written into `dir`.
+fn sidecar_files(entries: &[PublishedEntry], dir: &Path) -> Result<Vec<LocalFile>> {
+    let mut by_fp: BTreeMap<&str, Vec<PublishedEntry>> = BTreeMap::new();
+    for e in entries {
+        by_fp.entry(&e.fingerprint).or_default().push(e.clone());
+    }
+    let mut out = Vec::new();
+    for (fp, group) in by_fp {
+        let bytes = published::sidecar_wheel(fp, &group);
+        let file = published::sidecar_file(fp);
+        let path = dir.join(&file);
+        fs::write(&path, &bytes)
+            .with_context(|| format!("failed to write `{}`", path.display()))?;
+        out.push(LocalFile {
+            path,
+            file,
+            sha256: crate::fingerprint::sha256_hex(&bytes),
+            project: published::SIDECAR_PROJECT.to_string(),
+            version: published::sidecar_version(fp),
+        });
+    }
+    Ok(out)
+}
+
+fn remote_files(
+    client: &IndexClient,
+    dest: &IndexDestination,
+    project: &str,
+) -> Result<Vec<RemoteFile>> {
+    Ok(client
+        .project_files(&dest.simple_url, project)
+        .map_err(|e| index_error(e, dest))?
+        .unwrap_or_default())
+}
+
+/// The sha256 of `file` on the index: from the link, or by downloading it when the link has
+/// none.
+fn remote_hash(client: &IndexClient, listed: &[RemoteFile], file: &str) -> Result<Option<String>> {
+    let Some(remote) = listed.iter().find(|r| r.file == file) else {
+        return Ok(None);
+    };
+    if let Some(h) = &remote.sha256 {
+        return Ok(Some(h.clone()));
+    }
+    let bytes = client
+        .get(&remote.url)
+        .with_context(|| format!("failed to read `{file}` back from the index"))?
+        .unwrap_or_default();
+    Ok(Some(crate::fingerprint::sha256_hex(&bytes)))
+}
+
+fn upload_one(client: &IndexClient, dest: &IndexDestination, f: &LocalFile) -> Result<Action> {
+    let name = WheelName::parse(&f.file).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let pyversion = name.python_tags.join(".");
+    let upload = Upload {
+        path: &f.path,
+        file: &f.file,
+        name: &f.project,
+        version: &f.version,
+        pyversion: &pyversion,
+        sha256: &f.sha256,
+    };
+    let result = client
+        .upload(&dest.upload_url, dest.credentials.as_ref(), &upload)
+        .map_err(|e| index_error(e, dest))
+        .with_context(|| format!("failed to upload `{}`", f.file))?;
+    if result == Uploaded::Created {
+        return Ok(Action::Uploaded);
+    }
+    // 409: someone published this name since we looked; only identical bytes are fine.
+    let listed = remote_files(client, dest, &f.project)?;
+    match remote_hash(client, &listed, &f.file)? {
+        Some(h) if h == f.sha256 => Ok(Action::Skipped),
+        Some(h) => Err(conflict_error(
+            &[conflict(&f.file, &f.sha256, &h)],
+            &dest.upload_url,
+        )),
+        None => Err(error::failure_hint(
+            format!(
+                "{} refused `{}` as already existing (409), but its page does not list it",
+                redact(&dest.upload_url),
+                f.file
+            ),
+            "check --simple-url: it must be the simple index of the upload URL",
+        )),
+    }
+}
+
+/// Turns authentication failures into the error a user can act on.
+fn index_error(e: RemoteError, dest: &IndexDestination) -> anyhow::Error {
+    match &e {
+        RemoteError::Status {
+            code: 401 | 403, ..
+        } => error::failure_hint(
+            format!(
+                "wrong credentials for {} ({e})",
+                redact(&dest.upload_url)
+            ),
+            "set JETFORGE_INDEX_USER and JETFORGE_INDEX_PASSWORD (or JETFORGE_INDEX_TOKEN) for this index",
+        ),
+        _ => e.into(),
+    }
+}
+
+fn conflict(file: &str, local: &str, there: &str) -> String {
+    format!("`{file}`\n  local sha256:     {local}\n  published sha256: {there}")
+}
+
+fn conflict_error(conflicts: &[String], dest: &str) -> anyhow::Error {
+    error::failure_hint(
+        format!(
+            "{} already holds {} with other contents; nothing was published:\n{}",
+            redact(dest),
+            if conflicts.len() == 1 {
+                "a file of the same name"
+            } else {
+                "files of the same names"
+            },
+            conflicts.join("\n")
+        ),
+        "a published file name stands for one set of bytes: remove it from the index, or change the version (a local label like +jp6.1) and rebuild",
+    )
+}
+
+fn read_manifest(path: &Path) -> Result<PublishedManifest> {
+    match fs::read(path) {
+        Ok(bytes) => PublishedManifest::parse(&bytes).map_err(|e| {
+            error::failure_hint(
+                format!("`{}`: {e}", path.display()),
+                "publish into another directory, or remove the file to start the tree afresh",
+            )
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(PublishedManifest::new(vec![])),
+        Err(e) => Err(e).with_context(|| format!("failed to read `{}`", path.display())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wheelhouse::fixtures::TestWheel;
+    use crate::wheelhouse::store::EntryMeta;
+
+    fn wheelhouse_with(version: &str) -> (tempfile::TempDir, Wheelhouse) {
+        let house = tempfile::tempdir().unwrap();
+        let out = tempfile::tempdir().unwrap();
+        let wh = Wheelhouse::open(house.path()).unwrap();
+        let w = TestWheel::new("First", version).write(out.path());
+        wh.add(
+            &w,
+            &EntryMeta {
+                fingerprint: "f".repeat(64),
+                commit: None,
+                target: "host".into(),
+            },
+        )
+        .unwrap();
+        (house, wh)
+    }
+
+    #[test]
+    fn dir_publish_writes_wheels_index_and_manifest_and_skips_repeats() {
+        let (_h, wh) = wheelhouse_with("1.0");
+        let tree = tempfile::tempdir().unwrap();
+        let first = publish_dir(&wh, tree.path(), &mut |_| {}).unwrap();
+        assert_eq!(first[0].action, Action::Copied);
+        let again = publish_dir(&wh, tree.path(), &mut |_| {}).unwrap();
+        assert_eq!(again[0].action, Action::Skipped);
+        let page = fs::read_to_string(tree.path().join("simple/first/index.html")).unwrap();
+        assert!(page.contains("#sha256="), "{page}");
+        let m =
+            PublishedManifest::parse(&fs::read(tree.path().join(MANIFEST_FILE)).unwrap()).unwrap();
+        assert_eq!(m.entries.len(), 1);
+        assert_eq!(m.entries[0].fingerprint, "f".repeat(64));
+    }
+
+    #[test]
+    fn dir_publish_refuses_another_file_of_the_same_name() {
+        let (_h, wh) = wheelhouse_with("1.0");
+        let tree = tempfile::tempdir().unwrap();
+        let file = wh.entries().unwrap()[0].file.clone();
+        fs::write(tree.path().join(&file), b"other bytes").unwrap();
+        let err = crate::error::render(&publish_dir(&wh, tree.path(), &mut |_| {}).unwrap_err());
+        assert!(err.contains("local sha256:"), "{err}");
+        assert!(
+            err.contains(&crate::fingerprint::sha256_hex(b"other bytes")),
+            "{err}"
+        );
+        assert!(!tree.path().join(MANIFEST_FILE).exists());
+    }
+}
