@@ -117,8 +117,14 @@ impl Session {
             .clone();
         let targets = target::load_targets(&tree)?;
         let root = g.host_root.clone().unwrap_or_else(|| PathBuf::from("/"));
-        let facts = HostFacts::read(&root);
+        let mut facts = HostFacts::read_files(&root);
         let cuda_arch = (!g.cuda_arch.is_empty()).then_some(g.cuda_arch.as_slice());
+        if g.target.as_deref() == Some(target::HOST_TARGET) {
+            facts.probe_python(&root, None);
+            if cuda_arch.is_none() {
+                facts.probe_gpu(&root);
+            }
+        }
         let target = target::select(g.target.as_deref(), &targets, &facts, cuda_arch)?;
         let work_dir = std::path::absolute(&g.work_dir).map_err(|e| {
             crate::error::input(format!("work dir `{}`: {e}", g.work_dir.display()))

@@ -111,9 +111,21 @@ impl HostFacts {
     /// Like [`HostFacts::read`], asking `python` (when given) instead of `python3`. A fake
     /// root ignores it: its Python is the newest `usr/lib/python3.N` in the tree.
     pub fn read_with_python(root: &Path, python: Option<&Path>) -> Self {
+        let mut facts = Self::read_files(root);
+        facts.probe_python(root, python);
+        facts.probe_gpu(root);
+        facts
+    }
+
+    /// Only what files say: no process is started, so every command can afford it (a no-op
+    /// `build` must stay fast). Python and a non-Jetson GPU are left for the probes below.
+    pub fn read_files(root: &Path) -> Self {
         let memory = memory::read(root);
         let jetson = jetson::read(root);
-        let gpu_arch = gpu_arch(root, jetson.as_ref());
+        let gpu_arch = jetson
+            .as_ref()
+            .and_then(|j| jetson::gpu_arch_for_model(&j.model))
+            .map(str::to_string);
         Self {
             arch: arch(root),
             cpus: cpu::read(root),
@@ -122,7 +134,19 @@ impl HostFacts {
             jetson,
             cuda: cuda::read(root),
             gpu_arch,
-            python: python::read(root, python),
+            python: None,
+        }
+    }
+
+    /// Asks the interpreter (or reads a fake root) for the Python version.
+    pub fn probe_python(&mut self, root: &Path, python: Option<&Path>) {
+        self.python = python::read(root, python);
+    }
+
+    /// Asks `nvidia-smi` for the GPU's compute capability, unless the Jetson model told it.
+    pub fn probe_gpu(&mut self, root: &Path) {
+        if self.gpu_arch.is_none() && is_live(root) {
+            self.gpu_arch = cuda::nvidia_smi_compute_cap();
         }
     }
 }
@@ -147,17 +171,6 @@ fn arch(root: &Path) -> String {
 
 /// A Jetson's GPU is fixed by its module, so the model string is enough; elsewhere only the
 /// driver knows, and only for the live root.
-fn gpu_arch(root: &Path, jetson: Option<&Jetson>) -> Option<String> {
-    if let Some(arch) = jetson.and_then(|j| jetson::gpu_arch_for_model(&j.model)) {
-        return Some(arch.to_string());
-    }
-    if is_live(root) {
-        cuda::nvidia_smi_compute_cap()
-    } else {
-        None
-    }
-}
-
 /// True when `root` is the machine we run on, so processes and the environment describe it.
 fn is_live(root: &Path) -> bool {
     root == Path::new("/")

@@ -45,5 +45,8 @@ pub fn solo_setup() -> String {
 
 /// The python that tests build with (the build venv sees its site-packages: no index needed).
 pub fn python() -> String {
-    which::which("python3").expect("python3 on PATH").display().to_string()
+    which::which("python3")
+        .expect("python3 on PATH")
+        .display()
+        .to_string()
 }

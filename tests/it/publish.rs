@@ -162,7 +162,7 @@ fn publish_to_pypiserver_then_build_and_install_from_it_elsewhere() {
     let took_b = start.elapsed();
     let text = both(&out);
     assert!(out.status.success(), "{text}");
-    for recipe in ["first", "second", "third"] {
+    for recipe in ["first", "second", "solo", "third"] {
         assert!(
             text.contains(&format!("{recipe}: cached (remote: {url})")),
             "{text}"
@@ -267,7 +267,7 @@ fn a_static_dir_publish_is_a_pep503_index_and_a_remote_cache() {
         serde_json::from_slice(&std::fs::read(tree.path().join("jetforge-manifest.json")).unwrap())
             .unwrap();
     assert_eq!(m["format"], 1);
-    assert_eq!(m["entries"].as_array().unwrap().len(), 3, "{m}");
+    assert_eq!(m["entries"].as_array().unwrap().len(), 4, "{m}");
     let server = StaticServer::start(tree.path());
 
     let target = tempfile::tempdir().unwrap();
