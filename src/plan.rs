@@ -73,6 +73,10 @@ pub struct RecipePlan {
     pub env: serde_json::Value,
     pub steps: Vec<RenderedStep>,
     pub verify: bool,
+    /// What `build` would do with it: cached, or why it builds (filled by the caller, which
+    /// knows the wheelhouse).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cache: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub network: Option<String>,
     pub source_dir: PathBuf,
@@ -188,6 +192,7 @@ pub fn plan_recipe(inp: &PlanInputs, r: &Recipe) -> Result<RecipePlan> {
         vars,
         steps,
         verify: r.verify.is_some(),
+        cache: None,
         network: r.network.clone(),
         source_dir: inp.layout.source_dir(&r.name),
     })

@@ -246,36 +246,19 @@ fn fingerprints(
     prepared: &BTreeMap<String, Prepared>,
 ) -> Result<BTreeMap<String, Resolved>> {
     let mut out: BTreeMap<String, Resolved> = BTreeMap::new();
-    let cuda = cx.facts.cuda.as_ref().map(|c| c.version.clone());
+    let cuda = cx.facts.cuda.as_ref().map(|c| c.version.as_str());
     for r in selected {
-        let p = prepared.get(&r.name);
-        let subs: Vec<(String, String)> = p
-            .map(|p| {
-                p.submodules
-                    .iter()
-                    .map(|s| (s.path.clone(), s.commit.clone()))
-                    .collect()
-            })
+        let subs = prepared
+            .get(&r.name)
+            .map(|p| p.submodules.clone())
             .unwrap_or_default();
-        let tree = match &r.source {
-            Source::Path { dir } => Some(sources::tree_hash(dir)?),
-            Source::Git { .. } => None,
-        };
         let deps: Vec<(String, String)> = r
             .depends
             .iter()
             .map(|d| (d.clone(), out[d].fingerprint.hash.clone()))
             .collect();
+        let fp = fingerprint_of(r, &subs, cx.target, cuda, &deps)?;
         let commit = r.source.commit().map(str::to_string);
-        let fp = fingerprint::compute(&fingerprint::Inputs {
-            recipe: r,
-            commit: commit.as_deref(),
-            submodules: &subs,
-            tree_hash: tree.as_deref(),
-            target: cx.target,
-            cuda_version: cuda.as_deref(),
-            deps: &deps,
-        });
         out.insert(
             r.name.clone(),
             Resolved {
@@ -285,6 +268,62 @@ fn fingerprints(
         );
     }
     Ok(out)
+}
+
+fn fingerprint_of(
+    r: &Recipe,
+    submodules: &[crate::source::git::Submodule],
+    target: &Target,
+    cuda: Option<&str>,
+    deps: &[(String, String)],
+) -> Result<Fingerprint> {
+    let subs: Vec<(String, String)> = submodules
+        .iter()
+        .map(|s| (s.path.clone(), s.commit.clone()))
+        .collect();
+    let tree = match &r.source {
+        Source::Path { dir } => Some(sources::tree_hash(dir)?),
+        Source::Git { .. } => None,
+    };
+    Ok(fingerprint::compute(&fingerprint::Inputs {
+        recipe: r,
+        commit: r.source.commit(),
+        submodules: &subs,
+        tree_hash: tree.as_deref(),
+        target,
+        cuda_version: cuda,
+        deps,
+    }))
+}
+
+/// Fingerprints that can be known without fetching anything (for `plan`): a git recipe needs
+/// its prepared tree's marker (which records the submodule commits); a recipe whose key, or a
+/// dependency's, is unknown maps to `None`.
+pub fn known_fingerprints(
+    plans: &[RecipePlan],
+    selected: &[&Recipe],
+    target: &Target,
+    facts: &HostFacts,
+) -> BTreeMap<String, Option<Fingerprint>> {
+    let mut out: BTreeMap<String, Option<Fingerprint>> = BTreeMap::new();
+    let cuda = facts.cuda.as_ref().map(|c| c.version.as_str());
+    for (r, p) in selected.iter().zip(plans) {
+        let subs = match &r.source {
+            Source::Git { .. } => sources::prepared_marker(r, p),
+            Source::Path { .. } => Some(Vec::new()),
+        };
+        let deps: Option<Vec<(String, String)>> = r
+            .depends
+            .iter()
+            .map(|d| out.get(d).cloned().flatten().map(|f| (d.clone(), f.hash)))
+            .collect();
+        let fp = match (subs, deps) {
+            (Some(subs), Some(deps)) => fingerprint_of(r, &subs, target, cuda, &deps).ok(),
+            _ => None,
+        };
+        out.insert(r.name.clone(), fp);
+    }
+    out
 }
 
 fn build_one(

@@ -151,6 +151,19 @@ pub fn prepare_all(
     Ok(done)
 }
 
+/// The submodules recorded when `r`'s tree was prepared, if it is prepared as planned now.
+pub fn prepared_marker(r: &Recipe, p: &RecipePlan) -> Option<Vec<crate::source::git::Submodule>> {
+    let job = PrepareJob {
+        recipe: r,
+        source_dir: p.source_dir.clone(),
+        vars: p.vars.clone(),
+    };
+    if !prepare::is_prepared(&job).unwrap_or(false) {
+        return None;
+    }
+    read_marker(&job).map(|m| m.submodules)
+}
+
 fn read_marker(job: &PrepareJob) -> Option<Prepared> {
     let text = std::fs::read_to_string(prepare::marker_path(job)).ok()?;
     serde_json::from_str(&text).ok()

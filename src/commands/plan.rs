@@ -3,15 +3,19 @@
 use anyhow::Result;
 
 use super::{caller_env, Session};
+use crate::build::state::RecipeState;
 use crate::cli::{GlobalArgs, PlanArgs};
 use crate::env::Origin;
+use crate::fingerprint::explain;
 use crate::host::{HostFacts, GIB};
 use crate::plan::{self, Plan, PlanInputs, RecipePlan};
 use crate::recipe::OutputKind;
+use crate::wheelhouse::store::Wheelhouse;
 
 pub fn run(g: &GlobalArgs, a: &PlanArgs) -> Result<()> {
     let s = Session::load(g)?;
-    let plan = make(&s, &a.packages.packages, a.jobs.jobs)?;
+    let mut plan = make(&s, &a.packages.packages, a.jobs.jobs)?;
+    fill_cache_status(&s, &mut plan, &a.packages.packages)?;
     if g.json {
         println!("{}", serde_json::to_string_pretty(&plan)?);
     } else {
@@ -36,6 +40,44 @@ pub fn make(s: &Session, packages: &[String], jobs: Option<u32>) -> Result<Plan>
         network: network_lines(s),
     };
     plan::make(&inputs, &selected)
+}
+
+/// Says per recipe whether `build` would take it from the wheelhouse or build it, and why.
+fn fill_cache_status(s: &Session, plan: &mut Plan, packages: &[String]) -> Result<()> {
+    let selected = s.set.select(packages).map_err(crate::error::input)?;
+    let known =
+        crate::build::driver::known_fingerprints(&plan.recipes, &selected, &s.target, &s.facts);
+    let wheelhouse = if s.wheelhouse.join("manifest.json").is_file() {
+        Some(Wheelhouse::open(&s.wheelhouse)?)
+    } else {
+        None
+    };
+    for r in plan
+        .recipes
+        .iter_mut()
+        .filter(|r| r.output == OutputKind::Wheel)
+    {
+        let Some(fp) = known.get(&r.name).cloned().flatten() else {
+            r.cache =
+                Some("will build (the cache key is known once the sources are prepared)".into());
+            continue;
+        };
+        let hit = match &wheelhouse {
+            Some(w) => w
+                .entries()?
+                .into_iter()
+                .find(|e| e.fingerprint == fp.hash && e.target == s.target.name),
+            None => None,
+        };
+        r.cache = Some(match hit {
+            Some(e) => format!("cached ({})", e.file),
+            None => {
+                let last = RecipeState::load(&s.layout.state_file(&r.name)).last_built;
+                format!("will build: {}", explain(last.as_ref(), &fp).join("; "))
+            }
+        });
+    }
+    Ok(())
 }
 
 /// The proxy and offline settings, masked, for `plan`.
@@ -164,6 +206,9 @@ fn render_recipe(n: usize, r: &RecipePlan, verbose: bool) -> String {
             };
             out.push_str(&format!("{lead}{}. {}\n", i + 1, indent(&s.display())));
         }
+    }
+    if let Some(c) = &r.cache {
+        out.push_str(&format!("   cache     {c}\n"));
     }
     if let Some(n) = &r.network {
         out.push_str(&format!("   network   {n}\n"));
