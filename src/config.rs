@@ -1,5 +1,5 @@
 //! User configuration (`jetforge.toml`): network (proxy, no_proxy, offline), URL mirrors, cache
-//! and wheelhouse directories, the publish index.
+//! and wheelhouse directories, the publish index, the cross-build sysroot.
 //!
 //! Two files are read: the user's (`<config dir>/jetforge/jetforge.toml`, or `JETFORGE_CONFIG`)
 //! and the work dir's; the work dir's wins key by key, so a project can pin one setting without
@@ -26,6 +26,9 @@ pub struct Config {
     pub cache: CacheConfig,
     pub wheelhouse: Option<PathBuf>,
     pub index: IndexConfig,
+    /// `[cross] sysroot`: the target rootfs of profiles that say `sysroot = "{sysroot}"`
+    /// (absolute; `JETFORGE_SYSROOT` wins, see [`Config::sysroot`]).
+    pub cross_sysroot: Option<PathBuf>,
 }
 
 /// A value together with the file that set it, so messages can say where a setting came from.
@@ -105,6 +108,13 @@ impl Config {
         }
     }
 
+    /// The sysroot for cross builds: `JETFORGE_SYSROOT`, else `[cross] sysroot`.
+    pub fn sysroot(&self, env: Option<String>) -> Option<PathBuf> {
+        env.filter(|s| !s.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| self.cross_sysroot.clone())
+    }
+
     /// Where caches live: `[cache] dir` (or `JETFORGE_CACHE_DIR`), else `<XDG cache>/jetforge`.
     pub fn cache_dir(&self) -> PathBuf {
         self.cache.dir.clone().unwrap_or_else(|| {
@@ -136,6 +146,10 @@ impl Config {
         );
         merge(&mut self.index.url, raw.index.url.map(Some));
         merge(&mut self.index.user, raw.index.user.map(Some));
+        merge(
+            &mut self.cross_sysroot,
+            raw.cross.sysroot.map(|d| Some(base.join(d))),
+        );
     }
 }
 
@@ -190,6 +204,14 @@ struct RawConfig {
     wheelhouse: RawWheelhouse,
     #[serde(default)]
     index: RawIndex,
+    #[serde(default)]
+    cross: RawCross,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCross {
+    sysroot: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -1,6 +1,6 @@
 //! The build environment of a recipe: composed from the caller's allow-listed variables, the
-//! target, values jetforge computes (MAX_JOBS, CUDA_HOME, PATH …), the proxy, resources and the
-//! recipe's `[env]`; exported as shell, dotenv or JSON.
+//! target, the cross toolchain (cross builds only), values jetforge computes (MAX_JOBS, CUDA_HOME,
+//! PATH …), the proxy, resources and the recipe's `[env]`; exported as shell, dotenv or JSON.
 //!
 //! What `jetforge env PKG` prints is exactly what build steps get. Values that carry credentials
 //! are masked in every printed form unless the caller asks for secrets explicitly.
@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use serde::Serialize;
 
+use crate::cross::Cross;
 use crate::jobs::JobsDecision;
 use crate::layout::Layout;
 use crate::recipe::template::{Template, Vars};
@@ -55,6 +56,8 @@ pub enum Origin {
     Caller,
     Jetforge,
     Target,
+    /// The cross toolchain and sysroot (only when building for another CPU).
+    Cross,
     Jobs,
     Proxy,
     Resource,
@@ -95,6 +98,19 @@ impl BuildEnv {
             .iter()
             .find(|v| v.key == key)
             .map(|v| v.value.as_str())
+    }
+
+    /// The environment without the variables of one origin: jetforge's own tools (venv
+    /// creation, pip) run natively even in a cross build.
+    pub fn without(&self, origin: Origin) -> BuildEnv {
+        BuildEnv {
+            vars: self
+                .vars
+                .iter()
+                .filter(|v| v.origin != origin)
+                .cloned()
+                .collect(),
+        }
     }
 
     /// The pairs to give a child process (real values, never redacted).
@@ -170,6 +186,8 @@ pub struct EnvContext<'a> {
     pub target: &'a Target,
     pub jobs: &'a JobsDecision,
     pub layout: &'a Layout,
+    /// Set when building for another CPU.
+    pub cross: Option<&'a Cross>,
     /// Path of each of the recipe's resources (file, or extracted directory).
     pub resources: BTreeMap<String, PathBuf>,
     /// Proxy variables in both cases, real values.
@@ -272,6 +290,9 @@ pub fn compose(cx: &EnvContext) -> Result<BuildEnv> {
             cx.target.cuda_arch_list_str(),
             Origin::Target,
         );
+    }
+    for (k, v) in cx.cross.map(Cross::env).unwrap_or_default() {
+        env.set(k, v, Origin::Cross);
     }
     env.set("MAX_JOBS", cx.jobs.max_jobs.to_string(), Origin::Jobs);
     env.set(

@@ -16,6 +16,9 @@ pub const JETFORGE_INDEX_USER: &str = "JETFORGE_INDEX_USER";
 pub const JETFORGE_INDEX_PASSWORD: &str = "JETFORGE_INDEX_PASSWORD";
 /// API token for `publish`, used instead of user and password.
 pub const JETFORGE_INDEX_TOKEN: &str = "JETFORGE_INDEX_TOKEN";
+/// The target rootfs cross builds use where a profile says `sysroot = "{sysroot}"`; wins over
+/// `[cross] sysroot` in jetforge.toml.
+pub const JETFORGE_SYSROOT: &str = "JETFORGE_SYSROOT";
 /// Caps the number of parallel compile jobs; the memory policy may lower it further.
 pub const MAX_JOBS: &str = "MAX_JOBS";
 /// Any value disables colour in output (<https://no-color.org>).

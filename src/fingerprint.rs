@@ -186,7 +186,9 @@ mod tests {
     fn target() -> Target {
         crate::target::load_targets(&FileTree::empty("x"))
             .unwrap()
-            .remove(0)
+            .into_iter()
+            .find(|t| t.name == crate::target::DEFAULT_TARGET)
+            .unwrap()
     }
 
     fn fp(r: &Recipe, deps: &[(String, String)]) -> Fingerprint {

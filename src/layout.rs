@@ -8,6 +8,8 @@
 //!     logs/<name>/         one log per step, replay scripts after a failure
 //!     state/<name>.json    resume state (step reached, jobs that worked)
 //!     venv/                the build venv of this set and target
+//!     cross/               cross builds only: the target's sysconfigdata, CMake toolchain file
+//!     verify/<name>/       cross builds only: the wheels installed for the target, for verify
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -46,6 +48,14 @@ impl Layout {
 
     pub fn venv_python(&self) -> PathBuf {
         self.venv_dir().join("bin").join("python")
+    }
+
+    pub fn cross_dir(&self) -> PathBuf {
+        self.root.join("cross")
+    }
+
+    pub fn verify_dir(&self, name: &str) -> PathBuf {
+        self.root.join("verify").join(name)
     }
 
     pub fn recipe_work_dir(&self, name: &str) -> PathBuf {

@@ -7,6 +7,7 @@ pub mod build;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod cross;
 pub mod env;
 pub mod envvars;
 pub mod error;

@@ -9,6 +9,7 @@ use anyhow::Result;
 use serde::Serialize;
 
 use crate::build::state::RecipeState;
+use crate::cross::{Cross, Platforms};
 use crate::env::{self, BuildEnv, EnvContext, RenderedStep};
 use crate::host::HostFacts;
 use crate::jobs::{self, JobsDecision, JobsOverride};
@@ -88,6 +89,9 @@ pub struct Plan {
     pub target: Target,
     /// Proxy and offline settings in force, credentials masked.
     pub network: Vec<String>,
+    /// Build and host platforms when the plan is a cross build.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cross: Option<Platforms>,
     pub recipes: Vec<RecipePlan>,
 }
 
@@ -104,6 +108,8 @@ pub struct PlanInputs<'a> {
     pub caller: &'a dyn Fn(&str) -> Option<String>,
     /// Proxy and offline settings in force, credentials masked.
     pub network: Vec<String>,
+    /// Set when building for another CPU.
+    pub cross: Option<&'a Cross>,
 }
 
 fn rewritten(policy: &dyn UrlPolicy, url: &str) -> Option<String> {
@@ -157,6 +163,7 @@ pub fn plan_recipe(inp: &PlanInputs, r: &Recipe) -> Result<RecipePlan> {
         target: inp.target,
         jobs: &decision,
         layout: inp.layout,
+        cross: inp.cross,
         resources: resources.clone(),
         proxy_env: inp.proxy_env.clone(),
         caller: inp.caller,
@@ -204,6 +211,7 @@ pub fn make(inp: &PlanInputs, recipes: &[&Recipe]) -> Result<Plan> {
         set: inp.set.name.clone(),
         target: inp.target.clone(),
         network: inp.network.clone(),
+        cross: inp.cross.map(|c| c.platforms.clone()),
         recipes: recipes
             .iter()
             .map(|r| plan_recipe(inp, r))

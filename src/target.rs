@@ -3,13 +3,15 @@
 //! from the machine jetforge runs on.
 //!
 //! Vocabulary (as in Nix and conda): the *build* machine runs jetforge; the *host* of a wheel is
-//! where it runs. The `host` target means "build for this machine".
+//! where it runs. The `host` target means "build for this machine". A profile with a `cross`
+//! table can also be built from a machine of another CPU (see `cross`).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use crate::cross::{CrossSpec, RawCrossSpec};
 use crate::host::HostFacts;
 use crate::recipe::load::toml_error;
 use crate::recipe::tree::FileTree;
@@ -29,6 +31,9 @@ pub struct Target {
     pub python_version: String,
     pub platform_tag: String,
     pub cuda_home: PathBuf,
+    /// How to build for it from a machine of another CPU (`[target.NAME.cross]`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cross: Option<CrossSpec>,
 }
 
 impl Target {
@@ -86,6 +91,8 @@ struct TargetSpec {
     platform_tag: String,
     #[serde(default = "default_cuda_home")]
     cuda_home: PathBuf,
+    #[serde(default)]
+    cross: Option<RawCrossSpec>,
 }
 
 fn default_cuda_home() -> PathBuf {
@@ -125,6 +132,7 @@ pub fn load_targets(tree: &FileTree) -> Result<Vec<Target>, Diagnostics> {
             continue;
         }
         out.push(Target {
+            cross: t.cross.map(|c| CrossSpec::from_raw(&t.arch, c)),
             name,
             description: t.description,
             arch: t.arch,
@@ -170,6 +178,7 @@ pub fn host_target(facts: &HostFacts, cuda_arch: Option<&[String]>) -> Target {
             .cuda
             .as_ref()
             .map_or_else(default_cuda_home, |c| c.home.clone()),
+        cross: None,
     }
 }
 

@@ -8,6 +8,9 @@
 //!    the wheelhouse or in a remote cache (downloaded, hash and wheel checks, then kept);
 //! 4. build the rest in dependency order: build venv, steps (resumable, OOM retry), wheel
 //!    checks, install into the build venv, verify, wheelhouse (atomic);
+//!    a cross build (see `cross`) writes its toolchain files first, runs jetforge's own tools
+//!    (venv, pip) without the cross variables, installs no target wheel into the build venv and
+//!    verifies under the target's emulator instead;
 //! 5. check every wheel's `Requires-Dist` against the set, regenerate the index, summarise.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -21,7 +24,9 @@ use super::runner::{self, Program, Status, StepCommand};
 use super::sources;
 use super::state::RecipeState;
 use super::venv::{self, Installer, VenvSpec};
-use crate::env::RenderedStep;
+use crate::cross::emulate::EmulatedVerify;
+use crate::cross::Cross;
+use crate::env::{Origin, RenderedStep};
 use crate::fingerprint::{self, Fingerprint};
 use crate::host::HostFacts;
 use crate::jobs::JobsOverride;
@@ -52,6 +57,8 @@ pub struct BuildContext<'a> {
     pub reporter: &'a dyn Reporter,
     pub caller: &'a dyn Fn(&str) -> Option<String>,
     pub network: Vec<String>,
+    /// Set when building for another CPU.
+    pub cross: Option<&'a Cross>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -162,6 +169,9 @@ struct Resolved {
 
 pub fn build(cx: &BuildContext, selected: &[&Recipe], opts: &BuildOptions) -> Result<Summary> {
     super::interrupt::install();
+    if let Some(c) = cx.cross {
+        crate::cross::materialize(c)?;
+    }
     let plans = make_plans(cx, selected, &opts.jobs)?;
     let cache = MirrorCache::new(cx.cache_dir, cx.policy).on_wait(|m| cx.reporter.message(m));
     sources::fetch_all(selected, &cache, cx.cache_dir, cx.policy, cx.reporter)?;
@@ -235,6 +245,7 @@ fn make_plans(
         resource_cache: cx.cache_dir,
         caller: cx.caller,
         network: cx.network.clone(),
+        cross: cx.cross,
     };
     Ok(plan::make(&inputs, selected)?.recipes)
 }
@@ -497,7 +508,11 @@ fn ensure_venv<'v>(
         *venv = Some(spec);
     }
     let spec = venv.as_ref().expect("set above");
-    let wheels = dependency_wheels(cx, r)?;
+    // A cross build's dependency wheels are for the target: the build venv cannot load them.
+    let wheels = match cx.cross {
+        None => dependency_wheels(cx, r)?,
+        Some(_) => Vec::new(),
+    };
     if let Some(argv) = spec.install_wheels_argv(&wheels) {
         run_tool(
             cx,
@@ -560,6 +575,7 @@ fn run_tool(cx: &BuildContext, r: &Recipe, what: &str, argv: &[String]) -> Resul
         cwd: std::env::current_dir()?,
         env: plan
             .build_env
+            .without(Origin::Cross)
             .pairs()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
@@ -786,10 +802,12 @@ fn collect_wheels(
             ));
         }
     }
-    if let Some(argv) = venv.install_wheels_argv(&wheels) {
-        run_tool(cx, r, "install the new wheel into the build venv", &argv)?;
+    if cx.cross.is_none() {
+        if let Some(argv) = venv.install_wheels_argv(&wheels) {
+            run_tool(cx, r, "install the new wheel into the build venv", &argv)?;
+        }
     }
-    if let Err(e) = verify(cx, r, p, venv) {
+    if let Err(e) = verify(cx, r, p, venv, &wheels) {
         for w in &wheels {
             cx.wheelhouse.add_broken(w, &format!("{e:#}"))?;
         }
@@ -798,32 +816,43 @@ fn collect_wheels(
     Ok(wheels)
 }
 
-/// Runs the recipe's `[verify]` snippet with the build venv's python.
-fn verify(cx: &BuildContext, r: &Recipe, p: &RecipePlan, venv: &VenvSpec) -> Result<()> {
+/// Runs the recipe's `[verify]` snippet with the build venv's python, or in a cross build with
+/// the target's python under its emulator.
+fn verify(
+    cx: &BuildContext,
+    r: &Recipe,
+    p: &RecipePlan,
+    venv: &VenvSpec,
+    wheels: &[PathBuf],
+) -> Result<()> {
     let Some(v) = &r.verify else { return Ok(()) };
-    if v.gpu && cx.facts.gpu_arch.is_none() {
+    if v.gpu && (cx.cross.is_some() || cx.facts.gpu_arch.is_none()) {
         cx.reporter.message(&format!(
-            "{}: verify skipped: it needs a GPU and none is visible",
+            "{}: verify skipped: it needs the target's GPU and none is visible",
             r.name
         ));
         return Ok(());
     }
-    let argv = vec![
-        venv.python().to_string_lossy().into_owned(),
-        "-c".into(),
-        v.python.clone(),
-    ];
     let env: Vec<(String, String)> = p
         .build_env
         .pairs()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-    let out = runner::run_with_timeout(
-        &argv,
-        &env,
-        &std::env::temp_dir(),
-        Duration::from_secs(v.timeout_secs),
-    )?;
+    let timeout = Duration::from_secs(v.timeout_secs);
+    let out = match cx.cross {
+        Some(c) => match verify_emulated(cx, r, c, venv, wheels, &v.python, env, timeout)? {
+            Some(out) => out,
+            None => return Ok(()),
+        },
+        None => {
+            let argv = vec![
+                venv.python().to_string_lossy().into_owned(),
+                "-c".into(),
+                v.python.clone(),
+            ];
+            runner::run_with_timeout(&argv, &env, &std::env::temp_dir(), timeout)?
+        }
+    };
     match out.status {
         Some(Status::Success) => Ok(()),
         Some(status) => Err(crate::error::failure_hint(
@@ -842,6 +871,53 @@ fn verify(cx: &BuildContext, r: &Recipe, p: &RecipePlan, venv: &VenvSpec) -> Res
             "raise [verify] timeout_secs if the check is slow, or look for a hang",
         )),
     }
+}
+
+/// The emulated run of a cross build's verify snippet, with the recipe's dependency wheels
+/// beside the new ones; `None` (and a message) when the target names no emulator.
+#[allow(clippy::too_many_arguments)]
+fn verify_emulated(
+    cx: &BuildContext,
+    r: &Recipe,
+    cross: &Cross,
+    venv: &VenvSpec,
+    wheels: &[PathBuf],
+    snippet: &str,
+    env: Vec<(String, String)>,
+    timeout: Duration,
+) -> Result<Option<runner::TimedOutput>> {
+    if cross.emulator_argv().is_empty() {
+        cx.reporter.message(&format!(
+            "{}: verify skipped: target `{}` names no emulator to run {} code",
+            r.name, cx.target.name, cross.platforms.host
+        ));
+        return Ok(None);
+    }
+    let mut all = dependency_wheels(cx, r)?;
+    all.extend(wheels.iter().cloned());
+    let out = crate::cross::run_verify_emulated(&EmulatedVerify {
+        cross,
+        installer_python: &venv.python(),
+        wheels: &all,
+        snippet,
+        env,
+        site_dir: &cx.layout.verify_dir(&r.name),
+        timeout,
+    })?;
+    let log = cx.layout.log_dir(&r.name).join("verify.log");
+    std::fs::write(&log, &out.output)
+        .with_context(|| format!("failed to write `{}`", log.display()))?;
+    let emulator = cross.emulator_argv().remove(0);
+    for line in out.output.lines() {
+        cx.reporter
+            .message(&format!("{}: verify ({emulator}): {line}", r.name));
+    }
+    cx.reporter.message(&format!(
+        "{}: verify ran under {emulator} in {:.1}s",
+        r.name,
+        out.duration.as_secs_f64()
+    ));
+    Ok(Some(out))
 }
 
 fn last_lines(text: &str) -> Vec<String> {

@@ -12,11 +12,14 @@ use crate::wheelhouse::store::Wheelhouse;
 
 pub fn run(g: &GlobalArgs, a: &BuildArgs) -> Result<()> {
     let s = Session::load(g)?;
-    s.require_native()?;
+    let cross = s.build_mode()?;
     let selected = s
         .set
         .select(&a.packages.packages)
         .map_err(crate::error::input)?;
+    if cross.is_some() {
+        crate::cross::refuse_uncrossable(&selected, &s.target)?;
+    }
     for f in a.force.iter().filter(|f| *f != "all") {
         if s.set.get(f).is_none() {
             return Err(crate::error::input(format!(
@@ -47,6 +50,7 @@ pub fn run(g: &GlobalArgs, a: &BuildArgs) -> Result<()> {
         reporter: reporter.as_ref(),
         caller: &caller_env,
         network: super::plan::network_lines(&s),
+        cross: cross.as_ref(),
     };
     let opts = BuildOptions {
         force: a.force.clone(),

@@ -19,6 +19,7 @@ use anyhow::Result;
 
 use crate::cli::{Cli, Command, GlobalArgs};
 use crate::config::Config;
+use crate::cross::{self, Cross, Mode};
 use crate::host::HostFacts;
 use crate::jobs::JobsOverride;
 use crate::layout::Layout;
@@ -164,18 +165,33 @@ impl Session {
         })
     }
 
-    /// Building for another CPU architecture needs the cross settings of the target profile.
-    pub fn require_native(&self) -> Result<()> {
-        if self.target.arch == self.facts.arch {
-            return Ok(());
+    /// Native or cross for the chosen target on this machine (see `cross::mode`).
+    pub fn mode(&self) -> Result<Mode> {
+        let sysroot = self
+            .config
+            .sysroot(caller_env(crate::envvars::JETFORGE_SYSROOT));
+        cross::mode(
+            &self.target,
+            &self.facts.arch,
+            sysroot.as_deref(),
+            &self.layout.cross_dir(),
+        )
+    }
+
+    /// What a build runs in: `None` natively, the cross settings when the target has them;
+    /// building for another CPU without them is refused.
+    pub fn build_mode(&self) -> Result<Option<Cross>> {
+        match self.mode()? {
+            Mode::Native => Ok(None),
+            Mode::Cross(c) => Ok(Some(*c)),
+            Mode::NoCrossSettings(p) => Err(crate::error::input_hint(
+                format!(
+                    "target `{}` is {}, but this machine is {}: that is a cross build, and this target has no cross settings",
+                    self.target.name, p.host, p.build
+                ),
+                "build on the Jetson itself, use a profile with a [target.NAME.cross] table (e.g. `--target jetson-orin-cross`), or `--target host` to build for this machine",
+            )),
         }
-        Err(crate::error::input_hint(
-            format!(
-                "target `{}` is {}, but this machine is {}: that is a cross build, and this target has no cross settings",
-                self.target.name, self.target.arch, self.facts.arch
-            ),
-            "build on the Jetson itself, or use `--target host` to build for this machine (`jetforge plan` shows the Jetson build from anywhere)",
-        ))
     }
 
     pub fn wheelhouse_dir(&self) -> &Path {

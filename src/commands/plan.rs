@@ -27,6 +27,7 @@ pub fn run(g: &GlobalArgs, a: &PlanArgs) -> Result<()> {
 pub fn make(s: &Session, packages: &[String], jobs: Option<u32>) -> Result<Plan> {
     let selected = s.set.select(packages).map_err(crate::error::input)?;
     let ov = s.jobs_override(jobs);
+    let mode = s.mode()?;
     let inputs = PlanInputs {
         set: &s.set,
         target: &s.target,
@@ -38,6 +39,7 @@ pub fn make(s: &Session, packages: &[String], jobs: Option<u32>) -> Result<Plan>
         resource_cache: &s.cache_dir,
         caller: &caller_env,
         network: network_lines(s),
+        cross: mode.cross(),
     };
     plan::make(&inputs, &selected)
 }
@@ -133,6 +135,12 @@ fn render(plan: &Plan, facts: &HostFacts, verbose: bool) -> String {
         plan.target.summary(),
         host_line(facts)
     );
+    if let Some(p) = &plan.cross {
+        out.push_str(&format!(
+            "Cross: built on {} for {} (the cross toolchain's variables are marked `# cross`)\n",
+            p.build, p.host
+        ));
+    }
     for line in &plan.network {
         out.push_str(&format!("Network: {}\n", crate::redact::redact(line)));
     }
@@ -225,8 +233,13 @@ fn render_recipe(n: usize, r: &RecipePlan, verbose: bool) -> String {
         } else {
             "             "
         };
+        let mark = if v.origin == Origin::Cross {
+            "  # cross"
+        } else {
+            ""
+        };
         out.push_str(&format!(
-            "{lead}{}={}\n",
+            "{lead}{}={}{mark}\n",
             v.key,
             crate::env::shell_quote(&crate::redact::redact(&v.value))
         ));

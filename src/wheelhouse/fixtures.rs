@@ -19,6 +19,7 @@ pub fn orin() -> Target {
         python_version: "3.10".to_string(),
         platform_tag: "linux_aarch64".to_string(),
         cuda_home: PathBuf::from("/usr/local/cuda"),
+        cross: None,
     }
 }
 

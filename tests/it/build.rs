@@ -381,6 +381,11 @@ fn cross_target_builds_are_refused_before_anything_runs() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("cross build"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no cross settings") && stderr(&out).contains("jetson-orin-cross"),
+        "the refusal names the profile that can cross-build: {}",
+        stderr(&out)
+    );
     assert!(!p
         .path()
         .join("work")

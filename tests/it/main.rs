@@ -3,6 +3,7 @@
 
 mod build;
 mod cli;
+mod cross;
 mod fixtures;
 mod git;
 mod net;
