@@ -31,6 +31,7 @@ use crate::recipe::{OutputKind, Recipe, RecipeSet, Source};
 use crate::source::git::MirrorCache;
 use crate::source::prepare::Prepared;
 use crate::target::Target;
+use crate::verify::Outcome as VerifyOutcome;
 use crate::wheelhouse::check::{check_requirements, check_wheel};
 use crate::wheelhouse::store::{EntryMeta, Wheelhouse};
 use crate::wheelhouse::wheel::{normalize_name, WheelInfo};
@@ -674,58 +675,38 @@ fn collect_wheels(
     Ok(wheels)
 }
 
-/// Runs the recipe's `[verify]` snippet with the build venv's python.
+/// Runs the recipe's `[verify]` snippet with the build venv's python and the build environment.
 fn verify(cx: &BuildContext, r: &Recipe, p: &RecipePlan, venv: &VenvSpec) -> Result<()> {
     let Some(v) = &r.verify else { return Ok(()) };
-    if v.gpu && cx.facts.gpu_arch.is_none() {
-        cx.reporter.message(&format!(
-            "{}: verify skipped: it needs a GPU and none is visible",
-            r.name
-        ));
-        return Ok(());
-    }
-    let argv = vec![
-        venv.python().to_string_lossy().into_owned(),
-        "-c".into(),
-        v.python.clone(),
-    ];
     let env: Vec<(String, String)> = p
         .build_env
         .pairs()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-    let out = runner::run_with_timeout(
-        &argv,
-        &env,
-        &std::env::temp_dir(),
-        Duration::from_secs(v.timeout_secs),
-    )?;
-    match out.status {
-        Some(Status::Success) => Ok(()),
-        Some(status) => Err(crate::error::failure_hint(
+    let gpu_visible = cx.facts.gpu_arch.is_some();
+    match crate::verify::run_snippet(&venv.python(), v, &env, gpu_visible)? {
+        VerifyOutcome::Pass { .. } => Ok(()),
+        VerifyOutcome::Skipped { reason } => {
+            cx.reporter
+                .message(&format!("{}: verify skipped: {reason}", r.name));
+            Ok(())
+        }
+        VerifyOutcome::Fail { status, tail, .. } => Err(crate::error::failure_hint(
             format!(
                 "{}: verify failed ({status}):\n{}",
                 r.name,
-                indent_tail(&last_lines(&out.output))
+                indent_tail(&tail)
             ),
             "the wheel was moved to broken/; run the snippet in the build venv to investigate",
         )),
-        None => Err(crate::error::failure_hint(
+        VerifyOutcome::Timeout { secs, .. } => Err(crate::error::failure_hint(
             format!(
-                "{}: verify did not finish within {}s and was stopped",
-                r.name, v.timeout_secs
+                "{}: verify did not finish within {secs}s and was stopped",
+                r.name
             ),
             "raise [verify] timeout_secs if the check is slow, or look for a hang",
         )),
     }
-}
-
-fn last_lines(text: &str) -> Vec<String> {
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(runner::TAIL_LINES)..]
-        .iter()
-        .map(|l| l.to_string())
-        .collect()
 }
 
 /// Every wheel of this target in the wheelhouse must have its `Requires-Dist` on set packages

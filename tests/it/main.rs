@@ -3,6 +3,7 @@
 
 mod build;
 mod cli;
+mod doctor;
 mod fixtures;
 mod git;
 mod net;
