@@ -88,11 +88,15 @@ pub enum Command {
     /// Upload the wheelhouse to a package index or write a static index.
     Publish(PublishArgs),
     /// Check this machine for what the recipe set needs, and say how to fix what is missing.
-    Doctor,
+    Doctor(Packages),
     /// Run the recipes' verify snippets against an installed venv.
     Verify(VerifyArgs),
     /// Remove work directories (and, with --caches, the download caches).
     Clean(CleanArgs),
+    /// Internal: load libcuda in this process and print what it says (run by `doctor` as a
+    /// child, so a crashing driver cannot take `doctor` down).
+    #[command(name = "__cuda-probe", hide = true)]
+    CudaProbe,
 }
 
 #[derive(Debug, Args)]
@@ -229,6 +233,9 @@ pub struct VerifyArgs {
     /// Also run a 2-process NCCL all-reduce (needs 2 GPUs).
     #[arg(long)]
     pub nccl: bool,
+    /// Seconds the NCCL all-reduce may take before it counts as a hang.
+    #[arg(long, value_name = "SECS", default_value_t = 120)]
+    pub nccl_timeout: u64,
 }
 
 #[derive(Debug, Args)]

@@ -37,6 +37,7 @@ use crate::recipe::{OutputKind, Recipe, RecipeSet, Source};
 use crate::source::git::MirrorCache;
 use crate::source::prepare::Prepared;
 use crate::target::Target;
+use crate::verify::Outcome as VerifyOutcome;
 use crate::wheelhouse::check::{check_requirements, check_wheel};
 use crate::wheelhouse::remote::{RemoteCaches, RemoteHit};
 use crate::wheelhouse::store::{EntryMeta, Wheelhouse};
@@ -826,47 +827,43 @@ fn verify(
     wheels: &[PathBuf],
 ) -> Result<()> {
     let Some(v) = &r.verify else { return Ok(()) };
-    if v.gpu && (cx.cross.is_some() || cx.facts.gpu_arch.is_none()) {
-        cx.reporter.message(&format!(
-            "{}: verify skipped: it needs the target's GPU and none is visible",
-            r.name
-        ));
-        return Ok(());
-    }
     let env: Vec<(String, String)> = p
         .build_env
         .pairs()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-    let timeout = Duration::from_secs(v.timeout_secs);
-    let out = match cx.cross {
-        Some(c) => match verify_emulated(cx, r, c, venv, wheels, &v.python, env, timeout)? {
-            Some(out) => out,
-            None => return Ok(()),
+    let outcome = match cx.cross {
+        Some(_) if v.gpu => VerifyOutcome::Skipped {
+            reason: "it needs the target's GPU, which a cross build does not have".into(),
         },
-        None => {
-            let argv = vec![
-                venv.python().to_string_lossy().into_owned(),
-                "-c".into(),
-                v.python.clone(),
-            ];
-            runner::run_with_timeout(&argv, &env, &std::env::temp_dir(), timeout)?
+        Some(c) => {
+            let timeout = Duration::from_secs(v.timeout_secs);
+            match verify_emulated(cx, r, c, venv, wheels, &v.python, env, timeout)? {
+                Some(out) => crate::verify::outcome_of(&out, timeout),
+                None => return Ok(()),
+            }
         }
+        None => crate::verify::run_snippet(&venv.python(), v, &env, cx.facts.gpu_arch.is_some())?,
     };
-    match out.status {
-        Some(Status::Success) => Ok(()),
-        Some(status) => Err(crate::error::failure_hint(
+    match outcome {
+        VerifyOutcome::Pass { .. } => Ok(()),
+        VerifyOutcome::Skipped { reason } => {
+            cx.reporter
+                .message(&format!("{}: verify skipped: {reason}", r.name));
+            Ok(())
+        }
+        VerifyOutcome::Fail { status, tail, .. } => Err(crate::error::failure_hint(
             format!(
                 "{}: verify failed ({status}):\n{}",
                 r.name,
-                indent_tail(&last_lines(&out.output))
+                indent_tail(&tail)
             ),
             "the wheel was moved to broken/; run the snippet in the build venv to investigate",
         )),
-        None => Err(crate::error::failure_hint(
+        VerifyOutcome::Timeout { secs, .. } => Err(crate::error::failure_hint(
             format!(
-                "{}: verify did not finish within {}s and was stopped",
-                r.name, v.timeout_secs
+                "{}: verify did not finish within {secs}s and was stopped",
+                r.name
             ),
             "raise [verify] timeout_secs if the check is slow, or look for a hang",
         )),
@@ -918,14 +915,6 @@ fn verify_emulated(
         out.duration.as_secs_f64()
     ));
     Ok(Some(out))
-}
-
-fn last_lines(text: &str) -> Vec<String> {
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(runner::TAIL_LINES)..]
-        .iter()
-        .map(|l| l.to_string())
-        .collect()
 }
 
 /// Every wheel of this target in the wheelhouse must have its `Requires-Dist` on set packages

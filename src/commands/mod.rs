@@ -5,13 +5,14 @@
 mod build;
 mod check;
 mod clean;
+pub mod doctor;
 mod env;
 mod install;
 mod list;
 mod plan;
 mod publish;
 mod sources;
-mod unimplemented;
+mod verify;
 
 use std::path::{Path, PathBuf};
 
@@ -40,9 +41,10 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Build(a) => build::run(g, a),
         Command::Install(a) => install::run(g, a),
         Command::Publish(a) => publish::run(g, a),
-        Command::Doctor => unimplemented::run("doctor"),
-        Command::Verify(_) => unimplemented::run("verify"),
+        Command::Doctor(a) => doctor::run(g, a),
+        Command::Verify(a) => verify::run(g, a),
         Command::Clean(a) => clean::run(g, a),
+        Command::CudaProbe => doctor::cuda_probe(),
     }
 }
 

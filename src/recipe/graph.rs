@@ -205,6 +205,7 @@ mod tests {
         let set = RecipeSet {
             name: "s".into(),
             description: None,
+            requires: Default::default(),
             recipes: vec![
                 r("torch", &[]),
                 r("torchvision", &["torch"]),

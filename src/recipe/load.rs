@@ -18,8 +18,8 @@ use super::schema::{self, RecipeFile, StepSpec};
 use super::template::{self, Template};
 use super::tree::FileTree;
 use super::{
-    Edit, JobsPolicy, OutputKind, Patch, Recipe, RecipeSet, Resource, Source, Step, StepKind,
-    Verify,
+    Edit, JobsPolicy, OutputKind, Patch, Recipe, RecipeSet, Resource, SetRequires, Source, Step,
+    StepKind, Verify,
 };
 
 /// Files at the root or in a set directory that are not recipes.
@@ -72,6 +72,12 @@ struct SetMeta {
     description: Option<String>,
     #[serde(default)]
     default: bool,
+    #[serde(default)]
+    cuda: Option<String>,
+    #[serde(default)]
+    python: Option<String>,
+    #[serde(default)]
+    jetpack: Option<String>,
 }
 
 /// Loads every set of `recipes`, resolving patch files against `patches`.
@@ -105,17 +111,25 @@ pub fn load_sets(
         if meta.as_ref().is_some_and(|m| m.default) {
             default = Some(name.clone());
         }
+        let requires = meta
+            .as_ref()
+            .map_or_else(SetRequires::default, |m| SetRequires {
+                cuda: m.cuda.clone(),
+                python: m.python.clone(),
+                jetpack: m.jetpack.clone(),
+            });
         let loaded: Vec<Recipe> = files
             .iter()
             .filter_map(|f| load_recipe(recipes, patches, f, &mut diags))
             .collect();
-        if let Some(set) = check_set(
+        if let Some(mut set) = check_set(
             name,
             meta.and_then(|m| m.description),
             loaded,
             recipes,
             &mut diags,
         ) {
+            set.requires = requires;
             sets.push(set);
         }
     }
@@ -777,6 +791,7 @@ fn check_set(
     let mut set = RecipeSet {
         name,
         description,
+        requires: SetRequires::default(),
         recipes,
     };
     match super::graph::order(&set.recipes) {

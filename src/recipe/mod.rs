@@ -140,11 +140,25 @@ pub struct Verify {
     pub gpu: bool,
 }
 
+/// A set's platform requirements from `set.toml` `[set]`: `cuda = "12.6"`, `python = "3.10"`,
+/// `jetpack = "6.1"`. Plain strings compared by `doctor`; none of them changes a build.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct SetRequires {
+    /// CUDA toolkit major.minor the set's wheels are built against.
+    pub cuda: Option<String>,
+    /// Python major.minor of the target.
+    pub python: Option<String>,
+    /// Lowest JetPack release the set is meant for.
+    pub jetpack: Option<String>,
+}
+
 /// A named, loaded and checked set of recipes, in build order.
 #[derive(Debug, Clone)]
 pub struct RecipeSet {
     pub name: String,
     pub description: Option<String>,
+    /// What the machine must have for this set (`set.toml`), checked by `doctor`.
+    pub requires: SetRequires,
     /// Recipes in topological order (dependencies first; ties broken by name).
     pub recipes: Vec<Recipe>,
 }

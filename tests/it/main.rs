@@ -4,6 +4,7 @@
 mod build;
 mod cli;
 mod cross;
+mod doctor;
 mod fixtures;
 mod git;
 mod net;

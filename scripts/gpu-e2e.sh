@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# End to end on a GPU machine without network (the device machine: x86-64, CUDA at
+# /usr/local/cuda, Python with torch): doctor, build bitsandbytes from a local mirror with the
+# machine's torch, install into a venv, verify on the GPU, and P7 (the same build by hand, from
+# `jetforge env` and the plan's steps, vs through jetforge).
+#
+# usage: scripts/gpu-e2e.sh [CARRY_DIR]        run from the repository root
+#   CARRY_DIR (or $E2E_DIR), default .device-carry/e2e, holds:
+#     bin/jetforge        the binary (cargo build --release; cp target/release/jetforge …)
+#     bitsandbytes.git    the bare mirror (scripts/make-bnb-mirror.sh)
+#   env: JETFORGE_BIN, BNB_MIRROR override those paths; CUDA_ARCH (default 9.0);
+#        PYTHON (default python3); OUT: where logs and JSON reports go (default: the temp dir).
+set -euo pipefail
+
+carry=${1:-${E2E_DIR:-.device-carry/e2e}}
+jf=$(realpath "${JETFORGE_BIN:-$carry/bin/jetforge}")
+mirror=$(realpath "${BNB_MIRROR:-$carry/bitsandbytes.git}")
+arch=${CUDA_ARCH:-9.0}
+py=${PYTHON:-python3}
+work=$(mktemp -d /tmp/jetforge-e2e.XXXXXX)
+out=${OUT:-$work}
+mkdir -p "$out"
+exec > >(tee -a "$out/gpu-e2e.log") 2>&1
+
+section() { printf '\n========== %s ==========\n' "$*"; }
+now() { date +%s.%N; }
+calc() { "$py" -c "print(round($1, 3))"; }
+
+wd=$work/wd
+mkdir -p "$wd"
+cat > "$wd/jetforge.toml" <<TOML
+[network]
+offline = true
+
+[mirrors]
+"https://github.com/bitsandbytes-foundation/bitsandbytes" = "file://$mirror"
+TOML
+export JETFORGE_CACHE_DIR=$work/cache
+jetforge=("$jf" --work-dir "$wd" --target host --cuda-arch "$arch" --offline)
+
+section "machine"
+echo "work dir: $work"
+nvidia-smi -L || true
+"$py" -c 'import torch; print("torch", torch.__version__, "CUDA", torch.version.cuda, "GPUs", torch.cuda.device_count())'
+/usr/local/cuda/bin/nvcc --version | tail -2 || true
+
+section "doctor"
+rc=0
+"${jetforge[@]}" doctor bitsandbytes || rc=$?
+"${jetforge[@]}" --json doctor bitsandbytes > "$out/doctor.json" || true
+echo "doctor exit status: $rc"
+
+section "build (through jetforge, cold: clone from the mirror, venv, build, verify)"
+t0=$(now)
+"${jetforge[@]}" --no-progress build bitsandbytes --system-site-packages --python "$py" --wheelhouse "$work/wheelhouse"
+t1=$(now)
+echo "build took $(calc "$t1 - $t0") s"
+ls -l "$work/wheelhouse"
+
+section "install"
+"${jetforge[@]}" install bitsandbytes --venv "$work/venv" --system-site-packages --python "$py" --wheelhouse "$work/wheelhouse"
+
+section "verify (on the GPU)"
+"${jetforge[@]}" verify bitsandbytes --venv "$work/venv"
+"${jetforge[@]}" --json verify bitsandbytes --venv "$work/venv" > "$out/verify.json"
+
+section "P7: the same build by hand vs through jetforge"
+"${jetforge[@]}" --json plan bitsandbytes > "$work/plan.json"
+hand=$work/hand
+git clone --quiet "$mirror" "$hand/src"
+git -C "$hand/src" checkout --quiet "$(sed -n 's/^commit = "\(.*\)"/\1/p' recipes/jp6-vllm-0.12/bitsandbytes.toml)"
+mkdir -p "$hand/out"
+# The plan's filled steps, pointed at the hand checkout and output dir.
+"$py" - "$work/plan.json" "$hand" > "$hand/steps.sh" <<'PY'
+import json, shlex, sys
+plan, hand = json.load(open(sys.argv[1])), sys.argv[2]
+r = next(r for r in plan["recipes"] if r["name"] == "bitsandbytes")
+src = r["source_dir"]
+def fix(s):
+    return s.replace(src, hand + "/src").replace(src.replace("/src/", "/out/"), hand + "/out")
+print("set -euo pipefail")
+for step in r["steps"]:
+    print("cd " + shlex.quote(fix(step.get("cwd", src))))
+    if "argv" in step:
+        print(shlex.join(fix(a) for a in step["argv"]))
+    else:
+        print(fix(step["script"]))
+PY
+echo "--- steps run by hand:"; cat "$hand/steps.sh"
+t0=$(now)
+(eval "$("${jetforge[@]}" env bitsandbytes)" && bash "$hand/steps.sh")
+t1=$(now)
+by_hand=$(calc "$t1 - $t0")
+ls -l "$hand/out"
+src_dir=$("$py" -c 'import json,sys; print(next(r for r in json.load(open(sys.argv[1]))["recipes"] if r["name"]=="bitsandbytes")["source_dir"])' "$work/plan.json")
+rm -rf "$src_dir/build"
+t0=$(now)
+"${jetforge[@]}" --no-progress build bitsandbytes --force bitsandbytes --system-site-packages --python "$py" --wheelhouse "$work/wheelhouse"
+t1=$(now)
+through=$(calc "$t1 - $t0")
+
+section "summary"
+"$py" - "$out/doctor.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+s = d["summary"]
+print(f"doctor: {s['blockers']} blocker(s), {s['warnings']} warning(s) {s['blocking']}")
+for sec in d["sections"]:
+    for c in sec["checks"]:
+        if sec["title"] in ("CUDA", "Python", "GPU") or c["level"] in ("warn", "blocker"):
+            print(f"  {c['level']:<7} {sec['title']}/{c['name']}: {c['detail']}")
+PY
+echo "verify: $("$py" -c 'import json,sys; print([(r["package"], r["result"]) for r in json.load(open(sys.argv[1]))["results"]])' "$out/verify.json")"
+echo "P7: by hand ${by_hand} s, through jetforge ${through} s (build + wheel checks + GPU verify), ratio $(calc "$through / $by_hand")"

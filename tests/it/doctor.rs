@@ -1,0 +1,216 @@
+//! `doctor` on faked machines (snapshots of what the user sees, and the `--json` shape), and
+//! `verify` against a real venv with passing, failing, hanging and GPU-only snippets.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::util::{host, jetforge, redact_dir, stderr, stdout, tree};
+
+fn doctor(host_name: &str, extra: &[&str]) -> std::process::Output {
+    let dir = tempfile::tempdir().unwrap();
+    jetforge()
+        .current_dir(dir.path())
+        .env("JETFORGE_HOST_ROOT", host(host_name))
+        .args(extra)
+        .arg("doctor")
+        .output()
+        .unwrap()
+}
+
+/// An 8 GB Orin Nano without swap must be told that torch builds with MAX_JOBS=1 and how to
+/// add swap; it is not a blocker.
+#[test]
+fn doctor_orin_nano_without_swap() {
+    let out = doctor("orin-nano-8g", &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("Jetson Orin Nano 8 GB with no swap: torch will build with MAX_JOBS=1"));
+    assert!(text.contains("fix: add 16 GB swap: sudo fallocate -l 16G /swapfile"));
+    insta::assert_snapshot!(text);
+}
+
+/// A container with /dev/nvidia* but no libcuda: the report names the missing NVIDIA runtime.
+#[test]
+fn doctor_container_without_nvidia_runtime() {
+    let out = doctor(
+        "x86-container-no-runtime",
+        &["--target", "host", "--cuda-arch", "9.0"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("device nodes present but libcuda missing"));
+    assert!(text.contains("--gpus all"));
+    insta::assert_snapshot!(text);
+}
+
+/// No CUDA, no headers, no compiler: a CUDA build for this host is blocked, exit 1.
+#[test]
+fn doctor_x86_without_cuda_blocks() {
+    let out = doctor(
+        "x86-ci-cgroup6g",
+        &["--target", "host", "--cuda-arch", "9.0"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("doctor found 5 blocker(s): toolkit, nvcc, dev headers, gcc, g++"),
+        "{}",
+        stderr(&out)
+    );
+    insta::assert_snapshot!(stdout(&out));
+}
+
+/// Building for the Jetson on an x86 machine is not possible natively: a blocker that says so.
+#[test]
+fn doctor_jetson_target_on_x86_is_blocked() {
+    let out = doctor("x86-container-no-runtime", &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout(&out).contains("a native build is impossible here"));
+}
+
+#[test]
+fn doctor_json_shape() {
+    let out = doctor("orin-nano-8g", &["--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let v: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(v["set"], "jp6-vllm-0.12");
+    assert_eq!(v["summary"]["blockers"], 0);
+    let titles: Vec<&str> = v["sections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["title"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        titles,
+        [
+            "Platform",
+            "CUDA",
+            "Python",
+            "Build tools",
+            "CUDA libraries",
+            "Disk",
+            "Memory",
+            "Network",
+            "GPU"
+        ]
+    );
+    let swap = v["sections"][6]["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "swap")
+        .unwrap();
+    assert_eq!(swap["level"], "warn");
+    assert!(swap["fix"].as_str().unwrap().contains("mkswap"));
+}
+
+/// Recipes whose verify snippets pass, fail, hang (1 s limit) and need a GPU, plus a venv.
+fn verify_project() -> tempfile::TempDir {
+    let recipe = |name: &str, verify: &str| {
+        format!(
+            "[package]\nname = \"{name}\"\nversion = \"1.0\"\n[source]\npath = \"../src\"\n\
+             [build]\nsteps = [\"true\"]\n[verify]\n{verify}\n"
+        )
+    };
+    let dir = tree(&[
+        (
+            "recipes/good.toml",
+            &recipe(
+                "good",
+                "python = \"import os, sys; assert os.environ['JETFORGE_PACKAGE'] == 'good' and os.environ['JETFORGE_VERSION'] == '1.0'; assert sys.prefix != sys.base_prefix\"",
+            ),
+        ),
+        (
+            "recipes/bad.toml",
+            &recipe("bad", "python = \"raise SystemExit('bad wheel')\""),
+        ),
+        (
+            "recipes/hangs.toml",
+            &recipe(
+                "hangs",
+                "timeout_secs = 1\npython = \"import time; time.sleep(60)\"",
+            ),
+        ),
+        (
+            "recipes/gpu.toml",
+            &recipe("gpu", "gpu = true\npython = \"import torch\""),
+        ),
+        ("src/.keep", ""),
+    ]);
+    let status = std::process::Command::new("python3")
+        .args(["-m", "venv", "--without-pip"])
+        .arg(dir.path().join("venv"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    dir
+}
+
+fn verify(dir: &Path, args: &[&str]) -> std::process::Output {
+    jetforge()
+        .current_dir(dir)
+        .env("JETFORGE_HOST_ROOT", host("x86-ci-cgroup6g"))
+        .args(["--recipes", "recipes", "verify", "--venv", "venv"])
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn verify_reports_pass_fail_timeout_and_skip() {
+    let dir = verify_project();
+    let out = verify(dir.path(), &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let text = redact_dir(&stdout(&out), dir.path());
+    assert!(
+        text.starts_with("verify with [DIR]/venv/bin/python\n"),
+        "{text}"
+    );
+    let line = |pkg: &str| {
+        text.lines()
+            .find(|l| l.starts_with(&format!("{pkg} ")))
+            .unwrap_or_else(|| panic!("no row for {pkg}:\n{text}"))
+            .to_string()
+    };
+    assert!(line("good").contains(" pass "), "{text}");
+    assert!(line("bad").contains(" FAIL ") && line("bad").contains("exit status 1"));
+    assert!(text.contains("    | bad wheel"), "{text}");
+    assert!(line("hangs").contains(" TIMEOUT ") && line("hangs").contains("no answer within 1s"));
+    assert!(line("gpu").contains(" skipped ") && line("gpu").contains("needs a GPU"));
+    assert!(
+        stderr(&out).contains("verify failed: bad, hangs"),
+        "{}",
+        stderr(&out)
+    );
+
+    let ok = verify(dir.path(), &["good", "gpu"]);
+    assert_eq!(ok.status.code(), Some(0), "{}", stderr(&ok));
+}
+
+#[test]
+fn verify_json_and_nccl_skip_without_gpus() {
+    let dir = verify_project();
+    let out = verify(dir.path(), &["--json", "--nccl", "good"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let v: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(v["results"][0]["package"], "good");
+    assert_eq!(v["results"][0]["result"], "pass");
+    assert!(v["nccl"]["skipped"]
+        .as_str()
+        .unwrap()
+        .contains("needs 2 GPUs"));
+}
+
+#[test]
+fn verify_without_a_venv_is_bad_input() {
+    let dir = verify_project();
+    let out = jetforge()
+        .current_dir(dir.path())
+        .args(["--recipes", "recipes", "verify", "--venv", "nowhere"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = redact_dir(&stderr(&out), dir.path());
+    assert!(err.contains("`[DIR]/nowhere` is not a venv"), "{err}");
+}
