@@ -13,7 +13,7 @@ use super::Session;
 pub const CUDA_PROBE_SUBCOMMAND: &str = "__cuda-probe";
 
 pub fn run(g: &GlobalArgs, a: &Packages) -> Result<()> {
-    let session = Session::load(g)?;
+    let mut session = Session::load(g)?;
     // Disk and MAX_JOBS count only what would be built: the selection and its dependencies.
     let mut set = session.set.clone();
     set.recipes = session
@@ -27,6 +27,9 @@ pub fn run(g: &GlobalArgs, a: &Packages) -> Result<()> {
         .host_root
         .clone()
         .unwrap_or_else(|| std::path::PathBuf::from("/"));
+    // Doctor is the one command that always asks Python and the GPU, whatever the target.
+    session.facts.probe_python(&root, None);
+    session.facts.probe_gpu(&root);
     let exe = std::env::current_exe().context("failed to find the jetforge executable")?;
     let probe = CudaProbeCommand(vec![
         exe.to_string_lossy().into_owned(),
