@@ -500,11 +500,19 @@ fn ensure_venv<'v>(
             dir: cx.layout.venv_dir(),
             base_python: base,
             system_site_packages: opts.system_site_packages,
-            installer: Installer::detect(),
+            installer: Installer::detect(cx.policy.offline()),
         };
         let argv = spec.create_argv();
         if !argv.is_empty() {
             run_tool(cx, r, "create the build venv", &argv)?;
+            if let Some(pth) = spec.inherit_parent_site()? {
+                cx.reporter.message(&format!(
+                    "{}: the build venv also sees the packages of `{}` ({})",
+                    r.name,
+                    spec.base_python.display(),
+                    pth.display()
+                ));
+            }
         }
         *venv = Some(spec);
     }

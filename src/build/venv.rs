@@ -18,10 +18,12 @@ pub enum Installer {
 }
 
 impl Installer {
-    pub fn detect() -> Self {
+    /// uv when it is on PATH and the network may be used; offline, pip: it sees everything the
+    /// venv can import (system site-packages, an inherited parent venv) as already satisfied.
+    pub fn detect(offline: bool) -> Self {
         match which::which("uv") {
-            Ok(p) => Installer::Uv(p),
-            Err(_) => Installer::Pip,
+            Ok(p) if !offline => Installer::Uv(p),
+            _ => Installer::Pip,
         }
     }
 }
@@ -42,30 +44,62 @@ impl VenvSpec {
         self.dir.join("bin").join("python")
     }
 
-    /// The command lines that create the venv (empty when it already exists).
+    /// The command that creates the venv (empty when it already exists). Always the stdlib
+    /// `venv`: its bundled pip needs no network (uv's `--seed` downloads pip).
     pub fn create_argv(&self) -> Vec<String> {
         if self.python().exists() {
             return Vec::new();
         }
-        let mut argv = match &self.installer {
-            Installer::Uv(uv) => vec![
-                uv.to_string_lossy().into_owned(),
-                "venv".into(),
-                "--seed".into(),
-                "--python".into(),
-                self.base_python.to_string_lossy().into_owned(),
-            ],
-            Installer::Pip => vec![
-                self.base_python.to_string_lossy().into_owned(),
-                "-m".into(),
-                "venv".into(),
-            ],
-        };
+        let mut argv = vec![
+            self.base_python.to_string_lossy().into_owned(),
+            "-m".into(),
+            "venv".into(),
+        ];
         if self.system_site_packages {
             argv.push("--system-site-packages".into());
         }
         argv.push(self.dir.to_string_lossy().into_owned());
         argv
+    }
+
+    /// With `system_site_packages`, when the base interpreter is itself in a venv (a torch
+    /// installed in `/opt/torch/.venv`, say), makes that venv's packages importable too: a new
+    /// venv would otherwise only see the base installation's site-packages. Returns the `.pth`
+    /// file written, if any.
+    pub fn inherit_parent_site(&self) -> Result<Option<PathBuf>> {
+        if !self.system_site_packages {
+            return Ok(None);
+        }
+        let probe = "import site, sys\nprint(sys.prefix != sys.base_prefix)\nfor p in site.getsitepackages(): print(p)";
+        let out = duct::cmd!(&self.base_python, "-c", probe)
+            .read()
+            .with_context(|| {
+                format!(
+                    "failed to ask `{}` for its site-packages",
+                    self.base_python.display()
+                )
+            })?;
+        let mut lines = out.lines();
+        if lines.next() != Some("True") {
+            return Ok(None);
+        }
+        let dirs: Vec<&str> = lines.filter(|l| !l.trim().is_empty()).collect();
+        let purelib = duct::cmd!(
+            self.python(),
+            "-c",
+            "import sysconfig; print(sysconfig.get_paths()['purelib'])"
+        )
+        .read()
+        .with_context(|| {
+            format!(
+                "failed to ask the venv `{}` for its site-packages",
+                self.dir.display()
+            )
+        })?;
+        let pth = PathBuf::from(purelib.trim()).join("_jetforge_parent_venv.pth");
+        std::fs::write(&pth, dirs.join("\n") + "\n")
+            .with_context(|| format!("failed to write `{}`", pth.display()))?;
+        Ok(Some(pth))
     }
 
     fn install_prefix(&self) -> Vec<String> {
@@ -120,6 +154,10 @@ impl VenvSpec {
 /// that version. `explicit` (from `--python`) wins.
 pub fn find_python(version: &str, explicit: Option<&Path>) -> Result<PathBuf> {
     if let Some(p) = explicit {
+        // A bare name (`--python python3`) means the one on PATH, as a shell would find it.
+        if p.components().count() == 1 {
+            return which::which(p).with_context(|| format!("`{}` is not on PATH", p.display()));
+        }
         return Ok(p.to_path_buf());
     }
     let exact = format!("python{version}");
@@ -178,6 +216,7 @@ mod tests {
     #[test]
     fn offline_requirements_never_reach_an_index() {
         let s = spec(Installer::Uv("/bin/uv".into()));
+        assert_eq!(s.create_argv()[..3], ["/usr/bin/python3.10", "-m", "venv"]);
         let argv = s
             .install_requirements_argv(&["ninja".into()], true)
             .unwrap();
@@ -196,6 +235,54 @@ mod tests {
             .install_requirements_argv(&["ninja".into()], false)
             .unwrap();
         assert!(!online.contains(&"--no-index".to_string()));
+    }
+
+    #[test]
+    fn offline_installs_use_pip() {
+        assert_eq!(Installer::detect(true), Installer::Pip);
+    }
+
+    #[test]
+    fn a_parent_venv_is_inherited() {
+        let dir = tempfile::tempdir().unwrap();
+        let py = which::which("python3").unwrap();
+        let parent = dir.path().join("parent");
+        let ok = std::process::Command::new(&py)
+            .args(["-m", "venv", "--without-pip"])
+            .arg(&parent)
+            .status()
+            .unwrap();
+        assert!(ok.success());
+        let site = duct::cmd!(
+            parent.join("bin/python"),
+            "-c",
+            "import sysconfig; print(sysconfig.get_paths()['purelib'])"
+        )
+        .read()
+        .unwrap();
+        std::fs::write(PathBuf::from(site.trim()).join("from_parent.py"), "X = 7\n").unwrap();
+        let child = VenvSpec {
+            dir: dir.path().join("child"),
+            base_python: parent.join("bin/python"),
+            system_site_packages: true,
+            installer: Installer::Pip,
+        };
+        let mut argv = child.create_argv();
+        argv.insert(3, "--without-pip".into());
+        assert!(std::process::Command::new(&argv[0])
+            .args(&argv[1..])
+            .status()
+            .unwrap()
+            .success());
+        assert!(child.inherit_parent_site().unwrap().is_some());
+        let got = duct::cmd!(
+            child.python(),
+            "-c",
+            "import from_parent; print(from_parent.X)"
+        )
+        .read()
+        .unwrap();
+        assert_eq!(got.trim(), "7");
     }
 
     #[test]

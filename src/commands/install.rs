@@ -75,11 +75,12 @@ fn create_venv(s: &Session, a: &InstallArgs, env: &[(String, String)]) -> Result
         dir: std::path::absolute(&a.venv)?,
         base_python: venv::find_python(&s.target.python_version, a.python.as_deref())?,
         system_site_packages: a.system_site_packages,
-        installer: Installer::detect(),
+        installer: Installer::detect(s.policy.offline),
     };
     let argv = venv.create_argv();
     if !argv.is_empty() {
         run_pip(&argv, env, s, "create the venv")?;
+        venv.inherit_parent_site()?;
     }
     Ok(venv)
 }
