@@ -851,7 +851,12 @@ fn verify(
                 None => return Ok(()),
             }
         }
-        None => crate::verify::run_snippet(&venv.python(), v, &env, cx.facts.gpu_arch.is_some())?,
+        None => crate::verify::run_snippet(
+            &venv.python(),
+            v,
+            &env,
+            cx.facts.gpu_visible || cx.facts.gpu_arch.is_some(),
+        )?,
     };
     match outcome {
         VerifyOutcome::Pass { .. } => Ok(()),

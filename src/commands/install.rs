@@ -35,34 +35,39 @@ pub fn run(g: &GlobalArgs, a: &InstallArgs) -> Result<()> {
         .map(|e| wheelhouse.dir().join(&e.file))
         .collect();
     let constraints = write_constraints(&entries)?;
-    let mut install = venv
+    // 1. The set's wheels as exact files: no index, no resolver, and a same-version wheel from
+    //    elsewhere (a CPU torch) is replaced.
+    let install = venv
         .install_wheels_argv(&files)
         .expect("at least one wheel");
+    run_pip(
+        &install,
+        &env,
+        &s,
+        "install the set's wheels (exact files, no index)",
+    )?;
+    // 2. Their other dependencies, with every set package pinned to the version just installed:
+    //    from the wheelhouse and what the venv already sees, or with --with-deps from the index.
+    let mut deps = venv
+        .install_requirements_argv(&pins(&entries), s.policy.offline || !a.with_deps)
+        .expect("at least one pin");
+    deps.extend([
+        "--constraint".into(),
+        constraints.path().display().to_string(),
+    ]);
     if !a.with_deps {
-        // Without --no-deps the resolver checks that every dependency is in the wheelhouse.
-        install.retain(|x| x != "--no-deps");
-        install.extend([
+        deps.extend([
             "--find-links".into(),
             wheelhouse.dir().display().to_string(),
         ]);
-        install.extend([
-            "--constraint".into(),
-            constraints.path().display().to_string(),
-        ]);
     }
-    run_pip(&install, &env, &s, "install the set's wheels (no index)").map_err(|e| {
-        e.context("a dependency outside the set is missing from the wheelhouse: rerun with --with-deps to take it from the index")
+    run_pip(&deps, &env, &s, "install the dependencies of the set's wheels").map_err(|e| {
+        if a.with_deps {
+            e
+        } else {
+            e.context("a dependency outside the set is missing from the wheelhouse: rerun with --with-deps to take it from the index")
+        }
     })?;
-    if a.with_deps {
-        let mut deps = venv
-            .install_requirements_argv(&pins(&entries), s.policy.offline)
-            .expect("at least one pin");
-        deps.extend([
-            "--constraint".into(),
-            constraints.path().display().to_string(),
-        ]);
-        run_pip(&deps, &env, &s, "install the other dependencies")?;
-    }
     for e in &entries {
         println!("installed {} {} ({})", e.package, e.version, e.file);
     }

@@ -52,7 +52,7 @@ pub fn run(g: &GlobalArgs, a: &VerifyArgs) -> Result<()> {
         .set
         .select(&a.packages.packages)
         .map_err(crate::error::input)?;
-    let gpu_visible = session.facts.gpu_arch.is_some();
+    let gpu_visible = session.facts.gpu_visible || session.facts.gpu_arch.is_some();
     let base_env = venv_env(&venv);
     let mut results = Vec::new();
     for r in recipes {

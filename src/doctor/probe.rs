@@ -333,17 +333,7 @@ fn gpu_paths(
 }
 
 fn device_nodes(root: &Path) -> Vec<String> {
-    let Ok(entries) = std::fs::read_dir(host_path(root, "dev")) else {
-        return Vec::new();
-    };
-    let mut nodes: Vec<String> = entries
-        .filter_map(|e| e.ok())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with("nvidia") || n.starts_with("nvhost-") || n == "nvmap")
-        .map(|n| format!("/dev/{n}"))
-        .collect();
-    nodes.sort();
-    nodes
+    crate::host::gpu_device_nodes(root)
 }
 
 fn driver_version(root: &Path) -> PathResult {

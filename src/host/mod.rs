@@ -41,6 +41,8 @@ pub struct HostFacts {
     pub cuda: Option<Cuda>,
     /// CUDA compute capability of the GPU, e.g. "8.7" on Orin, "9.0" on an H100.
     pub gpu_arch: Option<String>,
+    /// NVIDIA device nodes exist (see [`gpu_device_nodes`]): GPU code can run here.
+    pub gpu_visible: bool,
     pub python: Option<Python>,
 }
 
@@ -134,6 +136,7 @@ impl HostFacts {
             jetson,
             cuda: cuda::read(root),
             gpu_arch,
+            gpu_visible: !gpu_device_nodes(root).is_empty(),
             python: None,
         }
     }
@@ -171,6 +174,22 @@ fn arch(root: &Path) -> String {
 
 /// A Jetson's GPU is fixed by its module, so the model string is enough; elsewhere only the
 /// driver knows, and only for the live root.
+/// NVIDIA device nodes present: `/dev/nvidia*` (discrete GPUs), `/dev/nvhost-*` and
+/// `/dev/nvmap` (Jetson's integrated GPU). A GPU that can run a verify snippet has some.
+pub fn gpu_device_nodes(root: &Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(host_path(root, "dev")) else {
+        return Vec::new();
+    };
+    let mut nodes: Vec<String> = entries
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("nvidia") || n.starts_with("nvhost-") || n == "nvmap")
+        .map(|n| format!("/dev/{n}"))
+        .collect();
+    nodes.sort();
+    nodes
+}
+
 /// True when `root` is the machine we run on, so processes and the environment describe it.
 fn is_live(root: &Path) -> bool {
     root == Path::new("/")

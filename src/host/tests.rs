@@ -58,13 +58,17 @@ fn nano(swap_kib: u64) -> HostFacts {
         jetson: jetson("NVIDIA Jetson Orin Nano Developer Kit"),
         cuda: orin_cuda(),
         gpu_arch: Some("8.7".into()),
+        gpu_visible: false,
         python: python(10),
     }
 }
 
 #[test]
 fn orin_nano_8g() {
-    assert_eq!(fixtures::facts("orin-nano-8g"), nano(0));
+    let mut expected = nano(0);
+    // Its tree has Jetson's GPU device nodes (dev/nvhost-gpu, dev/nvmap).
+    expected.gpu_visible = true;
+    assert_eq!(fixtures::facts("orin-nano-8g"), expected);
 }
 
 #[test]
@@ -91,6 +95,7 @@ fn agx_orin_64g() {
         jetson: jetson("NVIDIA Jetson AGX Orin Developer Kit"),
         cuda: orin_cuda(),
         gpu_arch: Some("8.7".into()),
+        gpu_visible: false,
         python: python(10),
     };
     assert_eq!(fixtures::facts("agx-orin-64g"), expected);
@@ -121,6 +126,7 @@ fn x86_ci_cgroup6g() {
         jetson: None,
         cuda: None,
         gpu_arch: None,
+        gpu_visible: false,
         python: python(12),
     };
     assert_eq!(fixtures::facts("x86-ci-cgroup6g"), expected);
@@ -155,6 +161,7 @@ fn cgroup_v2_host() {
             source: "version.json".into(),
         }),
         gpu_arch: None,
+        gpu_visible: false,
         python: python(11),
     };
     assert_eq!(fixtures::facts("cgroup-v2-host"), expected);
