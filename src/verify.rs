@@ -22,6 +22,8 @@ const TAIL_LINES: usize = 20;
 pub enum Outcome {
     Pass {
         secs: f64,
+        /// The snippet's last line of output, if it printed any (what it checked).
+        said: Option<String>,
     },
     Fail {
         secs: f64,
@@ -85,7 +87,10 @@ pub fn outcome_of(out: &runner::TimedOutput, timeout: Duration) -> Outcome {
     let tail = last_lines(&out.output);
     let secs = (out.duration.as_secs_f64() * 10.0).round() / 10.0;
     match &out.status {
-        Some(Status::Success) => Outcome::Pass { secs },
+        Some(Status::Success) => Outcome::Pass {
+            secs,
+            said: tail.last().filter(|l| !l.trim().is_empty()).cloned(),
+        },
         Some(status) => Outcome::Fail {
             secs,
             status: status.to_string(),

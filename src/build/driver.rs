@@ -622,7 +622,12 @@ fn run_steps(
     state: &mut RecipeState,
 ) -> Result<(u32, bool)> {
     let state_path = cx.layout.state_file(&r.name);
-    let start = state.resume_at(fp);
+    let mut start = state.resume_at(fp);
+    if start >= r.steps.len() {
+        // Every step finished before, yet we are building (--force, or its wheel is gone):
+        // start over rather than resume past the end.
+        start = 0;
+    }
     if start == 0 {
         clear_wheels(&cx.layout.out_dir(&r.name))?;
     } else if start < r.steps.len() {
@@ -859,7 +864,12 @@ fn verify(
         )?,
     };
     match outcome {
-        VerifyOutcome::Pass { .. } => Ok(()),
+        VerifyOutcome::Pass { said, .. } => {
+            if let Some(line) = said {
+                cx.reporter.message(&format!("{}: verify: {line}", r.name));
+            }
+            Ok(())
+        }
         VerifyOutcome::Skipped { reason } => {
             cx.reporter
                 .message(&format!("{}: verify skipped: {reason}", r.name));

@@ -213,7 +213,7 @@ fn render(report: &Report) -> String {
 /// The time column and the detail lines (first line in the table, the rest below it).
 fn detail(o: &Outcome) -> (String, Vec<String>) {
     match o {
-        Outcome::Pass { secs } => (format!("{secs:.1}s"), Vec::new()),
+        Outcome::Pass { secs, said } => (format!("{secs:.1}s"), said.iter().cloned().collect()),
         Outcome::Fail { secs, status, tail } => {
             let mut lines = vec![status.clone()];
             lines.extend(tail.iter().cloned());

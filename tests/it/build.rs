@@ -188,6 +188,12 @@ fn second_build_does_nothing_and_a_changed_patch_rebuilds_only_dependents() {
     let forced = build(dir, &["--force", "solo"]);
     ok(&forced);
     assert!(result_of(&forced, "solo").contains("built in"));
+    // A forced rebuild of a finished build runs its steps again (it must not "resume" past them).
+    assert!(
+        stderr(&forced).contains("solo: step 1/1"),
+        "{}",
+        stderr(&forced)
+    );
     assert!(result_of(&forced, "first").contains("cached"));
 }
 

@@ -838,7 +838,7 @@ fn concurrent_prepares_on_one_work_dir_take_turns() {
         .collect();
     let read = |log: &PathBuf| std::fs::read_to_string(log).unwrap_or_default();
     let waits_for_work_dir =
-        |log: &PathBuf| read(log).contains("waiting for the lock on the work dir held by pid");
+        |log: &PathBuf| read(log).contains("waiting for the lock on the work dir held by");
     let deadline = Instant::now() + Duration::from_secs(30);
     while !logs.iter().any(waits_for_work_dir) && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
