@@ -7,7 +7,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use serde::Serialize;
 
 use crate::build::runner::{self, Status};
@@ -167,8 +167,17 @@ pub fn nccl_smoke(
     env: &[(String, String)],
     timeout: Duration,
 ) -> Result<NcclReport> {
+    // A file, not `-c`: torch's spawn start method re-imports `__main__` in each worker and
+    // cannot find `worker` in a `-c` program (seen on a 2-GPU machine).
+    let script = tempfile::Builder::new()
+        .prefix("jetforge-nccl-")
+        .suffix(".py")
+        .tempfile()
+        .context("failed to create a temp file for the NCCL test")?;
+    std::fs::write(script.path(), NCCL_SCRIPT)
+        .with_context(|| format!("failed to write `{}`", script.path().display()))?;
     let mut argv = python.to_vec();
-    argv.extend(["-c".to_string(), NCCL_SCRIPT.to_string()]);
+    argv.push(script.path().to_string_lossy().into_owned());
     let outcome = run_timed(&argv, env, timeout)?;
     if !outcome.failed() {
         return Ok(NcclReport {
@@ -286,7 +295,7 @@ mod tests {
         let fake = dir.path().join("python");
         std::fs::write(
             &fake,
-            "#!/bin/sh\nif [ \"${NCCL_P2P_DISABLE:-}\" = 1 ]; then echo ok; exit 0; fi\nexec sleep 60\n",
+            "#!/bin/sh\ngrep -q init_process_group \"$1\" || exit 3\nif [ \"${NCCL_P2P_DISABLE:-}\" = 1 ]; then echo ok; exit 0; fi\nexec sleep 60\n",
         )
         .unwrap();
         std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
