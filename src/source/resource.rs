@@ -10,11 +10,10 @@
 //! CAs via `SSL_CERT_FILE`) and unpacking; it does not decide proxies or read the config.
 
 use std::fs::{self, File};
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
-use sha2::{Digest, Sha256};
 use tempfile::NamedTempFile;
 
 use crate::envvars;
@@ -233,7 +232,8 @@ fn download(
 fn copy_local(path: &Path, dir: &Path) -> Result<(NamedTempFile, String)> {
     let mut src = File::open(path).map_err(io_err("open", path))?;
     let mut tmp = temp_file(dir)?;
-    let hash = copy_hashing(&mut src, tmp.as_file_mut()).map_err(io_err("copy", path))?;
+    let hash = crate::net::http::copy_hashing(&mut src, tmp.as_file_mut())
+        .map_err(io_err("copy", path))?;
     Ok((tmp, hash))
 }
 
@@ -242,22 +242,6 @@ fn temp_file(dir: &Path) -> Result<NamedTempFile> {
         .prefix(".download-")
         .tempfile_in(dir)
         .map_err(io_err("create a temp file in", dir))
-}
-
-/// Copies everything and returns the sha256 (lower-case hex) of what was copied.
-fn copy_hashing(src: &mut dyn Read, dst: &mut File) -> io::Result<String> {
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let n = src.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-        dst.write_all(&buf[..n])?;
-    }
-    dst.flush()?;
-    Ok(hex::encode(hasher.finalize()))
 }
 
 /// One failed try: the message, and whether trying again may help.
@@ -299,7 +283,7 @@ fn http_get(
 ) -> std::result::Result<String, Failure> {
     let response = agent.get(url).call().map_err(classify)?;
     let mut body = response.into_body().into_reader();
-    copy_hashing(&mut body, dst).map_err(|e| Failure {
+    crate::net::http::copy_hashing(&mut body, dst).map_err(|e| Failure {
         reason: format!("reading the body failed: {e}"),
         transient: true,
     })

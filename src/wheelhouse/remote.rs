@@ -10,11 +10,9 @@
 use std::cell::{Cell, OnceCell};
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-
-use sha2::{Digest, Sha256};
 
 use super::published::{self, PublishedEntry, PublishedManifest, MANIFEST_FILE};
 use crate::net::http::{self, AgentError, AgentOptions};
@@ -281,8 +279,8 @@ impl<'a> IndexClient<'a> {
                 return Err(status_failure(url, code, response));
             }
             let mut body = response.into_body().into_reader();
-            let hash =
-                copy_hashing(&mut body, tmp.as_file_mut()).map_err(|e| read_failure(url, e))?;
+            let hash = crate::net::http::copy_hashing(&mut body, tmp.as_file_mut())
+                .map_err(|e| read_failure(url, e))?;
             Ok((tmp, hash))
         })?;
         if !actual.eq_ignore_ascii_case(sha256) {
@@ -489,22 +487,6 @@ fn multipart_frame(boundary: &str, u: &Upload) -> (Vec<u8>, Vec<u8>) {
         head.into_bytes(),
         format!("\r\n--{boundary}--\r\n").into_bytes(),
     )
-}
-
-/// Copies everything and returns the sha256 (lower-case hex) of what was copied.
-fn copy_hashing(src: &mut dyn Read, dst: &mut File) -> io::Result<String> {
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let n = src.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-        dst.write_all(&buf[..n])?;
-    }
-    dst.flush()?;
-    Ok(hex::encode(hasher.finalize()))
 }
 
 /// What one remote cache holds, read once per build.
