@@ -19,13 +19,18 @@ pub const JETFORGE_INDEX_TOKEN: &str = "JETFORGE_INDEX_TOKEN";
 /// The target rootfs cross builds use where a profile says `sysroot = "{sysroot}"`; wins over
 /// `[cross] sysroot` in jetforge.toml.
 pub const JETFORGE_SYSROOT: &str = "JETFORGE_SYSROOT";
-/// Caps the number of parallel compile jobs; the memory policy may lower it further.
+/// Parallel compile jobs, overriding the memory policy (`--jobs` overrides it in turn).
 pub const MAX_JOBS: &str = "MAX_JOBS";
+/// The recipe directory, as `--recipes` (clap reads it; named here so the list is complete).
+pub const JETFORGE_RECIPES: &str = "JETFORGE_RECIPES";
+/// The CUDA toolkit directory when `/usr/local/cuda/version.json` does not say (host facts).
+pub const CUDA_HOME: &str = "CUDA_HOME";
+
 /// Any value disables colour in output (<https://no-color.org>).
 pub const NO_COLOR: &str = "NO_COLOR";
 /// CA bundle (PEM) trusted for HTTPS downloads instead of the built-in roots.
 pub const SSL_CERT_FILE: &str = "SSL_CERT_FILE";
-/// When set, tests fail instead of skipping when a server binary is missing.
+/// When set: plain progress lines, and tests fail instead of skipping when a tool is missing.
 pub const CI: &str = "CI";
 
 /// Proxy for `http://` URLs; the lower-case name is looked up first, as curl does.

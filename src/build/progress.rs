@@ -69,7 +69,7 @@ pub fn format_duration(d: Duration) -> String {
 
 /// Picks the reporter for this run.
 pub fn for_terminal(no_progress: bool, verbose: bool) -> Box<dyn Reporter> {
-    let ci = std::env::var_os("CI").is_some();
+    let ci = std::env::var_os(crate::envvars::CI).is_some();
     if no_progress || ci || !std::io::stderr().is_terminal() {
         Box::new(PlainReporter::new(
             Box::new(std::io::stderr()),

@@ -25,10 +25,10 @@ pub const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
 /// Root of the host description to read instead of `/`: a fake tree with `proc/`, `sys/`,
 /// `etc/`, `usr/` (see `tests/hosts/`), so that `plan` and `doctor` can be tested as if on a
 /// Jetson.
-pub const HOST_ROOT_ENV: &str = "JETFORGE_HOST_ROOT";
+pub const HOST_ROOT_ENV: &str = crate::envvars::JETFORGE_HOST_ROOT;
 
 /// Where the CUDA toolkit lives when it is not `/usr/local/cuda`; read only for the live root.
-pub const CUDA_HOME_ENV: &str = "CUDA_HOME";
+pub const CUDA_HOME_ENV: &str = crate::envvars::CUDA_HOME;
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct HostFacts {
