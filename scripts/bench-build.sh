@@ -46,7 +46,7 @@ for i in $(seq "$repeats"); do
   rm -rf "$tmp/p4/work/recipes-host/src/first/build"
   t0=$(now); jfb "$tmp/p4" first --force first; t1=$(now)
   rm -rf "$tmp/hand"; cp -r "$root/tests/fixtures/project/src/first" "$tmp/hand"
-  t2=$(now); (cd "$tmp/hand" && "$py" -m pip wheel --no-build-isolation --no-deps --no-index -w out . >/dev/null 2>&1); t3=$(now)
+  t2=$(now); (cd "$tmp/hand" && "$py" -m pip wheel --disable-pip-version-check --no-build-isolation --no-deps --no-index -w out . >/dev/null 2>&1); t3=$(now)
   jet+=("$(echo "$t1 - $t0" | bc)"); hand+=("$(echo "$t3 - $t2" | bc)")
 done
 j=$(median "${jet[@]}"); h=$(median "${hand[@]}")

@@ -98,6 +98,17 @@ t0=$(now)
 "${jetforge[@]}" --no-progress build bitsandbytes --force bitsandbytes --system-site-packages --python "$py" --wheelhouse "$work/wheelhouse"
 t1=$(now)
 through=$(calc "$t1 - $t0")
+# The steps alone, as the by-hand run does them: from the end of the venv phase (venv.log) to
+# the last step's log, both written by jetforge as it goes.
+logs=$(dirname "$src_dir")/../logs/bitsandbytes
+steps_only=$("$py" - "$logs" <<'PY'
+import os, sys, glob
+logs = sys.argv[1]
+start = os.path.getmtime(os.path.join(logs, "venv.log"))
+end = max(os.path.getmtime(p) for p in glob.glob(os.path.join(logs, "[0-9][0-9]-*.log")))
+print(round(end - start, 3))
+PY
+)
 
 section "summary"
 "$py" - "$out/doctor.json" <<'PY'
@@ -112,3 +123,4 @@ for sec in d["sections"]:
 PY
 echo "verify: $("$py" -c 'import json,sys; print([(r["package"], r["result"]) for r in json.load(open(sys.argv[1]))["results"]])' "$out/verify.json")"
 echo "P7: by hand ${by_hand} s, through jetforge ${through} s (build + wheel checks + GPU verify), ratio $(calc "$through / $by_hand")"
+echo "P7 (steps only): by hand ${by_hand} s, jetforge's steps ${steps_only} s, ratio $(calc "$steps_only / $by_hand")"
