@@ -204,7 +204,8 @@ impl Session {
     pub fn jobs_override(&self, cli: Option<u32>) -> JobsOverride {
         JobsOverride {
             cli,
-            env: caller_env(crate::envvars::MAX_JOBS).and_then(|v| v.trim().parse().ok().filter(|n| *n > 0)),
+            env: caller_env(crate::envvars::MAX_JOBS)
+                .and_then(|v| v.trim().parse().ok().filter(|n| *n > 0)),
             remembered: None,
         }
     }
