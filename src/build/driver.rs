@@ -537,14 +537,15 @@ fn ensure_venv<'v>(
     Ok(spec)
 }
 
-/// Wheel files of every recipe `r` depends on, directly or not, from the wheelhouse.
+/// Wheel files of every recipe `r` depends on or comes after, directly or not, that the
+/// wheelhouse has.
 fn dependency_wheels(cx: &BuildContext, r: &Recipe) -> Result<Vec<PathBuf>> {
     let mut want: BTreeSet<&str> = BTreeSet::new();
-    let mut stack: Vec<&str> = r.depends.iter().map(String::as_str).collect();
+    let mut stack: Vec<&str> = r.ordering_deps().map(String::as_str).collect();
     while let Some(d) = stack.pop() {
         if want.insert(d) {
             if let Some(dep) = cx.set.get(d) {
-                stack.extend(dep.depends.iter().map(String::as_str));
+                stack.extend(dep.ordering_deps().map(String::as_str));
             }
         }
     }

@@ -15,10 +15,10 @@ pub fn order(recipes: &[Recipe]) -> Result<Vec<usize>, Vec<String>> {
         .enumerate()
         .map(|(i, r)| (r.name.as_str(), i))
         .collect();
-    let mut pending: Vec<usize> = recipes.iter().map(|r| r.depends.len()).collect();
+    let mut pending: Vec<usize> = recipes.iter().map(|r| r.ordering_deps().count()).collect();
     let mut users: Vec<Vec<usize>> = vec![Vec::new(); recipes.len()];
     for (i, r) in recipes.iter().enumerate() {
-        for d in &r.depends {
+        for d in r.ordering_deps() {
             users[index[d.as_str()]].push(i);
         }
     }
@@ -60,8 +60,7 @@ fn find_cycle(recipes: &[Recipe], index: &BTreeMap<&str, usize>, pending: &[usiz
     loop {
         let cur = *path.last().unwrap();
         let next = recipes[cur]
-            .depends
-            .iter()
+            .ordering_deps()
             .map(|d| index[d.as_str()])
             .filter(|&d| pending[d] > 0)
             .min_by_key(|&d| recipes[d].name.as_str())
@@ -147,6 +146,7 @@ mod tests {
             edits: vec![],
             resources: vec![],
             depends: deps.iter().map(|d| d.to_string()).collect(),
+            after: vec![],
             python_requires: vec![],
             env: vec![],
             jobs: JobsPolicy {
@@ -192,6 +192,26 @@ mod tests {
             names(&a, &order(&a).unwrap()),
             names(&b, &order(&b).unwrap())
         );
+    }
+
+    #[test]
+    fn after_orders_without_selecting() {
+        let mut bnb = r("bitsandbytes", &[]);
+        bnb.after = vec!["torch".into()];
+        let rs = vec![bnb, r("torch", &[])];
+        assert_eq!(names(&rs, &order(&rs).unwrap()), ["torch", "bitsandbytes"]);
+        let set = RecipeSet {
+            name: "s".into(),
+            description: None,
+            requires: Default::default(),
+            recipes: rs,
+        };
+        let got: Vec<&str> = select(&set, &["bitsandbytes".into()])
+            .unwrap()
+            .iter()
+            .map(|r| r.name.as_str())
+            .collect();
+        assert_eq!(got, ["bitsandbytes"]);
     }
 
     #[test]

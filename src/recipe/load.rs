@@ -229,6 +229,12 @@ fn load_recipe(
     let patches = check_patches(&cx, &raw.patches, patches, diags);
     let resources = check_resources(&cx, &raw.resources, diags);
     let edits = check_edits(&cx, &raw.edits, diags);
+    let after: Vec<String> = raw
+        .depends
+        .after
+        .iter()
+        .map(|d| d.get_ref().clone())
+        .collect();
     let depends: Vec<String> = raw
         .depends
         .recipes
@@ -290,6 +296,7 @@ fn load_recipe(
         edits,
         resources,
         depends,
+        after,
         python_requires: raw
             .depends
             .python
@@ -770,7 +777,7 @@ fn check_set(
         }
     }
     for r in &recipes {
-        for d in &r.depends {
+        for d in r.ordering_deps() {
             if !first.contains_key(d.as_str()) {
                 let known: Vec<&str> = first.keys().copied().collect();
                 diags.push(
@@ -847,11 +854,18 @@ fn dep_span(text: &str, dep: &str) -> Range<usize> {
     struct DD {
         #[serde(default)]
         recipes: Vec<Spanned<String>>,
+        #[serde(default)]
+        after: Vec<Spanned<String>>,
     }
     toml::from_str::<D>(text)
         .ok()
         .and_then(|d| d.depends)
-        .and_then(|d| d.recipes.into_iter().find(|r| r.get_ref() == dep))
+        .and_then(|d| {
+            d.recipes
+                .into_iter()
+                .chain(d.after)
+                .find(|r| r.get_ref() == dep)
+        })
         .map_or(0..0, |r| r.span())
 }
 

@@ -33,6 +33,8 @@ pub struct Recipe {
     pub edits: Vec<Edit>,
     pub resources: Vec<Resource>,
     pub depends: Vec<String>,
+    /// Order-only dependencies (see `schema::DependsSpec::after`).
+    pub after: Vec<String>,
     pub python_requires: Vec<String>,
     pub env: Vec<(String, Template)>,
     pub jobs: JobsPolicy,
@@ -56,6 +58,13 @@ pub enum Source {
     },
     /// A local directory (absolute, resolved against the recipe file).
     Path { dir: PathBuf },
+}
+
+impl Recipe {
+    /// Everything that must come before this recipe in a build order.
+    pub fn ordering_deps(&self) -> impl Iterator<Item = &String> {
+        self.depends.iter().chain(&self.after)
+    }
 }
 
 impl Source {

@@ -138,6 +138,11 @@ pub struct DependsSpec {
     /// Python build requirements (PEP 508), installed into the build venv.
     #[serde(default)]
     pub python: Vec<Spanned<String>>,
+    /// Recipes built first *when they are built in the same run*, their wheels then installed
+    /// into the build venv (e.g. for a verify snippet that imports torch); unlike `recipes`,
+    /// selecting this recipe does not select them.
+    #[serde(default)]
+    pub after: Vec<Spanned<String>>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

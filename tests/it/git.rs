@@ -407,6 +407,7 @@ fn recipe(name: &str, url: &str, commit: &str, patches: Vec<Patch>, edits: Vec<E
         edits,
         resources: vec![],
         depends: vec![],
+        after: vec![],
         python_requires: vec![],
         env: vec![],
         jobs: JobsPolicy {
