@@ -126,6 +126,9 @@ pub struct PlanArgs {
     pub packages: Packages,
     #[command(flatten)]
     pub jobs: JobsArg,
+    /// Also look recipes up in this remote wheel cache (repeatable; `[cache] indexes` too).
+    #[arg(long, value_name = "URL")]
+    pub cache_from: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

@@ -10,12 +10,14 @@ use crate::fingerprint::explain;
 use crate::host::{HostFacts, GIB};
 use crate::plan::{self, Plan, PlanInputs, RecipePlan};
 use crate::recipe::OutputKind;
+use crate::source::resource::FetchOptions;
+use crate::wheelhouse::remote::{IndexClient, RemoteCaches};
 use crate::wheelhouse::store::Wheelhouse;
 
 pub fn run(g: &GlobalArgs, a: &PlanArgs) -> Result<()> {
     let s = Session::load(g)?;
     let mut plan = make(&s, &a.packages.packages, a.jobs.jobs)?;
-    fill_cache_status(&s, &mut plan, &a.packages.packages)?;
+    fill_cache_status(&s, &mut plan, &a.packages.packages, &a.cache_from)?;
     if g.json {
         println!("{}", serde_json::to_string_pretty(&plan)?);
     } else {
@@ -45,7 +47,18 @@ pub fn make(s: &Session, packages: &[String], jobs: Option<u32>) -> Result<Plan>
 }
 
 /// Says per recipe whether `build` would take it from the wheelhouse or build it, and why.
-fn fill_cache_status(s: &Session, plan: &mut Plan, packages: &[String]) -> Result<()> {
+fn fill_cache_status(
+    s: &Session,
+    plan: &mut Plan,
+    packages: &[String],
+    cache_from: &[String],
+) -> Result<()> {
+    let urls: Vec<String> = cache_from
+        .iter()
+        .chain(&s.config.cache.indexes)
+        .cloned()
+        .collect();
+    let remote = RemoteCaches::new(&urls, IndexClient::new(&s.policy, FetchOptions::from_env()));
     let selected = s.set.select(packages).map_err(crate::error::input)?;
     let known =
         crate::build::driver::known_fingerprints(&plan.recipes, &selected, &s.target, &s.facts);
@@ -71,12 +84,21 @@ fn fill_cache_status(s: &Session, plan: &mut Plan, packages: &[String]) -> Resul
                 .find(|e| e.fingerprint == fp.hash && e.target == s.target.name),
             None => None,
         };
+        let remote_hit = || {
+            remote
+                .lookup(&fp.hash, &mut |w| eprintln!("warning: {w}"))
+                .into_iter()
+                .find(|h| h.entries.iter().all(|e| e.target == s.target.name))
+        };
         r.cache = Some(match hit {
             Some(e) => format!("cached ({})", e.file),
-            None => {
-                let last = RecipeState::load(&s.layout.state_file(&r.name)).last_built;
-                format!("will build: {}", explain(last.as_ref(), &fp).join("; "))
-            }
+            None => match remote_hit() {
+                Some(h) => format!("cached (remote: {})", h.url),
+                None => {
+                    let last = RecipeState::load(&s.layout.state_file(&r.name)).last_built;
+                    format!("will build: {}", explain(last.as_ref(), &fp).join("; "))
+                }
+            },
         });
     }
     Ok(())

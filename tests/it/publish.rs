@@ -157,6 +157,16 @@ fn publish_to_pypiserver_then_build_and_install_from_it_elsewhere() {
     refuses_a_tampered_file_of_the_same_name(a, &url);
 
     let b = fixture_project("first==1.0.0");
+    let plan = crate::build::jf(b.path(), &["plan", "--json", "--cache-from", &url]);
+    let plan: Value = serde_json::from_slice(&plan.stdout).unwrap();
+    for r in plan["recipes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["output"] == "wheel")
+    {
+        assert_eq!(r["cache"], format!("cached (remote: {url})"), "plan: {r}");
+    }
     let start = Instant::now();
     let out = build(b.path(), &["--cache-from", &url]);
     let took_b = start.elapsed();
