@@ -17,7 +17,8 @@ trap cleanup EXIT
 cd "$root"
 cargo build -q --release
 jf="$root/target/release/jetforge"
-py=$(command -v python3)
+# The interpreter itself, not a pyenv shim: the host target asks it for its version.
+py=$(python3 -c "import sys; print(sys.executable)")
 unset PIP_FIND_LINKS MAX_JOBS
 export JETFORGE_CONFIG="$tmp/none.toml"
 

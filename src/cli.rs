@@ -56,6 +56,10 @@ pub struct GlobalArgs {
     /// Machine-readable output where the output is data.
     #[arg(long, global = true)]
     pub json: bool,
+    /// The target's Python: creates the build and install venvs, and tells the `host` target
+    /// its version (default: python<target version>, or python3, on PATH).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub python: Option<PathBuf>,
     /// Read host facts below this root instead of `/` (for tests and what-if plans).
     #[arg(
         long,
@@ -171,9 +175,6 @@ pub struct BuildArgs {
     /// and before `[cache] indexes`; repeatable.
     #[arg(long, value_name = "URL")]
     pub cache_from: Vec<String>,
-    /// Python interpreter that creates the build venv (default: python<target version> on PATH).
-    #[arg(long, value_name = "PATH")]
-    pub python: Option<PathBuf>,
     /// Let the build venv see the interpreter's site-packages (a preinstalled torch or build
     /// tools on an air-gapped machine).
     #[arg(long)]
@@ -189,9 +190,6 @@ pub struct InstallArgs {
     pub venv: PathBuf,
     #[arg(long, value_name = "DIR")]
     pub wheelhouse: Option<PathBuf>,
-    /// Python interpreter that creates the venv (default: python<target version> on PATH).
-    #[arg(long, value_name = "PATH")]
-    pub python: Option<PathBuf>,
     /// Create the venv with access to the interpreter's site-packages.
     #[arg(long)]
     pub system_site_packages: bool,

@@ -57,7 +57,7 @@ pub fn run(g: &GlobalArgs, a: &BuildArgs) -> Result<()> {
         keep_going: a.keep_going,
         jobs: s.jobs_override(a.jobs.jobs),
         verbose: g.verbose > 0,
-        python: a.python.clone(),
+        python: g.python.clone(),
         system_site_packages: a.system_site_packages,
     };
     let summary = driver::build(&cx, &selected, &opts)?;

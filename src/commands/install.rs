@@ -78,7 +78,7 @@ pub fn run(g: &GlobalArgs, a: &InstallArgs) -> Result<()> {
 fn create_venv(s: &Session, a: &InstallArgs, env: &[(String, String)]) -> Result<VenvSpec> {
     let venv = VenvSpec {
         dir: std::path::absolute(&a.venv)?,
-        base_python: venv::find_python(&s.target.python_version, a.python.as_deref())?,
+        base_python: venv::find_python(&s.target.python_version, s.python.as_deref())?,
         system_site_packages: a.system_site_packages,
         installer: Installer::detect(s.policy.offline),
     };

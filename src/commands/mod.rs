@@ -109,6 +109,8 @@ pub struct Session {
     pub cache_dir: PathBuf,
     /// Where built wheels are kept (`--wheelhouse`, config, or `./wheelhouse`).
     pub wheelhouse: PathBuf,
+    /// `--python`: the target's interpreter, when given.
+    pub python: Option<PathBuf>,
 }
 
 impl Session {
@@ -123,7 +125,7 @@ impl Session {
         let mut facts = HostFacts::read_files(&root);
         let cuda_arch = (!g.cuda_arch.is_empty()).then_some(g.cuda_arch.as_slice());
         if g.target.as_deref() == Some(target::HOST_TARGET) {
-            facts.probe_python(&root, None);
+            facts.probe_python(&root, g.python.as_deref());
             if cuda_arch.is_none() {
                 facts.probe_gpu(&root);
             }
@@ -164,6 +166,7 @@ impl Session {
             proxy_env,
             cache_dir,
             wheelhouse,
+            python: g.python.clone(),
         })
     }
 
