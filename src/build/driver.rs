@@ -817,7 +817,9 @@ fn collect_wheels(
             ));
         }
     }
-    if cx.cross.is_none() {
+    // Only the verify snippet needs the wheel in the build venv now: dependents install their
+    // dependencies' wheels themselves. A cross build's wheel cannot load here at all.
+    if cx.cross.is_none() && r.verify.is_some() {
         if let Some(argv) = venv.install_wheels_argv(&wheels) {
             run_tool(cx, r, "install the new wheel into the build venv", &argv)?;
         }
