@@ -45,7 +45,7 @@ jfb "$tmp/p4" first   # creates the build venv once; both sides then build from 
 jet=(); steps=(); hand=()
 log="$tmp/p4/work/recipes-host/logs/first/01-step-1.log"
 for i in $(seq "$repeats"); do
-  rm -rf "$tmp/p4/work/recipes-host/src/first/build"
+  rm -rf "$tmp/p4/work/recipes-host/src/first/build" "$log"
   t0=$(now); jfb "$tmp/p4" first --force first; t1=$(now)
   # The step alone: its log is created when the step starts and last written when it ends.
   steps+=("$(stat -c '%.9Y - %.9W' "$log" | bc)")
