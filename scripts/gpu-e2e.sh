@@ -87,28 +87,36 @@ for step in r["steps"]:
         print(fix(step["script"]))
 PY
 echo "--- steps run by hand:"; cat "$hand/steps.sh"
-t0=$(now)
-(eval "$("${jetforge[@]}" env bitsandbytes)" && bash "$hand/steps.sh")
-t1=$(now)
-by_hand=$(calc "$t1 - $t0")
-ls -l "$hand/out"
 src_dir=$("$py" -c 'import json,sys; print(next(r for r in json.load(open(sys.argv[1]))["recipes"] if r["name"]=="bitsandbytes")["source_dir"])' "$work/plan.json")
-rm -rf "$src_dir/build"
-t0=$(now)
-"${jetforge[@]}" --no-progress build bitsandbytes --force bitsandbytes --system-site-packages --python "$py" --wheelhouse "$work/wheelhouse"
-t1=$(now)
-through=$(calc "$t1 - $t0")
-# The steps alone, as the by-hand run does them: from the end of the venv phase (venv.log) to
-# the last step's log, both written by jetforge as it goes.
 logs=$(dirname "$src_dir")/../logs/bitsandbytes
-steps_only=$("$py" - "$logs" <<'PY'
-import os, sys, glob
-logs = sys.argv[1]
-start = os.path.getmtime(os.path.join(logs, "venv.log"))
-end = max(os.path.getmtime(p) for p in glob.glob(os.path.join(logs, "[0-9][0-9]-*.log")))
-print(round(end - start, 3))
-PY
-)
+# by_hand: the plan's steps in a fresh checkout, under `eval "$(jetforge env …)"`.
+by_hand() {
+  rm -rf "$hand/src/build" "$hand/out"/*
+  local t0 t1; t0=$(now)
+  (eval "$("${jetforge[@]}" env bitsandbytes)" && bash "$hand/steps.sh") >"$hand/log" 2>&1 \
+    || { echo "the build by hand failed:"; tail -30 "$hand/log"; exit 1; }
+  t1=$(now); took=$(calc "$t1 - $t0")
+}
+# The same through jetforge from a clean build dir; the step logs are made anew, so the first
+# one's birth and the last one's mtime bound the steps.
+through_jetforge() {
+  rm -rf "$src_dir/build" "$logs"
+  local t0 t1 first last; t0=$(now)
+  "${jetforge[@]}" --no-progress build bitsandbytes --force bitsandbytes --system-site-packages \
+    --python "$py" --wheelhouse "$work/wheelhouse" >"$work/forced.log" 2>&1 \
+    || { echo "the build through jetforge failed:"; tail -30 "$work/forced.log"; exit 1; }
+  t1=$(now); took=$(calc "$t1 - $t0")
+  first=$(ls "$logs"/[0-9][0-9]-*.log | head -1); last=$(ls "$logs"/[0-9][0-9]-*.log | tail -1)
+  steps=$(calc "$(stat -c %.9Y "$last") - $(stat -c %.9W "$first")")
+}
+# Alternating, so that neither side gets a warmer machine: hand, jetforge, hand, jetforge.
+by_hand; hand_1=$took; through_jetforge; jf_1=$took; steps_1=$steps
+by_hand; hand_2=$took; through_jetforge; jf_2=$took; steps_2=$steps
+ls -l "$hand/out"
+by_hand=$(calc "($hand_1 + $hand_2) / 2")
+through=$(calc "($jf_1 + $jf_2) / 2")
+steps_only=$(calc "($steps_1 + $steps_2) / 2")
+echo "by hand: $hand_1 s, $hand_2 s; through jetforge: $jf_1 s, $jf_2 s (steps $steps_1 s, $steps_2 s)"
 
 section "summary"
 "$py" - "$out/doctor.json" <<'PY'
@@ -122,5 +130,5 @@ for sec in d["sections"]:
             print(f"  {c['level']:<7} {sec['title']}/{c['name']}: {c['detail']}")
 PY
 echo "verify: $("$py" -c 'import json,sys; print([(r["package"], r["result"]) for r in json.load(open(sys.argv[1]))["results"]])' "$out/verify.json")"
-echo "P7: by hand ${by_hand} s, through jetforge ${through} s (build + wheel checks + GPU verify), ratio $(calc "$through / $by_hand")"
+echo "P7: by hand ${by_hand} s, through jetforge ${through} s (steps + wheel checks + install into the build venv + GPU verify), ratio $(calc "$through / $by_hand")"
 echo "P7 (steps only): by hand ${by_hand} s, jetforge's steps ${steps_only} s, ratio $(calc "$steps_only / $by_hand")"
