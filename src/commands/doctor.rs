@@ -49,6 +49,9 @@ pub fn run(g: &GlobalArgs, a: &Packages) -> Result<()> {
         target: &session.target,
         proxy: session.proxy.describe(),
         work_dir: session.layout.root.clone(),
+        sysroot: session
+            .config
+            .sysroot(super::caller_env(crate::envvars::JETFORGE_SYSROOT)),
     };
     let report = doctor::report(&inputs);
     if g.json {

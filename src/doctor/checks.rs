@@ -49,7 +49,16 @@ pub fn platform(i: &Inputs) -> Section {
             format!("not a Jetson ({})", i.facts.arch),
         )),
     }
-    if !i.native() {
+    if !i.native() && i.target.cross.is_some() {
+        checks.push(Check::new(
+            "target",
+            Level::Info,
+            format!(
+                "target `{}` is {}, this machine is {}: a cross build (see Cross build)",
+                i.target.name, i.target.arch, i.facts.arch
+            ),
+        ));
+    } else if !i.native() {
         checks.push(
             Check::new(
                 "target",
@@ -422,6 +431,29 @@ fn short_model(model: &str) -> String {
         .unwrap_or(words.len())
         .max(start + 1);
     words[start..end].join(" ")
+}
+
+/// The cross toolchain, sysroot and emulator, when the target is another architecture.
+pub fn cross(i: &Inputs) -> Section {
+    if i.native() {
+        let detail = format!("native build ({}): no cross toolchain needed", i.facts.arch);
+        return section(
+            "Cross build",
+            vec![Check::new("platforms", Level::Ok, detail)],
+        );
+    }
+    let checks = crate::cross::cross_report(i.target, i.facts, i.sysroot.as_deref())
+        .into_iter()
+        .map(|c| {
+            let level = if c.ok { Level::Ok } else { Level::Blocker };
+            let check = Check::new(c.what, level, c.detail);
+            match c.fix {
+                Some(fix) => check.fix(fix),
+                None => check,
+            }
+        })
+        .collect();
+    section("Cross build", checks)
 }
 
 pub fn network(i: &Inputs) -> Section {

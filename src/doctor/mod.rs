@@ -89,6 +89,8 @@ pub struct Inputs<'a> {
     pub proxy: Vec<String>,
     /// The work directory whose free space counts.
     pub work_dir: PathBuf,
+    /// The cross sysroot from `JETFORGE_SYSROOT` / `[cross] sysroot`, for cross targets.
+    pub sysroot: Option<PathBuf>,
 }
 
 impl Inputs<'_> {
@@ -115,6 +117,7 @@ pub const SECTIONS: &[SectionFn] = &[
     checks::disk,
     checks::memory,
     checks::network,
+    checks::cross,
     gpu::section,
 ];
 

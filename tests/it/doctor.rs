@@ -92,6 +92,7 @@ fn doctor_json_shape() {
             "Disk",
             "Memory",
             "Network",
+            "Cross build",
             "GPU"
         ]
     );
@@ -213,4 +214,55 @@ fn verify_without_a_venv_is_bad_input() {
     assert_eq!(out.status.code(), Some(2));
     let err = redact_dir(&stderr(&out), dir.path());
     assert!(err.contains("`[DIR]/nowhere` is not a venv"), "{err}");
+}
+
+/// A cross target on an x86 machine: the arch difference is a cross build, not a blocker, and
+/// the Cross build section says what is missing (here: a sysroot without the target's Python).
+#[test]
+fn doctor_reports_the_cross_toolchain_and_sysroot() {
+    let sysroot = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = jetforge()
+        .current_dir(dir.path())
+        .env("JETFORGE_HOST_ROOT", host("x86-ci-cgroup6g"))
+        .env("JETFORGE_SYSROOT", sysroot.path())
+        .args(["--target", "jetson-orin-cross", "--json", "doctor"])
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let section = |title: &str| {
+        report["sections"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["title"] == title)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {title} section: {report}"))
+    };
+    let platform = section("Platform").to_string();
+    assert!(
+        platform.contains("a cross build (see Cross build)"),
+        "{platform}"
+    );
+    let cross = section("Cross build");
+    let blockers: Vec<&Value> = cross["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["level"] == "blocker")
+        .collect();
+    assert!(
+        !blockers.is_empty(),
+        "an empty sysroot is not usable: {cross}"
+    );
+    assert!(blockers.iter().all(|c| c["fix"].is_string()), "{cross}");
+    assert_eq!(out.status.code(), Some(1));
+
+    let native = doctor("agx-orin-64g", &["--json"]);
+    let report: Value = serde_json::from_slice(&native.stdout).unwrap();
+    let text = report.to_string();
+    assert!(
+        text.contains("native build (aarch64): no cross toolchain needed"),
+        "{text}"
+    );
 }
