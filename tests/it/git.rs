@@ -2,8 +2,8 @@
 //! build with the `git` command (file:// and bare-path remotes; no network).
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
+use crate::util::git;
 use jetforge::net::Direct;
 use jetforge::recipe::template::{Template, Vars};
 use jetforge::recipe::{Edit, JobsPolicy, OutputKind, Patch, Recipe, Source};
@@ -11,29 +11,6 @@ use jetforge::source::git::{MirrorCache, Missing};
 use jetforge::source::prepare::{is_prepared, prepare, prepare_all, PrepareJob};
 
 static ONLINE: Direct = Direct { offline: false };
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args([
-            "-c",
-            "user.name=t",
-            "-c",
-            "user.email=t@t",
-            "-c",
-            "init.defaultBranch=main",
-        ])
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
 
 /// Work repos under `work/`, published as bare repos under `remotes/<name>.git`.
 struct Fixture {

@@ -3,24 +3,10 @@
 //! and plan on the faked Orin hosts in the right order with the right environment.
 
 use std::path::Path;
-use std::process::Command;
 
 use serde_json::Value;
 
-use crate::util::{host, jetforge, stderr, stdout, tree};
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args(["-c", "user.name=t", "-c", "user.email=t@t"])
-        .args(["-c", "init.defaultBranch=main"])
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "git {args:?}: {}", stderr(&out));
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
+use crate::util::{git, host, jetforge, stderr, stdout, tree};
 
 /// A repository under `root/name` with `files` in one commit; returns (file:// URL, commit).
 fn repo(root: &Path, name: &str, files: &[(&str, &str)]) -> (String, String) {

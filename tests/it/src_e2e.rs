@@ -16,29 +16,12 @@ use sha2::{Digest, Sha256};
 use tempfile::TempDir;
 
 use crate::support::{free_port, have_tools, Lighttpd, Squid, TestCa, Tinyproxy, PROXY_ONLY_HOST};
-use crate::util::{jetforge_process, stderr, stdout};
+use crate::util::{git, jetforge_process, stderr, stdout};
 
 const MAIN_C: &str =
     "#include <stdio.h>\n\nint main(void)\n{\n    puts(\"hello\");\n    return 0;\n}\n";
 const SUB_TXT: &str = "sub one\nsub two\nsub three\n";
 const GITMODULES: &str = "[submodule \"sub\"]\n\tpath = sub\n\turl = ../sub.git\n";
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args(["-c", "user.name=t", "-c", "user.email=t@t"])
-        .args(["-c", "init.defaultBranch=main"])
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
 
 fn commit(dir: &Path, files: &[(&str, &str)], msg: &str) -> String {
     for (f, content) in files {

@@ -66,3 +66,18 @@ pub fn stderr(o: &Output) -> String {
 pub fn redact_dir(text: &str, dir: &Path) -> String {
     text.replace(&dir.display().to_string(), "[DIR]")
 }
+
+/// Runs `git` in `dir` with a fixed identity and no system config; panics with git's stderr on
+/// failure; returns stdout, trimmed.
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let out = std::process::Command::new("git")
+        .args(["-c", "user.name=t", "-c", "user.email=t@t"])
+        .args(["-c", "init.defaultBranch=main"])
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "git {args:?}: {}", stderr(&out));
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
