@@ -817,13 +817,6 @@ fn collect_wheels(
             ));
         }
     }
-    // Only the verify snippet needs the wheel in the build venv now: dependents install their
-    // dependencies' wheels themselves. A cross build's wheel cannot load here at all.
-    if cx.cross.is_none() && r.verify.is_some() {
-        if let Some(argv) = venv.install_wheels_argv(&wheels) {
-            run_tool(cx, r, "install the new wheel into the build venv", &argv)?;
-        }
-    }
     if let Err(e) = verify(cx, r, p, venv, &wheels) {
         for w in &wheels {
             cx.wheelhouse.add_broken(w, &format!("{e:#}"))?;
@@ -859,12 +852,25 @@ fn verify(
                 None => return Ok(()),
             }
         }
-        None => crate::verify::run_snippet(
-            &venv.python(),
-            v,
-            &env,
-            cx.facts.gpu_visible || cx.facts.gpu_arch.is_some(),
-        )?,
+        None => {
+            // The new wheels, unpacked, first on the path: what an install would put in
+            // site-packages, without a pip run per recipe. Dependents install them properly.
+            let dir = cx.layout.verify_dir(&r.name);
+            unpack_wheels(wheels, &dir)?;
+            let mut env = env;
+            let path = match env.iter().find(|(k, _)| k == "PYTHONPATH") {
+                Some((_, old)) => format!("{}:{old}", dir.display()),
+                None => dir.display().to_string(),
+            };
+            env.retain(|(k, _)| k != "PYTHONPATH");
+            env.push(("PYTHONPATH".into(), path));
+            crate::verify::run_snippet(
+                &venv.python(),
+                v,
+                &env,
+                cx.facts.gpu_visible || cx.facts.gpu_arch.is_some(),
+            )?
+        }
     };
     match outcome {
         VerifyOutcome::Pass { said, .. } => {
@@ -894,6 +900,30 @@ fn verify(
             "raise [verify] timeout_secs if the check is slow, or look for a hang",
         )),
     }
+}
+
+/// Unpacks `wheels` into a fresh `dir` (zip entries are checked to stay inside it).
+fn unpack_wheels(wheels: &[PathBuf], dir: &Path) -> Result<()> {
+    if dir.exists() {
+        std::fs::remove_dir_all(dir)
+            .with_context(|| format!("failed to clear `{}`", dir.display()))?;
+    }
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("failed to create `{}`", dir.display()))?;
+    for w in wheels {
+        let file =
+            std::fs::File::open(w).with_context(|| format!("failed to open `{}`", w.display()))?;
+        zip::ZipArchive::new(file)
+            .and_then(|mut z| z.extract(dir))
+            .with_context(|| {
+                format!(
+                    "failed to unpack `{}` into `{}`",
+                    w.display(),
+                    dir.display()
+                )
+            })?;
+    }
+    Ok(())
 }
 
 /// The emulated run of a cross build's verify snippet, with the recipe's dependency wheels
