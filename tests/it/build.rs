@@ -14,6 +14,18 @@ pub fn jf(dir: &Path, args: &[&str]) -> Output {
     jf_env(dir, args, &[])
 }
 
+/// The global flags every fixture-project run uses: its recipes, a work dir inside it, the
+/// `host` target and plain output.
+pub const PROJECT_ARGS: [&str; 7] = [
+    "--recipes",
+    "recipes",
+    "--work-dir",
+    "work",
+    "--target",
+    "host",
+    "--no-progress",
+];
+
 /// [`jf`] with extra environment variables.
 pub fn jf_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     jetforge()
@@ -22,15 +34,7 @@ pub fn jf_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
         .env("JETFORGE_CACHE_DIR", dir.join("cache"))
         .env("JETFORGE_CONFIG", dir.join("no-user-config.toml"))
         .env_remove("PIP_FIND_LINKS")
-        .args([
-            "--recipes",
-            "recipes",
-            "--work-dir",
-            "work",
-            "--target",
-            "host",
-            "--no-progress",
-        ])
+        .args(PROJECT_ARGS)
         .args(args)
         .output()
         .unwrap()
@@ -452,15 +456,7 @@ pub fn build_in_cgroup(dir: &Path, cg: &Path, jobs: &str) -> Output {
         .current_dir(dir)
         .args(["-c", &script, "bash"])
         .arg(bin)
-        .args([
-            "--recipes",
-            "recipes",
-            "--work-dir",
-            "work",
-            "--target",
-            "host",
-            "--no-progress",
-        ])
+        .args(PROJECT_ARGS)
         .args([
             "build",
             "--python",
@@ -525,15 +521,7 @@ fn interrupting_a_build_stops_the_step_and_the_next_build_resumes() {
     let py = python();
     let mut child = std::process::Command::new(bin)
         .current_dir(dir)
-        .args([
-            "--recipes",
-            "recipes",
-            "--work-dir",
-            "work",
-            "--target",
-            "host",
-            "--no-progress",
-        ])
+        .args(PROJECT_ARGS)
         .args(["build", "--python", &py, "--system-site-packages"])
         .env("JETFORGE_CACHE_DIR", dir.join("cache"))
         .env("JETFORGE_CONFIG", dir.join("none.toml"))

@@ -74,13 +74,19 @@ steps = ["python setup.py bdist_wheel -d {out}"]
     ])
 }
 
-fn plan_json(dir: &Path, host_name: &str, extra: &[&str]) -> Value {
-    let out = jetforge()
-        .arg("--recipes")
+/// The CLI on the fixture recipes in `dir`, as the faked machine `host_name` would run it.
+fn on_host(dir: &Path, host_name: &str) -> assert_cmd::Command {
+    let mut c = jetforge();
+    c.arg("--recipes")
         .arg(dir.join("recipes"))
+        .env("JETFORGE_HOST_ROOT", host(host_name));
+    c
+}
+
+fn plan_json(dir: &Path, host_name: &str, extra: &[&str]) -> Value {
+    let out = on_host(dir, host_name)
         .arg("--work-dir")
         .arg(dir.join("work"))
-        .env("JETFORGE_HOST_ROOT", host(host_name))
         .args(["plan", "--json"])
         .args(extra)
         .output()
@@ -164,10 +170,7 @@ fn jobs_overrides_are_reported() {
     assert_eq!(j["jobs"], 3);
     assert_eq!(j["source"], "cli-flag");
     assert_eq!(plan["recipes"][0]["env"]["MAX_JOBS"], "3");
-    let out = jetforge()
-        .arg("--recipes")
-        .arg(dir.path().join("recipes"))
-        .env("JETFORGE_HOST_ROOT", host("agx-orin-64g"))
+    let out = on_host(dir.path(), "agx-orin-64g")
         .env("MAX_JOBS", "5")
         .args(["plan", "first"])
         .output()
@@ -182,10 +185,7 @@ fn jobs_overrides_are_reported() {
 #[test]
 fn human_plan_shows_steps_jobs_and_env() {
     let dir = fixture_set();
-    let out = jetforge()
-        .arg("--recipes")
-        .arg(dir.path().join("recipes"))
-        .env("JETFORGE_HOST_ROOT", host("orin-nano-8g"))
+    let out = on_host(dir.path(), "orin-nano-8g")
         .args(["plan", "third"])
         .output()
         .unwrap();
@@ -206,20 +206,14 @@ fn human_plan_shows_steps_jobs_and_env() {
 #[test]
 fn env_shell_export_round_trips_through_bash() {
     let dir = fixture_set();
-    let out = jetforge()
-        .arg("--recipes")
-        .arg(dir.path().join("recipes"))
-        .env("JETFORGE_HOST_ROOT", host("agx-orin-64g"))
+    let out = on_host(dir.path(), "agx-orin-64g")
         .env("HOME", "/home/o'brien $x")
         .args(["env", "first", "--format", "json"])
         .output()
         .unwrap();
     let want: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(want["FIRST_FLAGS"], "-O2 '8.7' $HOME");
-    let shell = jetforge()
-        .arg("--recipes")
-        .arg(dir.path().join("recipes"))
-        .env("JETFORGE_HOST_ROOT", host("agx-orin-64g"))
+    let shell = on_host(dir.path(), "agx-orin-64g")
         .env("HOME", "/home/o'brien $x")
         .args(["env", "first"])
         .output()
@@ -252,10 +246,7 @@ fn env_shell_export_round_trips_through_bash() {
 #[test]
 fn dotenv_format() {
     let dir = fixture_set();
-    let out = jetforge()
-        .arg("--recipes")
-        .arg(dir.path().join("recipes"))
-        .env("JETFORGE_HOST_ROOT", host("agx-orin-64g"))
+    let out = on_host(dir.path(), "agx-orin-64g")
         .args(["env", "first", "--format", "dotenv"])
         .output()
         .unwrap();
@@ -284,10 +275,7 @@ fn host_target_takes_cuda_arch_flag() {
 fn proxy_reaches_the_environment_and_is_redacted_when_printed() {
     let dir = fixture_set();
     let run = |args: &[&str]| {
-        jetforge()
-            .arg("--recipes")
-            .arg(dir.path().join("recipes"))
-            .env("JETFORGE_HOST_ROOT", host("agx-orin-64g"))
+        on_host(dir.path(), "agx-orin-64g")
             .env("https_proxy", "http://alice:hunter2@proxy.corp:3128")
             .env("no_proxy", "localhost, .corp")
             .args(args)
@@ -333,10 +321,7 @@ fn proxy_reaches_the_environment_and_is_redacted_when_printed() {
 #[test]
 fn cli_proxy_beats_the_environment() {
     let dir = fixture_set();
-    let out = jetforge()
-        .arg("--recipes")
-        .arg(dir.path().join("recipes"))
-        .env("JETFORGE_HOST_ROOT", host("agx-orin-64g"))
+    let out = on_host(dir.path(), "agx-orin-64g")
         .env("https_proxy", "http://env-proxy:1")
         .args([
             "--proxy",
