@@ -354,7 +354,18 @@ pub fn render_steps(cx: &EnvContext) -> Result<Vec<RenderedStep>> {
     for step in &cx.recipe.steps {
         let what = format!("build {}", step.name);
         let cwd = match &step.cwd {
-            Some(c) => src.join(render(c, &vars, cx.recipe, &what)?),
+            Some(c) => {
+                let rel = render(c, &vars, cx.recipe, &what)?;
+                // Checked again once rendered: a template could make it absolute.
+                if let Some(why) = crate::recipe::load::escapes(&rel, 0) {
+                    anyhow::bail!(
+                        "recipe `{}`: the cwd of {} `{rel}` {why}: it would leave the source tree",
+                        cx.recipe.name,
+                        step.name
+                    );
+                }
+                src.join(rel)
+            }
             None => src.clone(),
         };
         let (script, argv) = match &step.kind {

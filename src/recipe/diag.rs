@@ -1,9 +1,12 @@
 //! Diagnostics that point into a file: `file:line:col`, the offending line, a caret under the
 //! offending text, and a `hint:` when one helps. Rendering is plain text (no colour), so it reads
-//! the same in a terminal, a CI log and a snapshot test.
+//! the same in a terminal, a CI log and a snapshot test. Credentials in the quoted text (a proxy
+//! URL's password, a known secret) are masked when rendered, the caret moved to match.
 
 use std::fmt;
 use std::ops::Range;
+
+use crate::redact::redact;
 
 /// One error located in a text file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,15 +72,37 @@ fn floor_char_boundary(s: &str, mut i: usize) -> usize {
     i
 }
 
+/// The line with its credentials masked, and the caret range moved onto the masked text.
+fn masked_snippet(text: &str, range: &Range<usize>) -> (String, Range<usize>) {
+    let masked = redact(text);
+    if masked == text {
+        return (masked, range.clone());
+    }
+    let byte = |chars: usize| {
+        text.char_indices()
+            .nth(chars)
+            .map_or(text.len(), |(i, _)| i)
+    };
+    let (start, end) = (byte(range.start), byte(range.end));
+    let len = masked.chars().count();
+    let new_start = redact(&text[..start]).chars().count().min(len);
+    let width = redact(&text[start..end]).chars().count().max(1);
+    (
+        masked,
+        new_start..(new_start + width).min(len.max(new_start + 1)),
+    )
+}
+
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "error: {}", self.message)?;
+        writeln!(f, "error: {}", redact(&self.message))?;
         if self.line == 0 {
             write!(f, "  --> {}", self.file)?;
         } else {
             write!(f, "  --> {}:{}:{}", self.file, self.line, self.col)?;
         }
         if let Some((text, range)) = &self.snippet {
+            let (text, range) = masked_snippet(text, range);
             let num = self.line.to_string();
             let pad = " ".repeat(num.len());
             write!(f, "\n{pad} |\n{num} | {text}\n{pad} | ")?;
@@ -89,7 +114,7 @@ impl fmt::Display for Diagnostic {
             )?;
         }
         if let Some(hint) = &self.hint {
-            write!(f, "\n  = hint: {hint}")?;
+            write!(f, "\n  = hint: {}", redact(hint))?;
         }
         Ok(())
     }
@@ -149,6 +174,25 @@ mod tests {
     fn empty_span_names_the_file() {
         let d = Diagnostic::at("r.toml", "abc", 0..0, "broken");
         assert_eq!(d.to_string(), "error: broken\n  --> r.toml");
+    }
+
+    #[test]
+    fn credentials_in_the_quoted_line_are_masked() {
+        let text = "[network]\nproxxy = \"http://a:hunter2@b:1\"\n";
+        let d = Diagnostic::at("j.toml", text, 10..16, "unknown field `proxxy`");
+        let shown = d.to_string();
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(
+            shown.contains("proxxy = \"http://a:****@b:1\"\n  | ^^^^^^"),
+            "{shown}"
+        );
+        let at = text.find("hunter2").unwrap();
+        let d = Diagnostic::at("j.toml", text, at..at + 7, "here");
+        // The caret still starts where the (now masked) password does.
+        assert!(
+            d.to_string().ends_with("  |                    ^^^^^^^"),
+            "{d}"
+        );
     }
 
     #[test]

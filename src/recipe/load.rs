@@ -225,7 +225,10 @@ fn load_recipe(
             .with_hint("write the version the wheel must carry, e.g. `2.9.0`"),
         );
     }
-    let source = check_source(&cx, &raw.source, recipe_dir.as_deref(), diags);
+    // How far `source.path` may climb: out of the recipe's directory and the recipe directory,
+    // into the directory that holds it (the project), no further.
+    let levels_up = Path::new(key).components().count();
+    let source = check_source(&cx, &raw.source, recipe_dir.as_deref(), levels_up, diags);
     let patches = check_patches(&cx, &raw.patches, patches, diags);
     let resources = check_resources(&cx, &raw.resources, diags);
     let edits = check_edits(&cx, &raw.edits, diags);
@@ -349,6 +352,7 @@ fn check_source(
     cx: &Cx,
     s: &schema::SourceSpec,
     recipe_dir: Option<&Path>,
+    levels_up: usize,
     diags: &mut Diagnostics,
 ) -> Option<Source> {
     match (&s.git, &s.path) {
@@ -374,6 +378,16 @@ fn check_source(
                 ));
                 return None;
             };
+            if !confined(
+                cx,
+                p,
+                "source.path",
+                "the directory holding the recipe directory",
+                levels_up,
+                diags,
+            ) {
+                return None;
+            }
             Some(Source::Path {
                 dir: dir.join(p.get_ref()),
             })
@@ -417,6 +431,73 @@ fn find_table(text: &str, name: &str) -> Range<usize> {
     text.find(&header).map_or(0..0, |i| i..i + header.len())
 }
 
+/// Why `path` (as a recipe wrote it, relative to some root) could leave that root, if it could:
+/// it is absolute, or its `..` climb more than `levels_up` levels above where it starts.
+/// Symlinks are not followed here; `prepare` checks them in the real tree.
+pub fn escapes(path: &str, levels_up: usize) -> Option<&'static str> {
+    if path.starts_with('/') || Path::new(path).is_absolute() {
+        return Some("is an absolute path");
+    }
+    let mut depth = levels_up as i64;
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                depth -= 1;
+                if depth < 0 {
+                    return Some("climbs out with `..`");
+                }
+            }
+            _ => depth += 1,
+        }
+    }
+    None
+}
+
+/// Pushes an error and returns false when the path at `value` could leave `root`.
+fn confined(
+    cx: &Cx,
+    value: &Spanned<String>,
+    what: &str,
+    root: &str,
+    levels_up: usize,
+    diags: &mut Diagnostics,
+) -> bool {
+    confined_at(
+        cx,
+        value.get_ref(),
+        value.span(),
+        what,
+        root,
+        levels_up,
+        diags,
+    )
+}
+
+fn confined_at(
+    cx: &Cx,
+    path: &str,
+    span: Range<usize>,
+    what: &str,
+    root: &str,
+    levels_up: usize,
+    diags: &mut Diagnostics,
+) -> bool {
+    let Some(why) = escapes(path, levels_up) else {
+        return true;
+    };
+    diags.push(
+        cx.at(
+            span,
+            format!("{what} `{path}` {why}: it would leave {root}"),
+        )
+        .with_hint(format!(
+            "write {what} relative to {root}, without leading `/` or `..` that climb out of it"
+        )),
+    );
+    false
+}
+
 fn check_patches(
     cx: &Cx,
     specs: &[schema::PatchSpec],
@@ -426,6 +507,21 @@ fn check_patches(
     let mut out = Vec::new();
     for p in specs {
         let rel = p.file.get_ref();
+        let dir_ok = p
+            .directory
+            .as_ref()
+            .is_none_or(|d| confined(cx, d, "the patch directory", "the source tree", 0, diags));
+        if !confined(
+            cx,
+            &p.file,
+            "the patch file",
+            "the patch directory",
+            0,
+            diags,
+        ) || !dir_ok
+        {
+            continue;
+        }
         match tree.get(rel) {
             Some(bytes) => out.push(Patch {
                 file: rel.clone(),
@@ -481,6 +577,16 @@ fn check_resources(
                 ));
             }
         }
+        if let Some(sub) = &r.subdir {
+            confined(
+                cx,
+                sub,
+                "the resource subdir",
+                "the extracted archive",
+                0,
+                diags,
+            );
+        }
         let url = r.url.get_ref();
         if !(url.starts_with("https://")
             || url.starts_with("http://")
@@ -497,7 +603,7 @@ fn check_resources(
             sha256: sha.to_ascii_lowercase(),
             extract: r.extract,
             env: r.env.as_ref().map(|e| e.get_ref().clone()),
-            subdir: r.subdir.clone(),
+            subdir: r.subdir.as_ref().map(|s| s.get_ref().clone()),
         });
     }
     out
@@ -506,6 +612,9 @@ fn check_resources(
 fn check_edits(cx: &Cx, specs: &[schema::EditSpec], diags: &mut Diagnostics) -> Vec<Edit> {
     let mut out = Vec::new();
     for e in specs {
+        if !confined(cx, &e.file, "the edited file", "the source tree", 0, diags) {
+            continue;
+        }
         let find = match &e.find {
             Some(f) if !f.get_ref().is_empty() => f.get_ref().clone(),
             Some(f) => {
@@ -638,6 +747,20 @@ fn check_steps(cx: &Cx, specs: &[Spanned<StepSpec>], diags: &mut Diagnostics) ->
             }),
             StepSpec::Table(t) => {
                 let name = t.name.clone().unwrap_or_else(|| format!("step {n}"));
+                if let Some(c) = &t.cwd {
+                    let at = locate(cx.text, &s.span(), &format!("\"{c}\""));
+                    if !confined_at(
+                        cx,
+                        c,
+                        at,
+                        &format!("the cwd of build step {n}"),
+                        "the source tree",
+                        0,
+                        diags,
+                    ) {
+                        continue;
+                    }
+                }
                 let cwd = t.cwd.as_ref().map(|c| Template::parse(c).0);
                 match (&t.run, &t.argv) {
                     (Some(run), None) => out.push(Step {

@@ -126,7 +126,7 @@ pub struct ResourceSpec {
     pub env: Option<Spanned<String>>,
     /// Inside an extracted archive, the subdirectory to expose (e.g. the archive's top folder).
     #[serde(default)]
-    pub subdir: Option<String>,
+    pub subdir: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -194,7 +194,7 @@ pub struct StepTable {
     pub run: Option<String>,
     #[serde(default)]
     pub argv: Option<Vec<String>>,
-    /// Working directory relative to the source dir.
+    /// Working directory relative to the source dir (it may not leave it).
     #[serde(default)]
     pub cwd: Option<String>,
 }

@@ -107,7 +107,7 @@ pub fn plan_changes_with(recipe: &Recipe, read: &ReadFile, vars: &Vars) -> Resul
 
 fn dir_reader(root: &Path) -> impl Fn(&Path) -> Result<Option<Vec<u8>>> + '_ {
     move |rel| {
-        let path = root.join(rel);
+        let path = inside(root, rel)?;
         match std::fs::read(&path) {
             Ok(b) => Ok(Some(b)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -195,7 +195,7 @@ fn restore_pristine(
                 .with_context(|| format!("recipe `{}`: failed to copy its source", recipe.name))?;
             for p in patches {
                 for fp in p.files.iter().filter(|f| f.old.is_none()) {
-                    remove_file_if_exists(&job.source_dir.join(p.path_of(fp)))?;
+                    remove_file_if_exists(&inside(&job.source_dir, &p.path_of(fp))?)?;
                 }
             }
             (None, Vec::new())
@@ -262,7 +262,7 @@ fn remove_file_if_exists(path: &Path) -> Result<()> {
 /// A file a patch creates is ours when git does not track it (in whichever repository, top
 /// level or submodule, holds it).
 fn remove_if_untracked(root: &Path, rel: &Path) -> Result<()> {
-    let path = root.join(rel);
+    let path = inside(root, rel)?;
     if !path.is_file() {
         return Ok(());
     }
@@ -376,9 +376,48 @@ fn apply_edit(
     Ok(())
 }
 
+/// `root/rel`, after checking that it stays inside `root` once symlinks are followed: a recipe's
+/// paths are confined when loaded, but a symlink in the checked-out tree (`third_party/x ->
+/// /etc`) could still lead a patch or an edit out of it. The deepest part of the path that
+/// exists is resolved; a dangling symlink is refused, since writing through it would create its
+/// target wherever it points.
+pub fn inside(root: &Path, rel: &Path) -> Result<PathBuf> {
+    let path = root.join(rel);
+    let real_root = root
+        .canonicalize()
+        .with_context(|| format!("failed to resolve `{}`", root.display()))?;
+    for existing in path.ancestors() {
+        let Ok(meta) = std::fs::symlink_metadata(existing) else {
+            continue;
+        };
+        let real = match existing.canonicalize() {
+            Ok(r) => r,
+            Err(_) if meta.file_type().is_symlink() => bail!(
+                "`{}` is a symlink that leads nowhere: refusing to write through it",
+                existing.display()
+            ),
+            Err(e) => {
+                return Err(e)
+                    .with_context(|| format!("failed to resolve `{}`", existing.display()))
+            }
+        };
+        if !real.starts_with(&real_root) {
+            bail!(
+                "`{}` leads out of the source tree `{}` through a symlink (it resolves to `{}`): \
+                 refusing to read or write it",
+                rel.display(),
+                root.display(),
+                real.display()
+            );
+        }
+        break;
+    }
+    Ok(path)
+}
+
 fn write_changes(root: &Path, changes: &[FileChange]) -> Result<()> {
     for c in changes {
-        let path = root.join(&c.path);
+        let path = inside(root, &c.path)?;
         match &c.content {
             Some(bytes) => {
                 if let Some(parent) = path.parent() {
