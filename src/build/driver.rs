@@ -958,8 +958,11 @@ fn verify_emulated(
         timeout,
     })?;
     let log = cx.layout.log_dir(&r.name).join("verify.log");
-    std::fs::write(&log, &out.output)
-        .with_context(|| format!("failed to write `{}`", log.display()))?;
+    super::private::write_file(
+        &log,
+        crate::redact::redact(&out.output).as_bytes(),
+        super::private::FILE,
+    )?;
     let emulator = cross.emulator_argv().remove(0);
     for line in out.output.lines() {
         cx.reporter

@@ -2,6 +2,7 @@
 
 pub mod driver;
 pub mod interrupt;
+pub mod private;
 pub mod progress;
 pub mod runner;
 pub mod sources;

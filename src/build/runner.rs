@@ -4,7 +4,8 @@
 //! environment `jetforge env` shows (the child's environment is cleared first) and its cwd in
 //! the prepared source. stdout and stderr are joined into one pipe by the child itself, so a
 //! single reader drains both and neither can fill up and block the build; every line goes to
-//! the step's log file and to the caller (the progress reporter). On failure the caller gets the
+//! the step's log file and to the caller (the progress reporter), with known secrets masked
+//! (see `redact`). Logs are private to the user (see `private`). On failure the caller gets the
 //! status (exit code or signal), the last lines, and whether the log shows an OOM kill.
 
 use std::collections::VecDeque;
@@ -111,11 +112,17 @@ impl StepOutcome {
 /// Runs one step to completion, feeding every output line to `on_line`.
 pub fn run(cmd: &StepCommand, on_line: &mut dyn FnMut(&str)) -> Result<StepOutcome> {
     if let Some(dir) = cmd.log.parent() {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("failed to create `{}`", dir.display()))?;
+        super::private::create_dir(dir)?;
     }
-    let mut log = File::create(&cmd.log)
+    let mut log: File = super::private::create_file(&cmd.log, super::private::FILE)
         .with_context(|| format!("failed to create the step log `{}`", cmd.log.display()))?;
+    // A step's own environment holds the proxy credentials it was given: mask those too, even
+    // when nobody registered them (e.g. the proxy came from the caller's environment).
+    for (_, v) in &cmd.env {
+        if v.contains("://") {
+            crate::redact::register(v);
+        }
+    }
     let argv = cmd.argv();
     let start = Instant::now();
     let reader = duct::cmd(&argv[0], &argv[1..])
@@ -145,10 +152,16 @@ pub fn run(cmd: &StepCommand, on_line: &mut dyn FnMut(&str)) -> Result<StepOutco
         if n == 0 {
             break;
         }
-        log.write_all(&buf)
+        let raw = String::from_utf8_lossy(&buf);
+        let masked = crate::redact::redact(&raw);
+        let bytes = if masked == raw {
+            buf.as_slice()
+        } else {
+            masked.as_bytes()
+        };
+        log.write_all(bytes)
             .with_context(|| format!("failed to write `{}`", cmd.log.display()))?;
-        let line = String::from_utf8_lossy(&buf);
-        let line = line.trim_end_matches(['\n', '\r']);
+        let line = masked.trim_end_matches(['\n', '\r']);
         oom |= OOM_MARKERS.iter().any(|m| line.contains(m));
         if tail.len() == TAIL_LINES {
             tail.pop_front();
@@ -247,12 +260,15 @@ fn status_of(s: &std::process::ExitStatus) -> Status {
 /// the step's log, so a person can rerun the failed step by hand. Returns the replay script.
 pub fn write_replay(cmd: &StepCommand, env_script: &str) -> Result<PathBuf> {
     let dir = cmd.log.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)
-        .with_context(|| format!("failed to create `{}`", dir.display()))?;
+    super::private::create_dir(dir)?;
     let env_path = dir.join("build_env.sh");
     let header = "# The build environment of this recipe, as `jetforge env` prints it.\n\
                   # Passwords in proxy URLs are masked: export them again before replaying.\n";
-    write_file(&env_path, &format!("{header}{env_script}"))?;
+    super::private::write_file(
+        &env_path,
+        format!("{header}{env_script}").as_bytes(),
+        super::private::FILE,
+    )?;
     let replay = dir.join(format!("replay-{}.sh", slug(&cmd.name)));
     let body = format!(
         "#!/usr/bin/env bash\n# Reruns build step `{}` by hand.\nset -euo pipefail\nsource {}\ncd {}\n{}\n",
@@ -261,15 +277,8 @@ pub fn write_replay(cmd: &StepCommand, env_script: &str) -> Result<PathBuf> {
         shell_quote(&cmd.cwd.to_string_lossy()),
         cmd.display()
     );
-    write_file(&replay, &body)?;
-    let mut perms = std::fs::metadata(&replay)?.permissions();
-    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
-    std::fs::set_permissions(&replay, perms)?;
+    super::private::write_file(&replay, body.as_bytes(), super::private::EXEC)?;
     Ok(replay)
-}
-
-fn write_file(path: &Path, text: &str) -> Result<()> {
-    std::fs::write(path, text).with_context(|| format!("failed to write `{}`", path.display()))
 }
 
 /// A file-name-safe form of a step name.
@@ -398,6 +407,29 @@ mod tests {
         let out = run_with_timeout(&ok, &env, dir.path(), Duration::from_secs(10)).unwrap();
         assert_eq!(out.status, Some(Status::Exit(4)));
         assert_eq!(out.output, "hi\n");
+    }
+
+    #[test]
+    fn logs_are_private_and_mask_the_step_proxy_password() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = step(
+            dir.path(),
+            Program::Script("echo \"proxy: $P\"; echo cr3dS3cret".into()),
+        );
+        s.env
+            .push(("P".into(), "http://u:cr3dS3cret@proxy:3128".into()));
+        let mut lines = Vec::new();
+        run(&s, &mut |l| lines.push(l.to_string())).unwrap();
+        let log = std::fs::read_to_string(&s.log).unwrap();
+        assert_eq!(log, "proxy: http://u:****@proxy:3128\n****\n");
+        assert_eq!(lines, ["proxy: http://u:****@proxy:3128", "****"]);
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&s.log), 0o600);
+        assert_eq!(mode(s.log.parent().unwrap()), 0o700);
+        let replay = write_replay(&s, "export A=1\n").unwrap();
+        assert_eq!(mode(&replay), 0o700);
+        assert_eq!(mode(&replay.with_file_name("build_env.sh")), 0o600);
     }
 
     #[test]

@@ -282,9 +282,9 @@ fn proxy_reaches_the_environment_and_is_redacted_when_printed() {
             .output()
             .unwrap()
     };
+    // The shell form is for `eval` and carries the real value (security::env_eval_gets_the_real_proxy).
     for args in [
-        &["env", "first"][..],
-        &["env", "first", "--format", "json"],
+        &["env", "first", "--format", "json"][..],
         &["env", "first", "--format", "dotenv"],
         &["plan", "-v"],
         &["plan", "--json"],
