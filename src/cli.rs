@@ -60,6 +60,11 @@ pub struct GlobalArgs {
     /// its version (default: python<target version>, or python3, on PATH).
     #[arg(long, global = true, value_name = "PATH")]
     pub python: Option<PathBuf>,
+    /// Plan for another machine: a facts file (TOML or JSON: cpus, memory_gib, … see the README)
+    /// or a built-in profile (orin-nano-8g, orin-nx-16g, agx-orin-32g, agx-orin-64g) stands in
+    /// for this machine in `plan` and `env`.
+    #[arg(long, global = true, value_name = "FILE|PROFILE")]
+    pub host_facts: Option<String>,
     /// Read host facts below this root instead of `/` (for tests and what-if plans).
     #[arg(
         long,
@@ -149,7 +154,7 @@ pub struct EnvArgs {
     pub package: String,
     #[arg(long, value_enum, default_value = "shell")]
     pub format: EnvFormat,
-    /// Print credentials in proxy URLs instead of masking them.
+    /// Print credentials in proxy URLs instead of masking them (the shell form always does, for `eval`).
     #[arg(long)]
     pub show_secrets: bool,
     #[command(flatten)]

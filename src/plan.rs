@@ -205,8 +205,55 @@ pub fn plan_recipe(inp: &PlanInputs, r: &Recipe) -> Result<RecipePlan> {
     })
 }
 
+/// True when the recipe builds CUDA code for the target's archs: a template of it uses them
+/// (`{cuda_arch_list}`, `{cuda_arch_nodot}`, …), or its verify snippet needs a GPU.
+pub fn compiles_cuda(r: &Recipe) -> bool {
+    let steps = r.steps.iter().flat_map(|s| {
+        let kind: Vec<&crate::recipe::template::Template> = match &s.kind {
+            crate::recipe::StepKind::Script(t) => vec![t],
+            crate::recipe::StepKind::Argv(a) => a.iter().collect(),
+        };
+        kind.into_iter().chain(s.cwd.as_ref())
+    });
+    let uses_arch = r
+        .env
+        .iter()
+        .map(|(_, t)| t)
+        .chain(r.edits.iter().map(|e| &e.replace))
+        .chain(steps)
+        .any(|t| t.vars().any(|(name, _)| name.starts_with("cuda_arch")));
+    uses_arch || r.verify.as_ref().is_some_and(|v| v.gpu)
+}
+
+/// `--target host` takes its CUDA archs from the GPU it sees: without one (and without
+/// `--cuda-arch`) the list is empty, and a CUDA build would get `TORCH_CUDA_ARCH_LIST=''`,
+/// which builds for no GPU at all (or for whatever the build system guesses).
+fn check_cuda_archs(target: &Target, recipes: &[&Recipe]) -> Result<()> {
+    if target.name != crate::target::HOST_TARGET || !target.cuda_arch_list.is_empty() {
+        return Ok(());
+    }
+    let cuda: Vec<&str> = recipes
+        .iter()
+        .filter(|r| compiles_cuda(r))
+        .map(|r| r.name.as_str())
+        .collect();
+    if cuda.is_empty() {
+        return Ok(());
+    }
+    Err(crate::error::input_hint(
+        format!(
+            "target `host` has no CUDA arch: no GPU is visible on this machine and no --cuda-arch \
+             was given, yet {} compile{} CUDA code for the target's archs",
+            cuda.join(", "),
+            if cuda.len() == 1 { "s" } else { "" }
+        ),
+        "name the GPU to build for, e.g. `--cuda-arch 8.7` (Jetson Orin) or `--cuda-arch 9.0` (H100)",
+    ))
+}
+
 /// Plans `recipes` (already selected and in build order).
 pub fn make(inp: &PlanInputs, recipes: &[&Recipe]) -> Result<Plan> {
+    check_cuda_archs(inp.target, recipes)?;
     Ok(Plan {
         set: inp.set.name.clone(),
         target: inp.target.clone(),

@@ -31,6 +31,16 @@ use crate::target::{self, Target};
 
 pub fn run(cli: Cli) -> Result<()> {
     let g = &cli.global;
+    crate::redact::register_from_env();
+    if let Some(p) = &g.proxy {
+        crate::redact::register(p);
+    }
+    if g.host_facts.is_some() && !matches!(cli.command, Command::Plan(_) | Command::Env(_)) {
+        return Err(crate::error::input_hint(
+            "--host-facts describes another machine and is only for `plan` and `env`",
+            "run the command on the machine itself, without --host-facts",
+        ));
+    }
     match &cli.command {
         Command::List => list::run(g),
         Command::Check(a) => check::run(g, a),
@@ -122,9 +132,12 @@ impl Session {
             .clone();
         let targets = target::load_targets(&tree)?;
         let root = g.host_root.clone().unwrap_or_else(|| PathBuf::from("/"));
-        let mut facts = HostFacts::read_files(&root);
         let cuda_arch = (!g.cuda_arch.is_empty()).then_some(g.cuda_arch.as_slice());
-        if g.target.as_deref() == Some(target::HOST_TARGET) {
+        let mut facts = match &g.host_facts {
+            Some(spec) => crate::host::facts_file::load(spec)?,
+            None => HostFacts::read_files(&root),
+        };
+        if g.target.as_deref() == Some(target::HOST_TARGET) && g.host_facts.is_none() {
             facts.probe_python(&root, g.python.as_deref());
             if cuda_arch.is_none() {
                 facts.probe_gpu(&root);
@@ -150,6 +163,13 @@ impl Session {
         })?;
         let policy = NetPolicy::new(&config, proxy.clone(), g.offline);
         let proxy_env = proxy.export_env();
+        for v in proxy_env
+            .iter()
+            .map(|(_, v)| v)
+            .chain(config.network.proxy.iter().map(|p| &p.value))
+        {
+            crate::redact::register(v);
+        }
         let cache_dir = std::path::absolute(config.cache_dir())?;
         let wheelhouse = config
             .wheelhouse

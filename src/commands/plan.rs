@@ -17,6 +17,9 @@ use crate::wheelhouse::store::Wheelhouse;
 pub fn run(g: &GlobalArgs, a: &PlanArgs) -> Result<()> {
     let s = Session::load(g)?;
     let mut plan = make(&s, &a.packages.packages, a.jobs.jobs)?;
+    if let Some(w) = foreign_target_warning(&s, &plan) {
+        eprintln!("{w}");
+    }
     fill_cache_status(&s, &mut plan, &a.packages.packages, &a.cache_from)?;
     if g.json {
         println!("{}", serde_json::to_string_pretty(&plan)?);
@@ -111,6 +114,31 @@ pub fn network_lines(s: &Session) -> Vec<String> {
         lines.push("offline: only the caches are used".to_string());
     }
     lines
+}
+
+/// A plan for a machine of another kind (`--target jetson-orin` on an x86 workstation) computes
+/// MAX_JOBS from this machine's CPUs and memory, which says nothing about the device: say so,
+/// with the figures used. Not for a cross build (it does run here) or `--target host`.
+fn foreign_target_warning(s: &Session, plan: &Plan) -> Option<String> {
+    let t = &s.target;
+    let gpu_differs = !t.cuda_arch_list.is_empty()
+        && !s
+            .facts
+            .gpu_arch
+            .as_ref()
+            .is_some_and(|a| t.cuda_arch_list.contains(a));
+    let foreign = t.name != crate::target::HOST_TARGET
+        && plan.cross.is_none()
+        && (s.facts.arch != t.arch || gpu_differs);
+    foreign.then(|| {
+        format!(
+            "warning: this machine is not a {} device, yet MAX_JOBS below is computed from its own \
+             figures ({})\n  = hint: pass --host-facts with the device's figures or a profile \
+             (e.g. --host-facts orin-nano-8g), or run `plan` on the device",
+            t.name,
+            host_line(&s.facts)
+        )
+    })
 }
 
 /// One line about the machine the plan was made on.

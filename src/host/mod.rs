@@ -9,6 +9,7 @@
 mod cgroup;
 mod cpu;
 mod cuda;
+pub mod facts_file;
 mod jetson;
 mod memory;
 mod python;
