@@ -63,7 +63,7 @@ pub fn failure_hint(message: impl Into<String>, hint: impl Into<String>) -> anyh
 
 /// The exit code for an error: 130 after Ctrl-C, 2 when any cause is bad input, else 1.
 pub fn exit_code(err: &anyhow::Error) -> i32 {
-    if crate::build::interrupt::interrupted() {
+    if crate::process::interrupt::interrupted() {
         return 130;
     }
     let input = err.chain().any(|e| {

@@ -19,6 +19,7 @@ pub mod layout;
 pub mod net;
 pub mod pins;
 pub mod plan;
+pub mod process;
 pub mod recipe;
 pub mod redact;
 pub mod source;

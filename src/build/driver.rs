@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, Context, Result};
 
 use super::progress::{format_duration, Reporter};
-use super::runner::{self, Program, Status, StepCommand};
+use crate::process::runner::{self, Program, Status, StepCommand};
 use super::sources;
 use super::state::RecipeState;
 use super::venv::{self, Installer, VenvSpec};
@@ -169,7 +169,7 @@ struct Resolved {
 }
 
 pub fn build(cx: &BuildContext, selected: &[&Recipe], opts: &BuildOptions) -> Result<Summary> {
-    super::interrupt::install();
+    crate::process::interrupt::install();
     if let Some(c) = cx.cross {
         crate::cross::materialize(c)?;
     }
@@ -193,7 +193,7 @@ pub fn build(cx: &BuildContext, selected: &[&Recipe], opts: &BuildOptions) -> Re
             let step = build_one(cx, r, p, res, opts, &mut venv);
             match step {
                 Ok(o) => o,
-                Err(e) if super::interrupt::interrupted() => {
+                Err(e) if crate::process::interrupt::interrupted() => {
                     return Err(e.context(
                         "interrupted; the next `jetforge build` resumes where this one stopped",
                     ))
@@ -658,7 +658,7 @@ fn run_steps(
             state.save(&state_path)?;
             continue;
         }
-        if super::interrupt::interrupted() {
+        if crate::process::interrupt::interrupted() {
             return Err(anyhow!(
                 "{}: step {} `{}` was interrupted",
                 r.name,

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 
 use super::Session;
-use crate::build::runner::{self, Program, StepCommand};
+use crate::process::runner::{self, Program, StepCommand};
 use crate::build::venv::{self, Installer, VenvSpec};
 use crate::cli::{GlobalArgs, InstallArgs};
 use crate::recipe::{OutputKind, Recipe};

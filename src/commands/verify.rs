@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::Result;
 use serde::Serialize;
 
-use crate::build::runner::{self, Status};
+use crate::process::runner::{self, Status};
 use crate::cli::{GlobalArgs, VerifyArgs};
 use crate::verify::{self, NcclReport, Outcome};
 

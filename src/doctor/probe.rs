@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::build::runner::{self, Status};
+use crate::process::runner::{self, Status};
 use crate::host::HostFacts;
 use crate::target::Target;
 

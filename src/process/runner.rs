@@ -1,4 +1,4 @@
-//! The one subprocess runner for build steps.
+//! The one subprocess runner: build steps, and every other child jetforge waits on.
 //!
 //! A step is an argv or a bash script run as `bash -euo pipefail -c SCRIPT`, with exactly the
 //! environment `jetforge env` shows (the child's environment is cleared first) and its cwd in
