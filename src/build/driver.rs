@@ -19,11 +19,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context, Result};
 
-use super::progress::{format_duration, Reporter};
-use crate::process::runner::{self, Program, Status, StepCommand};
-use super::sources;
-use super::state::RecipeState;
-use super::venv::{self, Installer, VenvSpec};
 use crate::cross::emulate::EmulatedVerify;
 use crate::cross::Cross;
 use crate::env::{Origin, RenderedStep};
@@ -33,10 +28,15 @@ use crate::jobs::JobsOverride;
 use crate::layout::Layout;
 use crate::net::UrlPolicy;
 use crate::plan::{self, PlanInputs, RecipePlan};
+use crate::process::runner::{self, Program, Status, StepCommand};
 use crate::recipe::{OutputKind, Recipe, RecipeSet, Source};
+use crate::report::{format_duration, Reporter};
 use crate::source::git::MirrorCache;
+use crate::source::phase as sources;
 use crate::source::prepare::Prepared;
+use crate::state::RecipeState;
 use crate::target::Target;
+use crate::venv::{self, Installer, VenvSpec};
 use crate::verify::Outcome as VerifyOutcome;
 use crate::wheelhouse::check::{check_requirements, check_wheel};
 use crate::wheelhouse::remote::{RemoteCaches, RemoteHit};

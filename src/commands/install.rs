@@ -12,11 +12,11 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 
 use super::Session;
-use crate::process::runner::{self, Program, StepCommand};
-use crate::build::venv::{self, Installer, VenvSpec};
 use crate::cli::{GlobalArgs, InstallArgs};
+use crate::process::runner::{self, Program, StepCommand};
 use crate::recipe::{OutputKind, Recipe};
 use crate::redact::redact;
+use crate::venv::{self, Installer, VenvSpec};
 use crate::wheelhouse::remote::simple_url;
 use crate::wheelhouse::store::{ManifestEntry, Wheelhouse};
 use crate::wheelhouse::wheel::normalize_name;

@@ -3,7 +3,6 @@
 use anyhow::Result;
 
 use super::{caller_env, Session};
-use crate::build::state::RecipeState;
 use crate::cli::{GlobalArgs, PlanArgs};
 use crate::env::Origin;
 use crate::fingerprint::explain;
@@ -11,6 +10,7 @@ use crate::host::{HostFacts, GIB};
 use crate::plan::{self, Plan, PlanInputs, RecipePlan};
 use crate::recipe::OutputKind;
 use crate::source::resource::FetchOptions;
+use crate::state::RecipeState;
 use crate::wheelhouse::remote::{IndexClient, RemoteCaches};
 use crate::wheelhouse::store::Wheelhouse;
 
@@ -263,7 +263,7 @@ fn render_recipe(n: usize, r: &RecipePlan, verbose: bool) -> String {
         out.push_str(&format!(
             "{lead}{}={}{mark}\n",
             v.key,
-            crate::env::shell_quote(&crate::redact::redact(&v.value))
+            crate::process::shell_quote(&crate::redact::redact(&v.value))
         ));
     }
     out

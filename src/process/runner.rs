@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
-use crate::env::shell_quote;
+use super::shell_quote;
 
 /// Lines of output kept for the failure message.
 pub const TAIL_LINES: usize = 40;

@@ -4,7 +4,6 @@
 //! `graph` orders them, `template` handles `{placeholders}`. Nothing here touches the network,
 //! the build machine or the work dir.
 
-pub mod diag;
 pub mod graph;
 pub mod load;
 pub mod schema;
@@ -13,7 +12,6 @@ pub mod tree;
 
 use std::path::PathBuf;
 
-pub use diag::{Diagnostic, Diagnostics};
 pub use load::{load_sets, RecipeSets};
 use template::Template;
 

@@ -9,5 +9,6 @@
 pub mod git;
 pub mod lock;
 pub mod patch;
+pub mod phase;
 pub mod prepare;
 pub mod resource;
