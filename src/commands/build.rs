@@ -1,10 +1,10 @@
-//! `jetforge build [all|PKG…]`: the main job (see `build::driver`).
+//! `jetforge build [all|PKG…]`: the main job (see `builder::driver`).
 
 use anyhow::Result;
 
 use super::progress;
 use super::{caller_env, Session};
-use crate::build::driver::{self, BuildContext, BuildOptions};
+use crate::builder::driver::{self, BuildContext, BuildOptions};
 use crate::cli::{BuildArgs, GlobalArgs};
 use crate::source::resource::FetchOptions;
 use crate::wheelhouse::remote::{IndexClient, RemoteCaches};

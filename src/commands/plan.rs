@@ -61,7 +61,7 @@ fn fill_cache_status(
     let remote = RemoteCaches::new(&urls, IndexClient::new(&s.policy, FetchOptions::from_env()));
     let selected = s.set.select(packages).map_err(crate::error::input)?;
     let known =
-        crate::build::driver::known_fingerprints(&plan.recipes, &selected, &s.target, &s.facts);
+        crate::builder::driver::known_fingerprints(&plan.recipes, &selected, &s.target, &s.facts);
     let wheelhouse = if s.wheelhouse.join("manifest.json").is_file() {
         Some(Wheelhouse::open(&s.wheelhouse)?)
     } else {

@@ -1,3 +1,0 @@
-//! Building: the step runner, progress reporting, and the build driver.
-
-pub mod driver;
