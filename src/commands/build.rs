@@ -6,8 +6,9 @@ use super::progress;
 use super::{caller_env, Session};
 use crate::builder::driver::{self, BuildContext, BuildOptions};
 use crate::cli::{BuildArgs, GlobalArgs};
-use crate::source::resource::FetchOptions;
-use crate::wheelhouse::remote::{IndexClient, RemoteCaches};
+use crate::net::index::IndexClient;
+use crate::net::FetchOptions;
+use crate::wheelhouse::remote::RemoteCaches;
 use crate::wheelhouse::store::Wheelhouse;
 
 pub fn run(g: &GlobalArgs, a: &BuildArgs) -> Result<()> {

@@ -13,11 +13,11 @@ use anyhow::{Context, Result};
 
 use super::Session;
 use crate::cli::{GlobalArgs, InstallArgs};
+use crate::net::index::simple_url;
 use crate::process::runner::{self, Program, StepCommand};
 use crate::recipe::{OutputKind, Recipe};
 use crate::redact::redact;
 use crate::venv::{self, Installer, VenvSpec};
-use crate::wheelhouse::remote::simple_url;
 use crate::wheelhouse::store::{ManifestEntry, Wheelhouse};
 use crate::wheelhouse::wheel::normalize_name;
 

@@ -7,11 +7,12 @@ use crate::cli::{GlobalArgs, PlanArgs};
 use crate::env::Origin;
 use crate::fingerprint::explain;
 use crate::host::{HostFacts, GIB};
+use crate::net::index::IndexClient;
+use crate::net::FetchOptions;
 use crate::plan::{self, Plan, PlanInputs, RecipePlan};
 use crate::recipe::OutputKind;
-use crate::source::resource::FetchOptions;
 use crate::state::RecipeState;
-use crate::wheelhouse::remote::{IndexClient, RemoteCaches};
+use crate::wheelhouse::remote::RemoteCaches;
 use crate::wheelhouse::store::Wheelhouse;
 
 pub fn run(g: &GlobalArgs, a: &PlanArgs) -> Result<()> {

@@ -188,12 +188,9 @@ pub fn tree_hash(dir: &Path) -> Result<String> {
     for rel in files {
         let bytes = std::fs::read(dir.join(&rel))
             .with_context(|| format!("failed to read `{}`", dir.join(&rel).display()))?;
-        text.push_str(&format!(
-            "{rel}\0{}\n",
-            crate::fingerprint::sha256_hex(&bytes)
-        ));
+        text.push_str(&format!("{rel}\0{}\n", crate::hash::sha256_hex(&bytes)));
     }
-    Ok(crate::fingerprint::sha256_hex(text.as_bytes()))
+    Ok(crate::hash::sha256_hex(text.as_bytes()))
 }
 
 fn collect(root: &Path, dir: &Path, out: &mut Vec<String>) -> Result<()> {

@@ -232,7 +232,7 @@ fn refuses_a_tampered_file_of_the_same_name(a: &Built, url: &str) {
     let mut bytes = std::fs::read(&path).unwrap();
     bytes.extend_from_slice(b"tampered");
     std::fs::write(&path, &bytes).unwrap();
-    let local = jetforge::fingerprint::sha256_hex(&bytes);
+    let local = jetforge::hash::sha256_hex(&bytes);
     entry["sha256"] = Value::String(local.clone());
     std::fs::write(
         tampered.path().join("manifest.json"),
