@@ -3,6 +3,7 @@
 //! The library holds every engine (recipes, host facts, sources, builds, wheelhouse); the
 //! `jetforge` binary only parses arguments, calls into it and renders results.
 
+pub mod atomic;
 pub mod builder;
 pub mod cli;
 pub mod commands;

@@ -39,14 +39,7 @@ impl RecipeState {
             .context("state file has no parent directory")?;
         std::fs::create_dir_all(dir)
             .with_context(|| format!("failed to create `{}`", dir.display()))?;
-        let tmp = dir.join(format!(
-            ".{}.tmp-{}",
-            path.file_name().unwrap_or_default().to_string_lossy(),
-            std::process::id()
-        ));
-        std::fs::write(&tmp, serde_json::to_vec_pretty(self)?)
-            .with_context(|| format!("failed to write `{}`", tmp.display()))?;
-        std::fs::rename(&tmp, path).with_context(|| format!("failed to write `{}`", path.display()))
+        crate::atomic::write(path, &serde_json::to_vec_pretty(self)?)
     }
 
     /// The step to start at for `fingerprint`: where the last run stopped, if it was building

@@ -1,6 +1,7 @@
-//! Atomic file replacement for the wheelhouse: write under `.tmp-<pid>-<name>` in the same
-//! directory, fsync, rename, fsync the directory. A reader sees the old file or the new one,
-//! never half of one, and a crash leaves at most a `.tmp-` file (which the index ignores).
+//! The one atomic file replacement (wheelhouse files, resume state): write under
+//! `.tmp-<pid>-<name>` in the same directory, fsync, rename, fsync the directory. A reader sees
+//! the old file or the new one, never half of one, and a crash leaves at most a `.tmp-` file
+//! (which the wheelhouse index ignores).
 
 use std::fs::{self, File};
 use std::io::{self, Write};
@@ -8,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-/// Prefix of every temporary file the wheelhouse writes.
+/// Prefix of every temporary file written here.
 pub const TMP_PREFIX: &str = ".tmp-";
 
 fn tmp_path(dest: &Path) -> PathBuf {
