@@ -6,7 +6,7 @@ use std::process::Output;
 
 use serde_json::Value;
 
-use crate::fixtures::{fixture_project, python};
+use crate::fixtures::{fixture_project, import_check, python};
 use crate::util::{jetforge, stderr, stdout, work_layout};
 
 /// `jetforge --target host <args>` in the fixture project, with its own cache and work dir.
@@ -51,6 +51,16 @@ fn manifest(dir: &Path) -> Value {
     serde_json::from_slice(&std::fs::read(dir.join("wheelhouse/manifest.json")).unwrap()).unwrap()
 }
 
+/// The packages of a wheelhouse manifest's entries, in its order.
+fn manifest_packages(m: &Value) -> Vec<&str> {
+    m["wheels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["package"].as_str().unwrap())
+        .collect()
+}
+
 #[test]
 fn build_all_then_install_and_import() {
     let p = fixture_project("first==1.0.0");
@@ -70,12 +80,7 @@ fn build_all_then_install_and_import() {
         assert!(text.contains(line), "{text}");
     }
     let m = manifest(dir);
-    let pkgs: Vec<&str> = m["wheels"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|w| w["package"].as_str().unwrap())
-        .collect();
+    let pkgs = manifest_packages(&m);
     assert_eq!(pkgs, ["first", "second", "solo", "third"]);
     for w in m["wheels"].as_array().unwrap() {
         for key in [
@@ -109,17 +114,7 @@ fn build_all_then_install_and_import() {
     );
     assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
     assert!(stdout(&out).contains("second 2.0.0"), "{}", stdout(&out));
-    let check = std::process::Command::new(venv.join("bin/python"))
-        .args(["-c", "import first, second._magic as m, third; print(first.add(40, 2), m.magic(), third.KERNEL)"])
-        .env_remove("PIP_FIND_LINKS")
-        .output()
-        .unwrap();
-    assert_eq!(
-        String::from_utf8_lossy(&check.stdout).trim(),
-        "42 42 fast-attention-v1",
-        "{}",
-        String::from_utf8_lossy(&check.stderr)
-    );
+    import_check(&venv.join("bin/python"));
 }
 
 /// The summary line of `recipe` in a build's output.
@@ -297,12 +292,7 @@ fn keep_going_builds_what_it_can_and_summarises() {
     assert!(err.contains("skipped: dependency first failed"), "{err}");
     assert!(err.contains("solo") && err.contains("built in"), "{err}");
     let m = manifest(dir);
-    let pkgs: Vec<&str> = m["wheels"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|w| w["package"].as_str().unwrap())
-        .collect();
+    let pkgs = manifest_packages(&m);
     assert_eq!(pkgs, ["solo"]);
 }
 
