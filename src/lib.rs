@@ -2,6 +2,17 @@
 //!
 //! The library holds every engine (recipes, host facts, sources, builds, wheelhouse); the
 //! `jetforge` binary only parses arguments, calls into it and renders results.
+//!
+//! Modules import only from the layers below them, so there are no cycles (README, "Layout of
+//! this repository"):
+//! 1. plumbing with no jetforge imports, or only each other: `envvars`, `redact`, `diag`, `hash`,
+//!    `pkgname`, `atomic`, `layout`, `process`, `report`;
+//! 2. facts and settings: `recipe`, `host`, `config`, `error`, `venv`, `target` (with its
+//!    `CrossSpec`), `jobs`, `net`, `fingerprint`, `state`;
+//! 3. engines: `cross`, `env`, `source`, `verify`, `wheelhouse`;
+//! 4. `plan`, `pins`, `doctor`;
+//! 5. the build stage, `builder`;
+//! 6. the CLI edge: `cli`, `commands` (with the terminal progress reporters).
 
 pub mod atomic;
 pub mod builder;

@@ -1,7 +1,7 @@
 //! The one way jetforge builds an HTTP client: proxy decided by the caller (from the
 //! [`super::UrlPolicy`]), an optional CA bundle, jetforge's user agent and timeouts. Downloads
-//! of resources and the package-index client both use it; what to fetch and how to retry is
-//! theirs.
+//! of resources and the package-index client both use it; what to fetch is theirs, how to retry
+//! is `net::retry`.
 
 use std::fs;
 use std::path::{Path, PathBuf};

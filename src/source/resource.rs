@@ -238,7 +238,7 @@ fn http_get_with_retries(
         Ok(done) => Ok(done),
         Err((Err(e), _)) => Err(e),
         Err((Ok(failure), tries)) => {
-            Err(download_error(res, url, proxy.as_deref(), failure, tries).into())
+            Err(download_error(res, url, proxy.as_deref(), failure, tries))
         }
     }
 }
