@@ -41,7 +41,7 @@ use crate::verify::Outcome as VerifyOutcome;
 use crate::wheelhouse::check::{check_requirements, check_wheel};
 use crate::wheelhouse::remote::{RemoteCaches, RemoteHit};
 use crate::wheelhouse::store::{EntryMeta, Wheelhouse};
-use crate::wheelhouse::wheel::{normalize_name, WheelInfo};
+use crate::wheelhouse::wheel::WheelInfo;
 
 /// Everything a build needs that does not change per recipe.
 pub struct BuildContext<'a> {
@@ -556,7 +556,7 @@ fn dependency_wheels(cx: &BuildContext, r: &Recipe) -> Result<Vec<PathBuf>> {
         if dep.output == OutputKind::Source {
             continue;
         }
-        let names = dist_names(dep);
+        let names = dep.distributions();
         out.extend(
             entries
                 .iter()
@@ -565,15 +565,6 @@ fn dependency_wheels(cx: &BuildContext, r: &Recipe) -> Result<Vec<PathBuf>> {
         );
     }
     Ok(out)
-}
-
-/// Normalized distribution names a recipe produces.
-fn dist_names(r: &Recipe) -> Vec<String> {
-    if r.wheel_names.is_empty() {
-        vec![normalize_name(&r.name)]
-    } else {
-        r.wheel_names.iter().map(|n| normalize_name(n)).collect()
-    }
 }
 
 /// Runs a jetforge-internal command (venv creation, pip) with the recipe's environment.
@@ -979,7 +970,7 @@ fn check_set_pins(cx: &BuildContext) -> Result<()> {
     let mut versions = BTreeMap::new();
     for r in &cx.set.recipes {
         let v: pep440_rs::Version = r.version.parse().map_err(|e| anyhow!("{e}"))?;
-        for n in dist_names(r) {
+        for n in r.distributions() {
             versions.insert(n, v.clone());
         }
     }

@@ -59,6 +59,19 @@ pub enum Source {
 }
 
 impl Recipe {
+    /// The normalized names of the distributions this recipe's wheels carry: `wheel_names`, or
+    /// the recipe's own name.
+    pub fn distributions(&self) -> Vec<String> {
+        if self.wheel_names.is_empty() {
+            vec![crate::pkgname::normalize(&self.name)]
+        } else {
+            self.wheel_names
+                .iter()
+                .map(|n| crate::pkgname::normalize(n))
+                .collect()
+        }
+    }
+
     /// Everything that must come before this recipe in a build order.
     pub fn ordering_deps(&self) -> impl Iterator<Item = &String> {
         self.depends.iter().chain(&self.after)
