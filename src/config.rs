@@ -11,9 +11,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::diag::{toml_error, Diagnostic, Diagnostics};
 use crate::envvars;
-use crate::recipe::load::toml_error;
-use crate::recipe::{Diagnostic, Diagnostics};
 
 /// Name of the configuration file, in the work dir and the user config dir.
 pub const FILE_NAME: &str = "jetforge.toml";

@@ -14,6 +14,7 @@ use serde::Serialize;
 use crate::cross::Cross;
 use crate::jobs::JobsDecision;
 use crate::layout::Layout;
+use crate::process::shell_quote;
 use crate::recipe::template::{Template, Vars};
 use crate::recipe::{Recipe, RecipeSet, StepKind};
 use crate::redact::redact;
@@ -151,17 +152,6 @@ impl BuildEnv {
             .collect();
         serde_json::Value::Object(map)
     }
-}
-
-/// Single-quotes a value for POSIX shells; `'` becomes `'\''`.
-pub fn shell_quote(v: &str) -> String {
-    if !v.is_empty()
-        && v.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_./:=@%+,".contains(c))
-    {
-        return v.to_string();
-    }
-    format!("'{}'", v.replace('\'', r"'\''"))
 }
 
 fn dotenv_escape(v: &str) -> String {
@@ -460,13 +450,5 @@ mod tests {
         let mut e = BuildEnv::default();
         e.set("X", "a\"b$c\nd", Origin::Recipe);
         assert_eq!(e.to_dotenv(false), "X=\"a\\\"b\\$c\\nd\"\n");
-    }
-
-    #[test]
-    fn quoting_keeps_simple_values_bare() {
-        assert_eq!(shell_quote("8.7"), "8.7");
-        assert_eq!(shell_quote("a b"), "'a b'");
-        assert_eq!(shell_quote("it's"), "'it'\\''s'");
-        assert_eq!(shell_quote(""), "''");
     }
 }

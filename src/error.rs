@@ -5,7 +5,7 @@
 
 use std::fmt;
 
-use crate::recipe::Diagnostics;
+use crate::diag::Diagnostics;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -30,6 +30,20 @@ impl fmt::Display for Hinted {
 }
 
 impl std::error::Error for Hinted {}
+
+/// A failure whose text is already the whole report, e.g. a failed build's rendered errors and its
+/// summary table: printed as is (redacted), exit 1. Stages hand their own failure types to the
+/// CLI edge, which wraps them in this, so this module knows no stage.
+#[derive(Debug)]
+pub struct Report(pub String);
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Report {}
 
 /// Bad input (exit 2).
 pub fn input(message: impl Into<String>) -> anyhow::Error {
@@ -63,7 +77,7 @@ pub fn failure_hint(message: impl Into<String>, hint: impl Into<String>) -> anyh
 
 /// The exit code for an error: 130 after Ctrl-C, 2 when any cause is bad input, else 1.
 pub fn exit_code(err: &anyhow::Error) -> i32 {
-    if crate::build::interrupt::interrupted() {
+    if crate::process::interrupt::interrupted() {
         return 130;
     }
     let input = err.chain().any(|e| {
@@ -83,8 +97,8 @@ pub fn render(err: &anyhow::Error) -> String {
     if let Some(d) = err.downcast_ref::<Diagnostics>() {
         return d.to_string();
     }
-    if let Some(b) = err.downcast_ref::<crate::build::driver::BuildFailed>() {
-        return crate::redact::redact(&b.to_string());
+    if let Some(r) = err.downcast_ref::<Report>() {
+        return crate::redact::redact(&r.0);
     }
     let mut out = format!("error: {err}");
     let causes: Vec<String> = err.chain().skip(1).map(|c| c.to_string()).collect();

@@ -21,6 +21,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::hash::sha256_hex;
+
 use crate::recipe::Recipe;
 use crate::target::Target;
 
@@ -48,10 +50,6 @@ pub struct Inputs<'a> {
 pub struct Fingerprint {
     pub hash: String,
     pub parts: BTreeMap<String, String>,
-}
-
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
 }
 
 /// The recipe text in a canonical form: parsed and re-serialized as JSON with sorted keys, so

@@ -2,26 +2,46 @@
 //!
 //! The library holds every engine (recipes, host facts, sources, builds, wheelhouse); the
 //! `jetforge` binary only parses arguments, calls into it and renders results.
+//!
+//! Modules import only from the layers below them, so there are no cycles (README, "Layout of
+//! this repository"):
+//! 1. plumbing with no jetforge imports, or only each other: `envvars`, `redact`, `diag`, `hash`,
+//!    `pkgname`, `atomic`, `layout`, `process`, `report`;
+//! 2. facts and settings: `recipe`, `host`, `config`, `error`, `venv`, `target` (with its
+//!    `CrossSpec`), `jobs`, `net`, `fingerprint`, `state`;
+//! 3. engines: `cross`, `env`, `source`, `verify`, `wheelhouse`;
+//! 4. `plan`, `pins`, `doctor`;
+//! 5. the build stage, `builder`;
+//! 6. the CLI edge: `cli`, `commands` (with the terminal progress reporters).
 
-pub mod build;
+pub mod atomic;
+pub mod builder;
 pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod cross;
+pub mod diag;
 pub mod doctor;
 pub mod env;
 pub mod envvars;
 pub mod error;
 pub mod fingerprint;
+pub mod hash;
 pub mod host;
 pub mod jobs;
 pub mod layout;
 pub mod net;
 pub mod pins;
+pub mod pkgname;
 pub mod plan;
+pub mod private;
+pub mod process;
 pub mod recipe;
 pub mod redact;
+pub mod report;
 pub mod source;
+pub mod state;
 pub mod target;
+pub mod venv;
 pub mod verify;
 pub mod wheelhouse;

@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use serde::Serialize;
 
-use crate::build::state::RecipeState;
 use crate::cross::{Cross, Platforms};
 use crate::env::{self, BuildEnv, EnvContext, RenderedStep};
 use crate::host::HostFacts;
@@ -18,6 +17,7 @@ use crate::net::UrlPolicy;
 use crate::recipe::template::Vars;
 use crate::recipe::{OutputKind, Recipe, RecipeSet, Source};
 use crate::source::resource::exposed_path;
+use crate::state::RecipeState;
 use crate::target::Target;
 
 #[derive(Debug, Clone, Serialize)]
@@ -264,4 +264,13 @@ pub fn make(inp: &PlanInputs, recipes: &[&Recipe]) -> Result<Plan> {
             .map(|r| plan_recipe(inp, r))
             .collect::<Result<_>>()?,
     })
+}
+
+impl crate::source::phase::TreePlan for RecipePlan {
+    fn source_dir(&self) -> &Path {
+        &self.source_dir
+    }
+    fn vars(&self) -> &Vars {
+        &self.vars
+    }
 }

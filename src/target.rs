@@ -4,18 +4,17 @@
 //!
 //! Vocabulary (as in Nix and conda): the *build* machine runs jetforge; the *host* of a wheel is
 //! where it runs. The `host` target means "build for this machine". A profile with a `cross`
-//! table can also be built from a machine of another CPU (see `cross`).
+//! table can also be built from a machine of another CPU: its settings ([`CrossSpec`]) are read
+//! here, what a cross build does with them is in `cross`.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::cross::{CrossSpec, RawCrossSpec};
+use crate::diag::{toml_error, Diagnostic, Diagnostics};
 use crate::host::HostFacts;
-use crate::recipe::load::toml_error;
 use crate::recipe::tree::FileTree;
-use crate::recipe::{Diagnostic, Diagnostics};
 
 /// Used when the user names no target: the product exists for Jetson Orin.
 pub const DEFAULT_TARGET: &str = "jetson-orin";
@@ -220,6 +219,69 @@ pub fn select(
         t.cuda_arch_list = list.to_vec();
     }
     Ok(t)
+}
+
+/// `[target.NAME.cross]` as written in `targets.toml`; every key has a default.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCrossSpec {
+    triple: Option<String>,
+    cc: Option<String>,
+    cxx: Option<String>,
+    ar: Option<String>,
+    launcher: Option<String>,
+    sysroot: Option<String>,
+    python_sysconfigdata: Option<String>,
+    emulator: Option<Vec<String>>,
+    cuda_target_dir: Option<PathBuf>,
+}
+
+/// The written form of "the sysroot configured for this machine": `JETFORGE_SYSROOT`, else
+/// `[cross] sysroot` in `jetforge.toml`. Also fills `emulator` arguments.
+pub const SYSROOT_PLACEHOLDER: &str = "{sysroot}";
+
+/// A target profile's cross settings, defaults filled in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CrossSpec {
+    /// GNU triple of the toolchain, e.g. `aarch64-linux-gnu`.
+    pub triple: String,
+    pub cc: String,
+    pub cxx: String,
+    pub ar: String,
+    /// A compiler launcher such as `ccache`, put before `cc`/`cxx`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub launcher: Option<String>,
+    /// A directory (a sysroot made by `scripts/make-arm64-sysroot.sh`, or a JetPack/L4T
+    /// rootfs), or `{sysroot}` for the configured one.
+    pub sysroot: String,
+    /// Module name of the target Python's sysconfigdata in `<sysroot>/usr/lib/python3.X/`.
+    pub python_sysconfigdata: String,
+    /// Runs target programs, e.g. `["qemu-aarch64-static", "-L", "{sysroot}"]`; empty: none.
+    pub emulator: Vec<String>,
+    /// The target's CUDA libraries (nvcc's `targets/<arch>-linux`), for CUDA builds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cuda_target_dir: Option<PathBuf>,
+}
+
+impl CrossSpec {
+    pub fn from_raw(arch: &str, raw: RawCrossSpec) -> Self {
+        let triple = raw.triple.unwrap_or_else(|| format!("{arch}-linux-gnu"));
+        Self {
+            cc: raw.cc.unwrap_or_else(|| format!("{triple}-gcc")),
+            cxx: raw.cxx.unwrap_or_else(|| format!("{triple}-g++")),
+            ar: raw.ar.unwrap_or_else(|| format!("{triple}-ar")),
+            launcher: raw.launcher,
+            sysroot: raw
+                .sysroot
+                .unwrap_or_else(|| SYSROOT_PLACEHOLDER.to_string()),
+            python_sysconfigdata: raw
+                .python_sysconfigdata
+                .unwrap_or_else(|| format!("_sysconfigdata__linux_{triple}")),
+            emulator: raw.emulator.unwrap_or_default(),
+            cuda_target_dir: raw.cuda_target_dir,
+            triple,
+        }
+    }
 }
 
 #[cfg(test)]

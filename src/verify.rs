@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use serde::Serialize;
 
-use crate::build::runner::{self, Status};
+use crate::process::runner::{self, Status};
 use crate::recipe::Verify;
 
 /// Lines of a failed snippet's output kept for the report.

@@ -1,13 +1,14 @@
-//! `jetforge build [all|PKG…]`: the main job (see `build::driver`).
+//! `jetforge build [all|PKG…]`: the main job (see `builder::driver`).
 
 use anyhow::Result;
 
+use super::progress;
 use super::{caller_env, Session};
-use crate::build::driver::{self, BuildContext, BuildOptions};
-use crate::build::progress;
+use crate::builder::driver::{self, BuildContext, BuildOptions};
 use crate::cli::{BuildArgs, GlobalArgs};
-use crate::source::resource::FetchOptions;
-use crate::wheelhouse::remote::{IndexClient, RemoteCaches};
+use crate::net::index::IndexClient;
+use crate::net::FetchOptions;
+use crate::wheelhouse::remote::RemoteCaches;
 use crate::wheelhouse::store::Wheelhouse;
 
 pub fn run(g: &GlobalArgs, a: &BuildArgs) -> Result<()> {
@@ -60,7 +61,12 @@ pub fn run(g: &GlobalArgs, a: &BuildArgs) -> Result<()> {
         python: g.python.clone(),
         system_site_packages: a.system_site_packages,
     };
-    let summary = driver::build(&cx, &selected, &opts)?;
+    let summary = driver::build(&cx, &selected, &opts).map_err(|e| {
+        match e.downcast::<driver::BuildFailed>() {
+            Ok(failed) => crate::error::Report(failed.to_string()).into(),
+            Err(e) => e,
+        }
+    })?;
     print!("{}", summary.render());
     println!("wheelhouse: {}", wheelhouse.dir().display());
     Ok(())

@@ -6,20 +6,18 @@
 //! `--index URL` / `--find-links URL` take the set from a remote cache instead: every set
 //! package pinned to its recipe version, binary wheels only, and that source alone.
 
-use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 
 use super::Session;
-use crate::build::runner::{self, Program, StepCommand};
-use crate::build::venv::{self, Installer, VenvSpec};
 use crate::cli::{GlobalArgs, InstallArgs};
-use crate::recipe::{OutputKind, Recipe};
+use crate::net::index::simple_url;
+use crate::process::runner::{self, Program, StepCommand};
+use crate::recipe::OutputKind;
 use crate::redact::redact;
-use crate::wheelhouse::remote::simple_url;
+use crate::venv::{self, Installer, VenvSpec};
 use crate::wheelhouse::store::{ManifestEntry, Wheelhouse};
-use crate::wheelhouse::wheel::normalize_name;
 
 pub fn run(g: &GlobalArgs, a: &InstallArgs) -> Result<()> {
     let s = Session::load(g)?;
@@ -109,7 +107,7 @@ fn install_remote(s: &Session, a: &InstallArgs, source: &[String]) -> Result<()>
         .iter()
         .filter(|r| r.output == OutputKind::Wheel)
         .flat_map(|r| {
-            dist_names(r)
+            r.distributions()
                 .into_iter()
                 .map(|n| format!("{n}=={}", r.version))
         })
@@ -148,14 +146,6 @@ fn install_remote(s: &Session, a: &InstallArgs, source: &[String]) -> Result<()>
     Ok(())
 }
 
-fn dist_names(r: &Recipe) -> BTreeSet<String> {
-    if r.wheel_names.is_empty() {
-        BTreeSet::from([normalize_name(&r.name)])
-    } else {
-        r.wheel_names.iter().map(|n| normalize_name(n)).collect()
-    }
-}
-
 /// Manifest entries of the selected recipes (and their dependencies) for this target.
 fn selected_entries(s: &Session, wh: &Wheelhouse, names: &[String]) -> Result<Vec<ManifestEntry>> {
     let recipes = s.set.select(names).map_err(crate::error::input)?;
@@ -163,7 +153,7 @@ fn selected_entries(s: &Session, wh: &Wheelhouse, names: &[String]) -> Result<Ve
     let mut out = Vec::new();
     let mut missing = Vec::new();
     for r in recipes.iter().filter(|r| r.output == OutputKind::Wheel) {
-        let dists = dist_names(r);
+        let dists = r.distributions();
         let found: Vec<_> = all
             .iter()
             .filter(|e| e.target == s.target.name && dists.contains(&e.package))

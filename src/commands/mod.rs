@@ -10,6 +10,7 @@ mod env;
 mod install;
 mod list;
 mod plan;
+mod progress;
 mod publish;
 mod sources;
 mod verify;

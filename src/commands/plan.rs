@@ -3,15 +3,16 @@
 use anyhow::Result;
 
 use super::{caller_env, Session};
-use crate::build::state::RecipeState;
 use crate::cli::{GlobalArgs, PlanArgs};
 use crate::env::Origin;
 use crate::fingerprint::explain;
 use crate::host::{HostFacts, GIB};
+use crate::net::index::IndexClient;
+use crate::net::FetchOptions;
 use crate::plan::{self, Plan, PlanInputs, RecipePlan};
 use crate::recipe::OutputKind;
-use crate::source::resource::FetchOptions;
-use crate::wheelhouse::remote::{IndexClient, RemoteCaches};
+use crate::state::RecipeState;
+use crate::wheelhouse::remote::RemoteCaches;
 use crate::wheelhouse::store::Wheelhouse;
 
 pub fn run(g: &GlobalArgs, a: &PlanArgs) -> Result<()> {
@@ -64,7 +65,7 @@ fn fill_cache_status(
     let remote = RemoteCaches::new(&urls, IndexClient::new(&s.policy, FetchOptions::from_env()));
     let selected = s.set.select(packages).map_err(crate::error::input)?;
     let known =
-        crate::build::driver::known_fingerprints(&plan.recipes, &selected, &s.target, &s.facts);
+        crate::builder::driver::known_fingerprints(&plan.recipes, &selected, &s.target, &s.facts);
     let wheelhouse = if s.wheelhouse.join("manifest.json").is_file() {
         Some(Wheelhouse::open(&s.wheelhouse)?)
     } else {
@@ -291,7 +292,7 @@ fn render_recipe(n: usize, r: &RecipePlan, verbose: bool) -> String {
         out.push_str(&format!(
             "{lead}{}={}{mark}\n",
             v.key,
-            crate::env::shell_quote(&crate::redact::redact(&v.value))
+            crate::process::shell_quote(&crate::redact::redact(&v.value))
         ));
     }
     out

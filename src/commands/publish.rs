@@ -7,10 +7,10 @@ use anyhow::Result;
 use super::{caller_env, Session};
 use crate::cli::{GlobalArgs, PublishArgs};
 use crate::envvars::{JETFORGE_INDEX_PASSWORD, JETFORGE_INDEX_TOKEN, JETFORGE_INDEX_USER};
+use crate::net::index::{simple_url, Credentials, IndexClient};
+use crate::net::FetchOptions;
 use crate::redact::redact;
-use crate::source::resource::FetchOptions;
 use crate::wheelhouse::publish::{self, Action, IndexDestination, Published};
-use crate::wheelhouse::remote::{simple_url, Credentials, IndexClient};
 use crate::wheelhouse::store::Wheelhouse;
 
 pub fn run(g: &GlobalArgs, a: &PublishArgs) -> Result<()> {

@@ -6,12 +6,13 @@
 
 use anyhow::Result;
 
+use super::progress;
 use super::Session;
-use crate::build::progress::{self, Reporter};
-use crate::build::sources;
 use crate::cli::{GlobalArgs, Packages};
+use crate::report::Reporter;
 use crate::source::git::MirrorCache;
 use crate::source::lock::DirLock;
+use crate::source::phase as sources;
 
 pub fn fetch(g: &GlobalArgs, a: &Packages) -> Result<()> {
     let s = Session::load(g)?;

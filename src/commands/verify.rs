@@ -7,8 +7,8 @@ use std::time::Duration;
 use anyhow::Result;
 use serde::Serialize;
 
-use crate::build::runner::{self, Status};
 use crate::cli::{GlobalArgs, VerifyArgs};
+use crate::process::runner::{self, Status};
 use crate::verify::{self, NcclReport, Outcome};
 
 use super::Session;

@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::{anyhow, Context, Result};
 
 use super::Cross;
-use crate::build::runner::{self, Status, TimedOutput};
+use crate::process::runner::{self, Status, TimedOutput};
 
 /// What an emulated verify needs.
 pub struct EmulatedVerify<'a> {

@@ -2,11 +2,11 @@
 //! the *build* platform jetforge runs on (e.g. an x86-64 CI runner).
 //!
 //! This module owns the decision native / cross / refused ([`mode`]), the `[target.NAME.cross]`
-//! settings of a profile ([`CrossSpec`]), the environment a cross build's steps get
+//! settings of a profile (`target::CrossSpec`, which lives beside `Target`), the environment a cross build's steps get
 //! ([`Cross::env`]), the files that environment points at (`files`), which recipes may be
 //! cross-built ([`refuse_uncrossable`]), the doctor's checks (`report`) and running a built
 //! wheel under the target's emulator (`emulate`). It does not run build steps or compose the rest
-//! of the environment: `build::driver` and `env` call in here.
+//! of the environment: `builder::driver` and `env` call in here.
 //!
 //! How a Python extension gets cross-built: the build venv's (build platform) Python runs
 //! setuptools, told by `_PYTHON_HOST_PLATFORM` and `_PYTHON_SYSCONFIGDATA_NAME` (with a
@@ -22,10 +22,10 @@ pub mod report;
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::recipe::{OutputKind, Recipe};
-use crate::target::Target;
+use crate::target::{CrossSpec, Target, SYSROOT_PLACEHOLDER};
 
 pub use emulate::run_verify_emulated;
 pub use files::materialize;
@@ -48,69 +48,6 @@ impl Platforms {
 
     pub fn is_cross(&self) -> bool {
         self.build != self.host
-    }
-}
-
-/// `[target.NAME.cross]` as written in `targets.toml`; every key has a default.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawCrossSpec {
-    triple: Option<String>,
-    cc: Option<String>,
-    cxx: Option<String>,
-    ar: Option<String>,
-    launcher: Option<String>,
-    sysroot: Option<String>,
-    python_sysconfigdata: Option<String>,
-    emulator: Option<Vec<String>>,
-    cuda_target_dir: Option<PathBuf>,
-}
-
-/// The written form of "the sysroot configured for this machine": `JETFORGE_SYSROOT`, else
-/// `[cross] sysroot` in `jetforge.toml`. Also fills `emulator` arguments.
-pub const SYSROOT_PLACEHOLDER: &str = "{sysroot}";
-
-/// A target profile's cross settings, defaults filled in.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct CrossSpec {
-    /// GNU triple of the toolchain, e.g. `aarch64-linux-gnu`.
-    pub triple: String,
-    pub cc: String,
-    pub cxx: String,
-    pub ar: String,
-    /// A compiler launcher such as `ccache`, put before `cc`/`cxx`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub launcher: Option<String>,
-    /// A directory (a sysroot made by `scripts/make-arm64-sysroot.sh`, or a JetPack/L4T
-    /// rootfs), or `{sysroot}` for the configured one.
-    pub sysroot: String,
-    /// Module name of the target Python's sysconfigdata in `<sysroot>/usr/lib/python3.X/`.
-    pub python_sysconfigdata: String,
-    /// Runs target programs, e.g. `["qemu-aarch64-static", "-L", "{sysroot}"]`; empty: none.
-    pub emulator: Vec<String>,
-    /// The target's CUDA libraries (nvcc's `targets/<arch>-linux`), for CUDA builds.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub cuda_target_dir: Option<PathBuf>,
-}
-
-impl CrossSpec {
-    pub fn from_raw(arch: &str, raw: RawCrossSpec) -> Self {
-        let triple = raw.triple.unwrap_or_else(|| format!("{arch}-linux-gnu"));
-        Self {
-            cc: raw.cc.unwrap_or_else(|| format!("{triple}-gcc")),
-            cxx: raw.cxx.unwrap_or_else(|| format!("{triple}-g++")),
-            ar: raw.ar.unwrap_or_else(|| format!("{triple}-ar")),
-            launcher: raw.launcher,
-            sysroot: raw
-                .sysroot
-                .unwrap_or_else(|| SYSROOT_PLACEHOLDER.to_string()),
-            python_sysconfigdata: raw
-                .python_sysconfigdata
-                .unwrap_or_else(|| format!("_sysconfigdata__linux_{triple}")),
-            emulator: raw.emulator.unwrap_or_default(),
-            cuda_target_dir: raw.cuda_target_dir,
-            triple,
-        }
     }
 }
 

@@ -170,13 +170,13 @@ fn emulator_check(c: &Cross) -> CrossCheck {
         "import sys; print(sys.version.split()[0])".into(),
     ]);
     let env = vec![("PATH".to_string(), "/usr/bin:/bin".to_string())];
-    match crate::build::runner::run_with_timeout(
+    match crate::process::runner::run_with_timeout(
         &run,
         &env,
         &std::env::temp_dir(),
         Duration::from_secs(60),
     ) {
-        Ok(out) if out.status == Some(crate::build::runner::Status::Success) => CrossCheck::ok(
+        Ok(out) if out.status == Some(crate::process::runner::Status::Success) => CrossCheck::ok(
             WHAT,
             format!("{} runs the target's Python {}", program, out.output.trim()),
         ),

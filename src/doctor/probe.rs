@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::build::runner::{self, Status};
 use crate::host::HostFacts;
+use crate::process::runner::{self, Status};
 use crate::target::Target;
 
 /// Tools a build runs, and what to look for in their `--version`.

@@ -1,7 +1,7 @@
 //! The one way jetforge builds an HTTP client: proxy decided by the caller (from the
 //! [`super::UrlPolicy`]), an optional CA bundle, jetforge's user agent and timeouts. Downloads
-//! of resources and the package-index client both use it; what to fetch and how to retry is
-//! theirs.
+//! of resources and the package-index client both use it; what to fetch is theirs, how to retry
+//! is `net::retry`.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -73,26 +73,4 @@ fn load_ca(path: &Path) -> Result<ureq::tls::RootCerts, AgentError> {
         return Err(ca_err("no certificate in it".into()));
     }
     Ok(ureq::tls::RootCerts::new_with_certs(&certs))
-}
-
-/// Copies a download body into `dst` and returns the sha256 (lower-case hex) of what was
-/// copied, so a download is hashed while it is written, never read twice.
-pub fn copy_hashing(
-    src: &mut dyn std::io::Read,
-    dst: &mut std::fs::File,
-) -> std::io::Result<String> {
-    use sha2::{Digest, Sha256};
-    use std::io::Write;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let n = src.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-        dst.write_all(&buf[..n])?;
-    }
-    dst.flush()?;
-    Ok(hex::encode(hasher.finalize()))
 }

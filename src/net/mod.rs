@@ -1,5 +1,7 @@
-//! Network policy shared by every part that reaches out (git, resource downloads, build steps):
-//! which proxy a URL goes through, how mirrors rewrite URLs, and whether we are offline.
+//! The network layer shared by every part that reaches out (git, resource downloads, package
+//! indexes, build steps): which proxy a URL goes through, how mirrors rewrite URLs, whether we
+//! are offline (this file, `policy`, `proxy`), the one HTTP agent (`http`), the one retry loop
+//! and fetch settings (`retry`), and the package-index client (`index`).
 //!
 //! Sources and downloads only see the [`UrlPolicy`] trait, so they can be tested with a fixed
 //! policy and never read the environment themselves.
@@ -33,8 +35,11 @@ impl UrlPolicy for Direct {
 }
 
 pub mod http;
+pub mod index;
 pub mod policy;
 pub mod proxy;
+pub mod retry;
 
 pub use policy::NetPolicy;
 pub use proxy::ProxySettings;
+pub use retry::{retry, FetchOptions};

@@ -13,7 +13,6 @@ use std::path::Path;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::diag::{Diagnostic, Diagnostics};
 use super::schema::{self, RecipeFile, StepSpec};
 use super::template::{self, Template};
 use super::tree::FileTree;
@@ -21,6 +20,7 @@ use super::{
     Edit, JobsPolicy, OutputKind, Patch, Recipe, RecipeSet, Resource, SetRequires, Source, Step,
     StepKind, Verify,
 };
+use crate::diag::{toml_error, Diagnostic, Diagnostics};
 
 /// Files at the root or in a set directory that are not recipes.
 const NOT_RECIPES: &[&str] = &["set.toml", "targets.toml", "jetforge.toml"];
@@ -154,20 +154,6 @@ fn read_set_meta(tree: &FileTree, dir: &str, diags: &mut Diagnostics) -> Option<
             diags.push(toml_error(&tree.display(&key), &text, &e));
             None
         }
-    }
-}
-
-/// Turns a TOML/serde error into a pointed diagnostic with a hint for the common cases.
-pub fn toml_error(file: &str, text: &str, e: &toml::de::Error) -> Diagnostic {
-    let msg = e.message().trim().to_string();
-    let span = e.span().unwrap_or(0..0);
-    let d = Diagnostic::at(file, text, span, msg.clone());
-    if msg.starts_with("unknown field") {
-        d.with_hint("check the spelling; the recipe format is described in the README")
-    } else if let Some(field) = msg.strip_prefix("missing field ") {
-        d.with_hint(format!("this table needs {field}"))
-    } else {
-        d
     }
 }
 

@@ -4,7 +4,6 @@
 //! `graph` orders them, `template` handles `{placeholders}`. Nothing here touches the network,
 //! the build machine or the work dir.
 
-pub mod diag;
 pub mod graph;
 pub mod load;
 pub mod schema;
@@ -13,7 +12,6 @@ pub mod tree;
 
 use std::path::PathBuf;
 
-pub use diag::{Diagnostic, Diagnostics};
 pub use load::{load_sets, RecipeSets};
 use template::Template;
 
@@ -61,6 +59,19 @@ pub enum Source {
 }
 
 impl Recipe {
+    /// The normalized names of the distributions this recipe's wheels carry: `wheel_names`, or
+    /// the recipe's own name.
+    pub fn distributions(&self) -> Vec<String> {
+        if self.wheel_names.is_empty() {
+            vec![crate::pkgname::normalize(&self.name)]
+        } else {
+            self.wheel_names
+                .iter()
+                .map(|n| crate::pkgname::normalize(n))
+                .collect()
+        }
+    }
+
     /// Everything that must come before this recipe in a build order.
     pub fn ordering_deps(&self) -> impl Iterator<Item = &String> {
         self.depends.iter().chain(&self.after)

@@ -371,20 +371,10 @@ fn is_scp_like(url: &str) -> bool {
 /// Network errors are retried with backoff; anything else (a bad URL, a missing local repo) is
 /// not, since retrying cannot help.
 fn with_retries(mut f: impl FnMut() -> Result<(), (bool, anyhow::Error)>) -> Result<()> {
-    let mut delay = Duration::from_secs(1);
-    for attempt in 1..=TRIES {
-        match f() {
-            Ok(()) => return Ok(()),
-            Err((transient, e)) if !transient || attempt == TRIES => {
-                return Err(e.context(format!("gave up after {attempt} attempt(s)")))
-            }
-            Err(_) => {
-                std::thread::sleep(delay);
-                delay *= 2;
-            }
-        }
-    }
-    unreachable!("the last attempt returns")
+    crate::net::retry(TRIES, Duration::from_secs(1), &mut f, |(transient, _)| {
+        *transient
+    })
+    .map_err(|((_, e), attempt)| e.context(format!("gave up after {attempt} attempt(s)")))
 }
 
 fn fetch_libgit2(

@@ -12,13 +12,12 @@
 use std::fs::{self, File};
 use std::io::{self, Read};
 use std::path::{Component, Path, PathBuf};
-use std::time::Duration;
 
 use tempfile::NamedTempFile;
 
 use crate::envvars;
 use crate::net::http::{self, AgentError, AgentOptions};
-use crate::net::UrlPolicy;
+use crate::net::{FetchOptions, UrlPolicy};
 use crate::recipe::Resource;
 use crate::redact::redact;
 
@@ -28,39 +27,6 @@ const EXTRACTED: &str = "extracted";
 /// What getaddrinfo says (through std's io::Error) for a name that does not exist.
 const UNKNOWN_NAME: &str = "Name or service not known";
 const PROXY_HINT: &str = "check --proxy / [network] proxy / https_proxy (and no_proxy)";
-
-/// Knobs that the environment sets in production and tests set explicitly (tests run in
-/// parallel threads, so they must not change process-wide variables).
-#[derive(Debug, Clone)]
-pub struct FetchOptions {
-    /// PEM bundle trusted instead of the built-in web roots.
-    pub ca_file: Option<PathBuf>,
-    pub tries: u32,
-    /// Wait before the second try; doubled before each further one.
-    pub backoff: Duration,
-}
-
-impl Default for FetchOptions {
-    fn default() -> Self {
-        FetchOptions {
-            ca_file: None,
-            tries: 3,
-            backoff: Duration::from_millis(500),
-        }
-    }
-}
-
-impl FetchOptions {
-    /// Defaults, with `SSL_CERT_FILE` as the CA bundle when set.
-    pub fn from_env() -> Self {
-        FetchOptions {
-            ca_file: std::env::var_os(envvars::SSL_CERT_FILE)
-                .filter(|v| !v.is_empty())
-                .map(PathBuf::from),
-            ..Self::default()
-        }
-    }
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ResourceError {
@@ -232,8 +198,8 @@ fn download(
 fn copy_local(path: &Path, dir: &Path) -> Result<(NamedTempFile, String)> {
     let mut src = File::open(path).map_err(io_err("open", path))?;
     let mut tmp = temp_file(dir)?;
-    let hash = crate::net::http::copy_hashing(&mut src, tmp.as_file_mut())
-        .map_err(io_err("copy", path))?;
+    let hash =
+        crate::hash::copy_hashing(&mut src, tmp.as_file_mut()).map_err(io_err("copy", path))?;
     Ok((tmp, hash))
 }
 
@@ -259,20 +225,21 @@ fn http_get_with_retries(
 ) -> Result<(NamedTempFile, String)> {
     let proxy = policy.proxy_for(url);
     let agent = agent(res, url, proxy.as_deref(), opts)?;
-    let mut wait = opts.backoff;
-    let mut tries = 0;
-    loop {
-        tries += 1;
-        let mut tmp = temp_file(dir)?;
-        let failure = match http_get(&agent, url, tmp.as_file_mut()) {
-            Ok(hash) => return Ok((tmp, hash)),
-            Err(f) => f,
-        };
-        if !failure.transient || tries >= opts.tries.max(1) {
-            return Err(download_error(res, url, proxy.as_deref(), failure, tries));
+    // A fresh temp file per try; failing to make one (`Err`) is not worth another try.
+    let got = opts.retry(
+        || {
+            let mut tmp = temp_file(dir).map_err(Err)?;
+            let hash = http_get(&agent, url, tmp.as_file_mut()).map_err(Ok)?;
+            Ok((tmp, hash))
+        },
+        |e| matches!(e, Ok(f) if f.transient),
+    );
+    match got {
+        Ok(done) => Ok(done),
+        Err((Err(e), _)) => Err(e),
+        Err((Ok(failure), tries)) => {
+            Err(download_error(res, url, proxy.as_deref(), failure, tries))
         }
-        std::thread::sleep(wait);
-        wait *= 2;
     }
 }
 
@@ -283,7 +250,7 @@ fn http_get(
 ) -> std::result::Result<String, Failure> {
     let response = agent.get(url).call().map_err(classify)?;
     let mut body = response.into_body().into_reader();
-    crate::net::http::copy_hashing(&mut body, dst).map_err(|e| Failure {
+    crate::hash::copy_hashing(&mut body, dst).map_err(|e| Failure {
         reason: format!("reading the body failed: {e}"),
         transient: true,
     })

@@ -4,10 +4,10 @@
 //! wheel is acceptable for its recipe, target and set, `store` keeps accepted wheels (atomic
 //! adds, `broken/`, `manifest.json`) and `index` writes a PEP 503 simple index from what is on
 //! disk. `published` is the manifest format that carries fingerprints to other machines,
-//! `remote` talks to package indexes (pages, downloads, uploads, remote caches) and `publish`
-//! fills an index or a static tree. Building wheels and running import checks live elsewhere.
+//! `remote` looks up the build's remote wheel caches (through `net::index`, the package-index
+//! client) and `publish` fills an index or a static tree. Building wheels and running import
+//! checks live elsewhere.
 
-mod atomic;
 pub mod check;
 pub mod index;
 pub mod publish;
@@ -23,3 +23,6 @@ pub use check::{check_requirements, check_wheel, CheckError, CheckErrors};
 pub use index::{write_index, write_simple_index, IndexedWheel};
 pub use store::{EntryMeta, ManifestEntry, StoredWheel, Wheelhouse};
 pub use wheel::{normalize_name, sha256_file, WheelInfo, WheelName};
+
+// The crate's one atomic-write helper, under the name this module's files have always used.
+use crate::atomic;

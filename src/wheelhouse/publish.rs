@@ -17,10 +17,10 @@ use anyhow::{Context, Result};
 use super::atomic;
 use super::index::write_simple_index;
 use super::published::{self, PublishedEntry, PublishedManifest, MANIFEST_FILE};
-use super::remote::{Credentials, IndexClient, RemoteError, RemoteFile, Upload, Uploaded};
 use super::store::{ManifestEntry, Wheelhouse};
 use super::wheel::{sha256_file, WheelName};
 use crate::error;
+use crate::net::index::{Credentials, IndexClient, RemoteError, RemoteFile, Upload, Uploaded};
 use crate::redact::redact;
 
 /// What happened to one file.
@@ -226,7 +226,7 @@ fn sidecar_files(entries: &[PublishedEntry], dir: &Path) -> Result<Vec<LocalFile
         out.push(LocalFile {
             path,
             file,
-            sha256: crate::fingerprint::sha256_hex(&bytes),
+            sha256: crate::hash::sha256_hex(&bytes),
             project: published::SIDECAR_PROJECT.to_string(),
             version: published::sidecar_version(fp),
         });
@@ -258,7 +258,7 @@ fn remote_hash(client: &IndexClient, listed: &[RemoteFile], file: &str) -> Resul
         .get(&remote.url)
         .with_context(|| format!("failed to read `{file}` back from the index"))?
         .unwrap_or_default();
-    Ok(Some(crate::fingerprint::sha256_hex(&bytes)))
+    Ok(Some(crate::hash::sha256_hex(&bytes)))
 }
 
 fn upload_one(client: &IndexClient, dest: &IndexDestination, f: &LocalFile) -> Result<Action> {
@@ -395,7 +395,7 @@ mod tests {
         let err = crate::error::render(&publish_dir(&wh, tree.path(), &mut |_| {}).unwrap_err());
         assert!(err.contains("local sha256:"), "{err}");
         assert!(
-            err.contains(&crate::fingerprint::sha256_hex(b"other bytes")),
+            err.contains(&crate::hash::sha256_hex(b"other bytes")),
             "{err}"
         );
         assert!(!tree.path().join(MANIFEST_FILE).exists());

@@ -23,7 +23,7 @@ use std::io::{Cursor, Read, Write};
 use serde::{Deserialize, Serialize};
 
 use super::store::ManifestEntry;
-use crate::fingerprint::sha256_hex;
+use crate::hash::sha256_hex;
 
 pub const FORMAT: u32 = 1;
 /// File name of the manifest at a tree's root and inside a sidecar.

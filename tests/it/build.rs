@@ -6,8 +6,8 @@ use std::process::Output;
 
 use serde_json::Value;
 
-use crate::fixtures::{fixture_project, python};
-use crate::util::{jetforge, stderr, stdout};
+use crate::fixtures::{fixture_project, import_check, python};
+use crate::util::{jetforge, stderr, stdout, work_layout};
 
 /// `jetforge --target host <args>` in the fixture project, with its own cache and work dir.
 pub fn jf(dir: &Path, args: &[&str]) -> Output {
@@ -51,14 +51,28 @@ fn manifest(dir: &Path) -> Value {
     serde_json::from_slice(&std::fs::read(dir.join("wheelhouse/manifest.json")).unwrap()).unwrap()
 }
 
+/// The packages of a wheelhouse manifest's entries, in its order.
+fn manifest_packages(m: &Value) -> Vec<&str> {
+    m["wheels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["package"].as_str().unwrap())
+        .collect()
+}
+
 #[test]
 fn build_all_then_install_and_import() {
     let p = fixture_project("first==1.0.0");
     let dir = p.path();
     let out = build(dir, &[]);
     if !out.status.success() {
-        let log = std::fs::read_to_string(dir.join("work/recipes-host/logs/first/01-step-1.log"))
-            .unwrap_or_default();
+        let log = std::fs::read_to_string(
+            work_layout(dir, "host")
+                .log_dir("first")
+                .join("01-step-1.log"),
+        )
+        .unwrap_or_default();
         panic!("{}\n{}\nLOG:\n{log}", stdout(&out), stderr(&out));
     }
     let text = stdout(&out);
@@ -66,12 +80,7 @@ fn build_all_then_install_and_import() {
         assert!(text.contains(line), "{text}");
     }
     let m = manifest(dir);
-    let pkgs: Vec<&str> = m["wheels"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|w| w["package"].as_str().unwrap())
-        .collect();
+    let pkgs = manifest_packages(&m);
     assert_eq!(pkgs, ["first", "second", "solo", "third"]);
     for w in m["wheels"].as_array().unwrap() {
         for key in [
@@ -105,17 +114,7 @@ fn build_all_then_install_and_import() {
     );
     assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
     assert!(stdout(&out).contains("second 2.0.0"), "{}", stdout(&out));
-    let check = std::process::Command::new(venv.join("bin/python"))
-        .args(["-c", "import first, second._magic as m, third; print(first.add(40, 2), m.magic(), third.KERNEL)"])
-        .env_remove("PIP_FIND_LINKS")
-        .output()
-        .unwrap();
-    assert_eq!(
-        String::from_utf8_lossy(&check.stdout).trim(),
-        "42 42 fast-attention-v1",
-        "{}",
-        String::from_utf8_lossy(&check.stderr)
-    );
+    import_check(&venv.join("bin/python"));
 }
 
 /// The summary line of `recipe` in a build's output.
@@ -181,9 +180,12 @@ fn second_build_does_nothing_and_a_changed_patch_rebuilds_only_dependents() {
         err.contains("second: rebuilding: dependency first rebuilt"),
         "{err}"
     );
-    let header =
-        std::fs::read_to_string(dir.join("work/recipes-host/src/first/first/include/first.h"))
-            .unwrap();
+    let header = std::fs::read_to_string(
+        work_layout(dir, "host")
+            .source_dir("first")
+            .join("first/include/first.h"),
+    )
+    .unwrap();
     assert_eq!(
         header, "#define FIRST_MAGIC 40\n/* note 2 */\n",
         "patched once, from pristine"
@@ -255,11 +257,10 @@ fn a_failed_step_is_reported_and_the_next_build_resumes_there() {
     ] {
         assert!(err.contains(needle), "missing {needle:?} in:\n{err}");
     }
-    let replay = dir.join("work/recipes-host/logs/res/replay-step-2.sh");
+    let logs = work_layout(dir, "host").log_dir("res");
+    let replay = logs.join("replay-step-2.sh");
     assert!(replay.is_file());
-    assert!(dir
-        .join("work/recipes-host/logs/res/build_env.sh")
-        .is_file());
+    assert!(logs.join("build_env.sh").is_file());
 
     std::fs::write(dir.join("flag"), "").unwrap();
     let second = build(dir, &[]);
@@ -270,7 +271,8 @@ fn a_failed_step_is_reported_and_the_next_build_resumes_there() {
         stderr(&second)
     );
     let count =
-        std::fs::read_to_string(dir.join("work/recipes-host/src/compile-count.txt")).unwrap();
+        std::fs::read_to_string(work_layout(dir, "host").root.join("src/compile-count.txt"))
+            .unwrap();
     assert_eq!(
         count.lines().count(),
         3,
@@ -290,12 +292,7 @@ fn keep_going_builds_what_it_can_and_summarises() {
     assert!(err.contains("skipped: dependency first failed"), "{err}");
     assert!(err.contains("solo") && err.contains("built in"), "{err}");
     let m = manifest(dir);
-    let pkgs: Vec<&str> = m["wheels"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|w| w["package"].as_str().unwrap())
-        .collect();
+    let pkgs = manifest_packages(&m);
     assert_eq!(pkgs, ["solo"]);
 }
 
@@ -349,10 +346,10 @@ fn clean_removes_work_dirs_but_never_the_wheelhouse() {
     let dir = p.path();
     ok(&build(dir, &["solo"]));
     ok(&jf(dir, &["clean", "solo"]));
-    assert!(!dir.join("work/recipes-host/src/solo").exists());
+    assert!(!work_layout(dir, "host").source_dir("solo").exists());
     assert!(dir.join("wheelhouse/manifest.json").is_file());
     ok(&jf(dir, &["clean"]));
-    assert!(!dir.join("work/recipes-host").exists());
+    assert!(!work_layout(dir, "host").root.exists());
     assert!(dir.join("wheelhouse/manifest.json").is_file());
     std::fs::create_dir_all(dir.join("work")).unwrap();
     std::fs::write(
@@ -396,10 +393,8 @@ fn cross_target_builds_are_refused_before_anything_runs() {
         "the refusal names the profile that can cross-build: {}",
         stderr(&out)
     );
-    assert!(!p
-        .path()
-        .join("work")
-        .join("recipes-jetson-orin")
+    assert!(!work_layout(p.path(), "jetson-orin")
+        .root
         .join("src")
         .exists());
 }
@@ -492,7 +487,7 @@ fn oom_killed_steps_are_retried_with_fewer_jobs_and_remembered() {
         err.contains("most likely out of memory, with MAX_JOBS=4; retrying with 2 jobs"),
         "{err}"
     );
-    let src = dir.join("work/recipes-host/src/hog");
+    let src = work_layout(dir, "host").source_dir("hog");
     assert!(src.join("ran-with-2-jobs").exists() || src.join("ran-with-1-jobs").exists());
     assert!(!src.join("ran-with-4-jobs").exists());
     let oom = std::fs::read_to_string(cg.0.join("memory.oom_control")).unwrap_or_default();
@@ -530,7 +525,7 @@ fn interrupting_a_build_stops_the_step_and_the_next_build_resumes() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let pid_file = dir.join("work/recipes-host/src/sleeper.pid");
+    let pid_file = work_layout(dir, "host").root.join("src/sleeper.pid");
     let start = std::time::Instant::now();
     while !pid_file.exists() {
         assert!(

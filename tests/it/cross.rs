@@ -15,7 +15,7 @@ use serde_json::Value;
 use crate::build::jf;
 use crate::fixtures::{fixture_project, python};
 use crate::support::have_tools;
-use crate::util::{jetforge, stderr, stdout};
+use crate::util::{jetforge, stderr, stdout, work_layout};
 
 const TARGET: &str = "debian-arm64";
 /// `e_machine` of AArch64 in the ELF header (bytes 18..20, little-endian).
@@ -129,7 +129,9 @@ fn cross_build(dir: &Path, envs: &[(&str, &str)]) -> Output {
     eprintln!("cross build: {:.1}s", start.elapsed().as_secs_f64());
     if !out.status.success() {
         let log = std::fs::read_to_string(
-            dir.join(format!("work/recipes-{TARGET}/logs/first/01-step-1.log")),
+            work_layout(dir, TARGET)
+                .log_dir("first")
+                .join("01-step-1.log"),
         )
         .unwrap_or_default();
         panic!("{}\n{}\nLOG:\n{log}", stdout(&out), stderr(&out));
@@ -285,7 +287,7 @@ fn recipes_not_marked_cross_capable_are_refused_before_anything_runs() {
     ] {
         assert!(err.contains(needle), "missing {needle:?} in:\n{err}");
     }
-    let root = dir.join(format!("work/recipes-{TARGET}"));
+    let root = work_layout(dir, TARGET).root;
     for nothing in ["src", "venv", "cross", "logs"] {
         assert!(!root.join(nothing).exists(), "{nothing} was created");
     }

@@ -50,3 +50,21 @@ pub fn python() -> String {
         .display()
         .to_string()
 }
+
+/// Imports the fixture set's three packages with `python` and checks what they compute.
+pub fn import_check(python: &Path) {
+    let check = std::process::Command::new(python)
+        .args([
+            "-c",
+            "import first, second._magic as m, third; print(first.add(40, 2), m.magic(), third.KERNEL)",
+        ])
+        .env_remove("PIP_FIND_LINKS")
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&check.stdout).trim(),
+        "42 42 fast-attention-v1",
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+}

@@ -7,9 +7,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use jetforge::config::{Mirrors, NetworkConfig};
+use jetforge::net::FetchOptions;
 use jetforge::net::{Direct, NetPolicy, ProxySettings};
 use jetforge::recipe::Resource;
-use jetforge::source::resource::{fetch_resource_with, FetchOptions};
+use jetforge::source::resource::fetch_resource_with;
 use sha2::{Digest, Sha256};
 
 use crate::support::{free_port, have_tools, Lighttpd, Squid, TestCa, Tinyproxy, PROXY_ONLY_HOST};

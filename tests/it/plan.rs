@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::util::{host, jetforge, stdout, tree};
+use crate::util::{host, jetforge, stdout, tree, work_layout};
 
 /// Three recipes: a C extension, a package built against it, and a source-only tree that a
 /// third recipe consumes through `{source_dir:…}`.
@@ -128,18 +128,15 @@ fn json_has_the_documented_fields() {
         assert!(third.get(key).is_some(), "missing {key}: {third}");
     }
     assert_eq!(third["depends"], serde_json::json!(["kernels", "second"]));
-    let work = dir.path().join("work").display().to_string();
+    let layout = work_layout(dir.path(), "jetson-orin");
     assert_eq!(
         third["env"]["KERNELS_SRC"],
-        format!("{work}/recipes-jetson-orin/src/kernels")
+        layout.source_dir("kernels").display().to_string()
     );
     assert_eq!(third["env"]["SECOND_VERSION"], "2.0.0");
     assert_eq!(third["env"]["TORCH_CUDA_ARCH_LIST"], "8.7");
     let second_step = &plan["recipes"][2]["steps"][0]["argv"];
-    assert_eq!(
-        second_step[0],
-        format!("{work}/recipes-jetson-orin/venv/bin/python")
-    );
+    assert_eq!(second_step[0], layout.venv_python().display().to_string());
 }
 
 #[test]

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::build::{build, jf, jf_env};
-use crate::fixtures::{fixture_project, python};
+use crate::fixtures::{fixture_project, import_check, python};
 use crate::support::{have_tools, PypiServer, StaticServer};
 use crate::util::{stderr, stdout};
 
@@ -70,23 +70,6 @@ fn creds(password: &str) -> [(&'static str, &str); 2] {
         ("JETFORGE_INDEX_USER", USER),
         ("JETFORGE_INDEX_PASSWORD", password),
     ]
-}
-
-fn import_check(python: &Path) {
-    let check = Command::new(python)
-        .args([
-            "-c",
-            "import first, second._magic as m, third; print(first.add(40, 2), m.magic(), third.KERNEL)",
-        ])
-        .env_remove("PIP_FIND_LINKS")
-        .output()
-        .unwrap();
-    assert_eq!(
-        String::from_utf8_lossy(&check.stdout).trim(),
-        "42 42 fast-attention-v1",
-        "{}",
-        String::from_utf8_lossy(&check.stderr)
-    );
 }
 
 #[test]
@@ -232,7 +215,7 @@ fn refuses_a_tampered_file_of_the_same_name(a: &Built, url: &str) {
     let mut bytes = std::fs::read(&path).unwrap();
     bytes.extend_from_slice(b"tampered");
     std::fs::write(&path, &bytes).unwrap();
-    let local = jetforge::fingerprint::sha256_hex(&bytes);
+    let local = jetforge::hash::sha256_hex(&bytes);
     entry["sha256"] = Value::String(local.clone());
     std::fs::write(
         tampered.path().join("manifest.json"),

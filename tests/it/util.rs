@@ -81,3 +81,9 @@ pub fn git(dir: &Path, args: &[&str]) -> String {
     assert!(out.status.success(), "git {args:?}: {}", stderr(&out));
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
+
+/// The work layout of a fixture project in `dir` (`--work-dir work`, a recipe tree whose set is
+/// `recipes`) for `target`: jetforge's own `Layout`, so no test spells work-dir paths by hand.
+pub fn work_layout(dir: &Path, target: &str) -> jetforge::layout::Layout {
+    jetforge::layout::Layout::new(&dir.join("work"), "recipes", target)
+}

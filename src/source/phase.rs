@@ -8,11 +8,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use crate::build::progress::Reporter;
 use crate::net::UrlPolicy;
-use crate::plan::RecipePlan;
+use crate::recipe::template::Vars;
 use crate::recipe::{Recipe, Source};
 use crate::redact::redact;
+use crate::report::Reporter;
 use crate::source::git::{MirrorCache, Missing, Submodule};
 use crate::source::prepare::{self, PrepareJob, Prepared};
 use crate::source::resource::{fetch_resource, ResourceError};
@@ -118,11 +118,18 @@ fn report(missing: Vec<String>, failed: Vec<String>) -> Result<()> {
     Ok(())
 }
 
+/// What preparing a tree needs from a recipe's plan: where the tree goes and the values of the
+/// recipe's `{placeholders}`. `plan::RecipePlan` implements it, so `source` stays below `plan`.
+pub trait TreePlan {
+    fn source_dir(&self) -> &Path;
+    fn vars(&self) -> &Vars;
+}
+
 /// Prepares the planned recipes' trees: all patches of all recipes are checked before any tree
 /// is written. Git trees already prepared identically are left alone (their mtimes drive
 /// incremental builds); local directories are always re-synced (cheap: unchanged files stay).
-pub fn prepare_all(
-    plans: &[&RecipePlan],
+pub fn prepare_all<P: TreePlan>(
+    plans: &[&P],
     recipes: &[&Recipe],
     cache: &MirrorCache,
     reporter: &dyn Reporter,
@@ -132,8 +139,8 @@ pub fn prepare_all(
     for (p, r) in plans.iter().zip(recipes) {
         let job = PrepareJob {
             recipe: r,
-            source_dir: p.source_dir.clone(),
-            vars: p.vars.clone(),
+            source_dir: p.source_dir().to_path_buf(),
+            vars: p.vars().clone(),
         };
         let is_git = matches!(r.source, Source::Git { .. });
         if is_git && prepare::is_prepared(&job)? {
@@ -152,11 +159,14 @@ pub fn prepare_all(
 }
 
 /// The submodules recorded when `r`'s tree was prepared, if it is prepared as planned now.
-pub fn prepared_marker(r: &Recipe, p: &RecipePlan) -> Option<Vec<crate::source::git::Submodule>> {
+pub fn prepared_marker(
+    r: &Recipe,
+    p: &impl TreePlan,
+) -> Option<Vec<crate::source::git::Submodule>> {
     let job = PrepareJob {
         recipe: r,
-        source_dir: p.source_dir.clone(),
-        vars: p.vars.clone(),
+        source_dir: p.source_dir().to_path_buf(),
+        vars: p.vars().clone(),
     };
     if !prepare::is_prepared(&job).unwrap_or(false) {
         return None;
@@ -178,12 +188,9 @@ pub fn tree_hash(dir: &Path) -> Result<String> {
     for rel in files {
         let bytes = std::fs::read(dir.join(&rel))
             .with_context(|| format!("failed to read `{}`", dir.join(&rel).display()))?;
-        text.push_str(&format!(
-            "{rel}\0{}\n",
-            crate::fingerprint::sha256_hex(&bytes)
-        ));
+        text.push_str(&format!("{rel}\0{}\n", crate::hash::sha256_hex(&bytes)));
     }
-    Ok(crate::fingerprint::sha256_hex(text.as_bytes()))
+    Ok(crate::hash::sha256_hex(text.as_bytes()))
 }
 
 fn collect(root: &Path, dir: &Path, out: &mut Vec<String>) -> Result<()> {

@@ -1,4 +1,4 @@
-//! The one subprocess runner for build steps.
+//! The one subprocess runner: build steps, and every other child jetforge waits on.
 //!
 //! A step is an argv or a bash script run as `bash -euo pipefail -c SCRIPT`, with exactly the
 //! environment `jetforge env` shows (the child's environment is cleared first) and its cwd in
@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
-use crate::env::shell_quote;
+use super::shell_quote;
 
 /// Lines of output kept for the failure message.
 pub const TAIL_LINES: usize = 40;
@@ -112,9 +112,9 @@ impl StepOutcome {
 /// Runs one step to completion, feeding every output line to `on_line`.
 pub fn run(cmd: &StepCommand, on_line: &mut dyn FnMut(&str)) -> Result<StepOutcome> {
     if let Some(dir) = cmd.log.parent() {
-        super::private::create_dir(dir)?;
+        crate::private::create_dir(dir)?;
     }
-    let mut log: File = super::private::create_file(&cmd.log, super::private::FILE)
+    let mut log: File = crate::private::create_file(&cmd.log, crate::private::FILE)
         .with_context(|| format!("failed to create the step log `{}`", cmd.log.display()))?;
     // A step's own environment holds the proxy credentials it was given: mask those too, even
     // when nobody registered them (e.g. the proxy came from the caller's environment).
@@ -260,14 +260,14 @@ fn status_of(s: &std::process::ExitStatus) -> Status {
 /// the step's log, so a person can rerun the failed step by hand. Returns the replay script.
 pub fn write_replay(cmd: &StepCommand, env_script: &str) -> Result<PathBuf> {
     let dir = cmd.log.parent().unwrap_or(Path::new("."));
-    super::private::create_dir(dir)?;
+    crate::private::create_dir(dir)?;
     let env_path = dir.join("build_env.sh");
     let header = "# The build environment of this recipe, as `jetforge env` prints it.\n\
                   # Passwords in proxy URLs are masked: export them again before replaying.\n";
-    super::private::write_file(
+    crate::private::write_file(
         &env_path,
         format!("{header}{env_script}").as_bytes(),
-        super::private::FILE,
+        crate::private::FILE,
     )?;
     let replay = dir.join(format!("replay-{}.sh", slug(&cmd.name)));
     let body = format!(
@@ -277,7 +277,7 @@ pub fn write_replay(cmd: &StepCommand, env_script: &str) -> Result<PathBuf> {
         shell_quote(&cmd.cwd.to_string_lossy()),
         cmd.display()
     );
-    super::private::write_file(&replay, body.as_bytes(), super::private::EXEC)?;
+    crate::private::write_file(&replay, body.as_bytes(), crate::private::EXEC)?;
     Ok(replay)
 }
 

@@ -1,7 +1,8 @@
 //! Diagnostics that point into a file: `file:line:col`, the offending line, a caret under the
 //! offending text, and a `hint:` when one helps. Rendering is plain text (no colour), so it reads
-//! the same in a terminal, a CI log and a snapshot test. Credentials in the quoted text (a proxy
-//! URL's password, a known secret) are masked when rendered, the caret moved to match.
+//! the same in a terminal, a CI log and a snapshot test. Used by every file jetforge reads: recipes,
+//! config, targets. Credentials in the quoted text (a proxy URL's password, a known secret) are
+//! masked when rendered, the caret moved to match.
 
 use std::fmt;
 use std::ops::Range;
@@ -153,6 +154,20 @@ impl fmt::Display for Diagnostics {
 }
 
 impl std::error::Error for Diagnostics {}
+
+/// Turns a TOML/serde error into a pointed diagnostic with a hint for the common cases.
+pub fn toml_error(file: &str, text: &str, e: &toml::de::Error) -> Diagnostic {
+    let msg = e.message().trim().to_string();
+    let span = e.span().unwrap_or(0..0);
+    let d = Diagnostic::at(file, text, span, msg.clone());
+    if msg.starts_with("unknown field") {
+        d.with_hint("check the spelling; the recipe format is described in the README")
+    } else if let Some(field) = msg.strip_prefix("missing field ") {
+        d.with_hint(format!("this table needs {field}"))
+    } else {
+        d
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -1,7 +1,8 @@
 //! Resume state, one small JSON file per recipe in the work dir: which fingerprint the
 //! prepared tree and finished steps belong to, how many steps are done, and the jobs that
 //! worked after an OOM retry on this machine. Written atomically after every step, so an
-//! interrupted build (Ctrl-C, SIGKILL, power loss) resumes at the step it was in. Private to the
+//! interrupted build (Ctrl-C, SIGKILL, power loss) resumes at the step it was in. Written by the
+//! build stage, read by `plan` (the remembered jobs) too, so it sits below both. Private to the
 //! user (0600 in a 0700 directory).
 
 use std::path::Path;
@@ -37,18 +38,12 @@ impl RecipeState {
         let dir = path
             .parent()
             .context("state file has no parent directory")?;
-        super::private::create_dir(dir)?;
-        let tmp = dir.join(format!(
-            ".{}.tmp-{}",
-            path.file_name().unwrap_or_default().to_string_lossy(),
-            std::process::id()
-        ));
-        super::private::write_file(
-            &tmp,
+        crate::private::create_dir(dir)?;
+        crate::atomic::write_with_mode(
+            path,
             &serde_json::to_vec_pretty(self)?,
-            super::private::FILE,
-        )?;
-        std::fs::rename(&tmp, path).with_context(|| format!("failed to write `{}`", path.display()))
+            crate::private::FILE,
+        )
     }
 
     /// The step to start at for `fingerprint`: where the last run stopped, if it was building

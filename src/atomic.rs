@@ -1,6 +1,7 @@
-//! Atomic file replacement for the wheelhouse: write under `.tmp-<pid>-<name>` in the same
-//! directory, fsync, rename, fsync the directory. A reader sees the old file or the new one,
-//! never half of one, and a crash leaves at most a `.tmp-` file (which the index ignores).
+//! The one atomic file replacement (wheelhouse files, resume state): write under
+//! `.tmp-<pid>-<name>` in the same directory, fsync, rename, fsync the directory. A reader sees
+//! the old file or the new one, never half of one, and a crash leaves at most a `.tmp-` file
+//! (which the wheelhouse index ignores).
 
 use std::fs::{self, File};
 use std::io::{self, Write};
@@ -8,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-/// Prefix of every temporary file the wheelhouse writes.
+/// Prefix of every temporary file written here.
 pub const TMP_PREFIX: &str = ".tmp-";
 
 fn tmp_path(dest: &Path) -> PathBuf {
@@ -23,6 +24,22 @@ fn tmp_path(dest: &Path) -> PathBuf {
 pub fn write(dest: &Path, bytes: &[u8]) -> Result<()> {
     replace_with(dest, |tmp| {
         let mut f = File::create(tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()
+    })
+    .with_context(|| format!("failed to write `{}`", dest.display()))
+}
+
+/// Writes `bytes` to `dest` atomically, the file created with at most `mode` (through the umask).
+pub fn write_with_mode(dest: &Path, bytes: &[u8], mode: u32) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    replace_with(dest, |tmp| {
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(mode)
+            .open(tmp)?;
         f.write_all(bytes)?;
         f.sync_all()
     })

@@ -1,5 +1,6 @@
-//! Progress reporting. Engines talk to a [`Reporter`]; the CLI picks the implementation:
-//! indicatif bars on a terminal, plain timestamped lines otherwise (CI, pipes, `--no-progress`).
+//! Progress reporting at the CLI edge. Engines talk to a [`Reporter`] (see `crate::report`); the
+//! CLI picks the implementation here: indicatif bars on a terminal, plain timestamped lines
+//! otherwise (CI, pipes, `--no-progress`).
 //! Neither uses colour, so NO_COLOR holds trivially and output reads the same everywhere.
 
 use std::collections::BTreeMap;
@@ -9,17 +10,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-/// What the engines report while they work.
-pub trait Reporter: Send + Sync {
-    /// A recipe moves to a phase: `fetch`, `patch`, `venv`, `step 2/3: wheel`, `verify`.
-    fn phase(&self, recipe: &str, phase: &str);
-    /// A line of a step's output (already in the step log).
-    fn line(&self, recipe: &str, line: &str);
-    /// A message for the user (not tied to a step's output).
-    fn message(&self, text: &str);
-    /// A recipe is done: `built in 3m12s`, `cached`, `failed`.
-    fn finished(&self, recipe: &str, outcome: &str);
-}
+use crate::report::{format_duration, Reporter};
 
 /// Progress counters in build tool output: ninja's `[123/4567]`, CMake/make's `[ 45%]`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -56,15 +47,6 @@ pub fn parse_counter(line: &str) -> Option<Counter> {
 pub fn eta(elapsed: Duration, fraction: f64) -> Option<Duration> {
     (fraction > 0.01 && fraction < 1.0)
         .then(|| Duration::from_secs_f64(elapsed.as_secs_f64() * (1.0 - fraction) / fraction))
-}
-
-pub fn format_duration(d: Duration) -> String {
-    let s = d.as_secs();
-    match s {
-        0..=59 => format!("{s}s"),
-        60..=3599 => format!("{}m{:02}s", s / 60, s % 60),
-        _ => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
-    }
 }
 
 /// Picks the reporter for this run.

@@ -19,11 +19,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context, Result};
 
-use super::progress::{format_duration, Reporter};
-use super::runner::{self, Program, Status, StepCommand};
-use super::sources;
-use super::state::RecipeState;
-use super::venv::{self, Installer, VenvSpec};
 use crate::cross::emulate::EmulatedVerify;
 use crate::cross::Cross;
 use crate::env::{Origin, RenderedStep};
@@ -33,15 +28,20 @@ use crate::jobs::JobsOverride;
 use crate::layout::Layout;
 use crate::net::UrlPolicy;
 use crate::plan::{self, PlanInputs, RecipePlan};
+use crate::process::runner::{self, Program, Status, StepCommand};
 use crate::recipe::{OutputKind, Recipe, RecipeSet, Source};
+use crate::report::{format_duration, Reporter};
 use crate::source::git::MirrorCache;
+use crate::source::phase as sources;
 use crate::source::prepare::Prepared;
+use crate::state::RecipeState;
 use crate::target::Target;
+use crate::venv::{self, Installer, VenvSpec};
 use crate::verify::Outcome as VerifyOutcome;
 use crate::wheelhouse::check::{check_requirements, check_wheel};
 use crate::wheelhouse::remote::{RemoteCaches, RemoteHit};
 use crate::wheelhouse::store::{EntryMeta, Wheelhouse};
-use crate::wheelhouse::wheel::{normalize_name, WheelInfo};
+use crate::wheelhouse::wheel::WheelInfo;
 
 /// Everything a build needs that does not change per recipe.
 pub struct BuildContext<'a> {
@@ -169,7 +169,7 @@ struct Resolved {
 }
 
 pub fn build(cx: &BuildContext, selected: &[&Recipe], opts: &BuildOptions) -> Result<Summary> {
-    super::interrupt::install();
+    crate::process::interrupt::install();
     if let Some(c) = cx.cross {
         crate::cross::materialize(c)?;
     }
@@ -193,7 +193,7 @@ pub fn build(cx: &BuildContext, selected: &[&Recipe], opts: &BuildOptions) -> Re
             let step = build_one(cx, r, p, res, opts, &mut venv);
             match step {
                 Ok(o) => o,
-                Err(e) if super::interrupt::interrupted() => {
+                Err(e) if crate::process::interrupt::interrupted() => {
                     return Err(e.context(
                         "interrupted; the next `jetforge build` resumes where this one stopped",
                     ))
@@ -556,7 +556,7 @@ fn dependency_wheels(cx: &BuildContext, r: &Recipe) -> Result<Vec<PathBuf>> {
         if dep.output == OutputKind::Source {
             continue;
         }
-        let names = dist_names(dep);
+        let names = dep.distributions();
         out.extend(
             entries
                 .iter()
@@ -565,15 +565,6 @@ fn dependency_wheels(cx: &BuildContext, r: &Recipe) -> Result<Vec<PathBuf>> {
         );
     }
     Ok(out)
-}
-
-/// Normalized distribution names a recipe produces.
-fn dist_names(r: &Recipe) -> Vec<String> {
-    if r.wheel_names.is_empty() {
-        vec![normalize_name(&r.name)]
-    } else {
-        r.wheel_names.iter().map(|n| normalize_name(n)).collect()
-    }
 }
 
 /// Runs a jetforge-internal command (venv creation, pip) with the recipe's environment.
@@ -658,7 +649,7 @@ fn run_steps(
             state.save(&state_path)?;
             continue;
         }
-        if super::interrupt::interrupted() {
+        if crate::process::interrupt::interrupted() {
             return Err(anyhow!(
                 "{}: step {} `{}` was interrupted",
                 r.name,
@@ -958,10 +949,10 @@ fn verify_emulated(
         timeout,
     })?;
     let log = cx.layout.log_dir(&r.name).join("verify.log");
-    super::private::write_file(
+    crate::private::write_file(
         &log,
         crate::redact::redact(&out.output).as_bytes(),
-        super::private::FILE,
+        crate::private::FILE,
     )?;
     let emulator = cross.emulator_argv().remove(0);
     for line in out.output.lines() {
@@ -982,7 +973,7 @@ fn check_set_pins(cx: &BuildContext) -> Result<()> {
     let mut versions = BTreeMap::new();
     for r in &cx.set.recipes {
         let v: pep440_rs::Version = r.version.parse().map_err(|e| anyhow!("{e}"))?;
-        for n in dist_names(r) {
+        for n in r.distributions() {
             versions.insert(n, v.clone());
         }
     }
