@@ -22,7 +22,7 @@ use anyhow::{anyhow, Context, Result};
 use super::progress::{format_duration, Reporter};
 use super::runner::{self, Program, Status, StepCommand};
 use super::sources;
-use super::state::RecipeState;
+use super::state::{RecipeState, RunningStep};
 use super::venv::{self, Installer, VenvSpec};
 use crate::cross::emulate::EmulatedVerify;
 use crate::cross::Cross;
@@ -170,6 +170,7 @@ struct Resolved {
 
 pub fn build(cx: &BuildContext, selected: &[&Recipe], opts: &BuildOptions) -> Result<Summary> {
     super::interrupt::install();
+    super::state::refuse_running(cx.layout, selected)?;
     if let Some(c) = cx.cross {
         crate::cross::materialize(c)?;
     }
@@ -531,10 +532,44 @@ fn ensure_venv<'v>(
         )?;
     }
     if let Some(argv) = spec.install_requirements_argv(&r.python_requires, cx.policy.offline()) {
-        run_tool(cx, r, "install build requirements into the build venv", &argv)
-            .context("with --offline, build requirements must already be installed (see --system-site-packages)")?;
+        if let Err(e) = run_tool(cx, r, "install build requirements into the build venv", &argv) {
+            return Err(requirements_failed(e, &r.python_requires, cx.policy.offline()));
+        }
     }
     Ok(spec)
+}
+
+/// Names the build requirement pip could not install (from pip's own words when it said,
+/// else the whole list); the error underneath keeps pip's last lines. The hint about offline
+/// builds only when offline: online the cause is elsewhere (a typo, a version that does not
+/// exist, an unreachable index).
+fn requirements_failed(e: anyhow::Error, reqs: &[String], offline: bool) -> anyhow::Error {
+    const PIP_SAYS: &[&str] = &[
+        "No matching distribution found for ",
+        "Could not find a version that satisfies the requirement ",
+    ];
+    let text = format!("{e:#}");
+    let named = text.lines().find_map(|l| {
+        PIP_SAYS.iter().find_map(|m| {
+            let rest = &l[l.find(m)? + m.len()..];
+            rest.split_whitespace().next().map(str::to_string)
+        })
+    });
+    let what = match named {
+        Some(req) => format!("build requirement `{req}` could not be installed"),
+        None => format!(
+            "the build requirements could not be installed ({})",
+            reqs.join(", ")
+        ),
+    };
+    if offline {
+        e.context(format!(
+            "{what}: with --offline, build requirements must already be installed (see \
+             --system-site-packages)"
+        ))
+    } else {
+        e.context(what)
+    }
 }
 
 /// Wheel files of every recipe `r` depends on or comes after, directly or not, that the
@@ -651,13 +686,22 @@ fn run_steps(
         cx.reporter
             .phase(&r.name, &format!("step {}/{n}: {}", i + 1, step.name));
         let cmd = step_command(cx, r, &plan, step, i);
-        let out = runner::run(&cmd, &mut |l| cx.reporter.line(&r.name, l))?;
+        let out = runner::run_observed(
+            &cmd,
+            &mut |l| cx.reporter.line(&r.name, l),
+            &mut |pid| {
+                state.running = RunningStep::of(&step.name, pid);
+                state.save(&state_path)
+            },
+        )?;
+        state.running = None;
         if out.success() {
             i += 1;
             state.steps_done = i;
             state.save(&state_path)?;
             continue;
         }
+        state.save(&state_path)?;
         if super::interrupt::interrupted() {
             return Err(anyhow!(
                 "{}: step {} `{}` was interrupted",

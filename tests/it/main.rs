@@ -12,6 +12,7 @@ mod plan;
 mod publish;
 mod recipe_errors;
 mod sets;
+mod signals;
 mod src_e2e;
 mod support;
 mod util;
