@@ -533,7 +533,7 @@ fn ensure_venv<'v>(
     }
     if let Some(argv) = spec.install_requirements_argv(&r.python_requires, cx.policy.offline()) {
         if let Err(e) = run_tool(cx, r, "install build requirements into the build venv", &argv) {
-            return Err(requirements_failed(e, &r.python_requires, cx.policy.offline()));
+            return Err(requirements_failed(e, r, cx.policy.offline()));
         }
     }
     Ok(spec)
@@ -543,7 +543,7 @@ fn ensure_venv<'v>(
 /// else the whole list); the error underneath keeps pip's last lines. The hint about offline
 /// builds only when offline: online the cause is elsewhere (a typo, a version that does not
 /// exist, an unreachable index).
-fn requirements_failed(e: anyhow::Error, reqs: &[String], offline: bool) -> anyhow::Error {
+fn requirements_failed(e: anyhow::Error, r: &Recipe, offline: bool) -> anyhow::Error {
     const PIP_SAYS: &[&str] = &[
         "No matching distribution found for ",
         "Could not find a version that satisfies the requirement ",
@@ -556,10 +556,11 @@ fn requirements_failed(e: anyhow::Error, reqs: &[String], offline: bool) -> anyh
         })
     });
     let what = match named {
-        Some(req) => format!("build requirement `{req}` could not be installed"),
+        Some(req) => format!("{}: build requirement `{req}` could not be installed", r.name),
         None => format!(
-            "the build requirements could not be installed ({})",
-            reqs.join(", ")
+            "{}: the build requirements could not be installed ({})",
+            r.name,
+            r.python_requires.join(", ")
         ),
     };
     if offline {
@@ -617,7 +618,7 @@ fn run_tool(cx: &BuildContext, r: &Recipe, what: &str, argv: &[String]) -> Resul
     let cmd = StepCommand {
         name: what.to_string(),
         program: Program::Argv(argv.to_vec()),
-        cwd: std::env::current_dir()?,
+        cwd: crate::paths::current_dir()?,
         env: plan
             .build_env
             .without(Origin::Cross)
@@ -809,8 +810,8 @@ fn step_failure(
 fn clear_wheels(out: &Path) -> Result<()> {
     std::fs::create_dir_all(out)
         .with_context(|| format!("failed to create `{}`", out.display()))?;
-    for e in std::fs::read_dir(out)? {
-        let path = e?.path();
+    for e in crate::paths::dir_entries(out)? {
+        let path = e.path();
         if path.extension().is_some_and(|x| x == "whl") {
             std::fs::remove_file(&path)
                 .with_context(|| format!("failed to remove `{}`", path.display()))?;

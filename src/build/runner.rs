@@ -474,9 +474,11 @@ pub fn write_replay(cmd: &StepCommand, env_script: &str) -> Result<PathBuf> {
         cmd.display()
     );
     write_file(&replay, &body)?;
-    let mut perms = std::fs::metadata(&replay)?.permissions();
+    let mut perms = std::fs::metadata(&replay)
+        .with_context(|| format!("failed to read the metadata of `{}`", replay.display()))?
+        .permissions();
     std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
-    std::fs::set_permissions(&replay, perms)?;
+    crate::paths::set_permissions(&replay, perms)?;
     Ok(replay)
 }
 

@@ -33,6 +33,7 @@ impl UrlPolicy for Direct {
 }
 
 pub mod http;
+pub mod plain_proxy;
 pub mod policy;
 pub mod proxy;
 

@@ -289,7 +289,8 @@ fn parse_metadata(text: &str) -> Result<WheelMetadata, String> {
 
 /// Lowercase hex SHA-256 of a file, read in chunks.
 pub fn sha256_file(path: &Path) -> io::Result<String> {
-    let mut reader = BufReader::with_capacity(1 << 20, File::open(path)?);
+    let file = File::open(path).map_err(crate::paths::io_context("open", path))?;
+    let mut reader = BufReader::with_capacity(1 << 20, file);
     let mut hasher = Sha256::new();
     loop {
         let chunk = reader.fill_buf()?;

@@ -2,9 +2,11 @@
 //! involved, the library) against temp dirs and servers on 127.0.0.1.
 
 mod build;
+mod clear_errors;
 mod cli;
 mod cross;
 mod doctor;
+mod epipe;
 mod fixtures;
 mod git;
 mod net;
