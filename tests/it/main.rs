@@ -11,6 +11,7 @@ mod fixtures;
 mod git;
 mod net;
 mod plan;
+mod proxy_errors;
 mod publish;
 mod recipe_errors;
 mod sets;
