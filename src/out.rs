@@ -35,7 +35,9 @@ pub fn write(args: std::fmt::Arguments<'_>) {
             // say so once instead of panicking.
             Err(e) => {
                 CLOSED.store(true, Ordering::SeqCst);
-                eprintln!("warning: cannot write to stdout ({e}); the rest of the output is dropped");
+                eprintln!(
+                    "warning: cannot write to stdout ({e}); the rest of the output is dropped"
+                );
                 return;
             }
         }

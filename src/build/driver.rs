@@ -532,7 +532,12 @@ fn ensure_venv<'v>(
         )?;
     }
     if let Some(argv) = spec.install_requirements_argv(&r.python_requires, cx.policy.offline()) {
-        if let Err(e) = run_tool(cx, r, "install build requirements into the build venv", &argv) {
+        if let Err(e) = run_tool(
+            cx,
+            r,
+            "install build requirements into the build venv",
+            &argv,
+        ) {
             return Err(requirements_failed(e, r, cx.policy.offline()));
         }
     }
@@ -556,7 +561,10 @@ fn requirements_failed(e: anyhow::Error, r: &Recipe, offline: bool) -> anyhow::E
         })
     });
     let what = match named {
-        Some(req) => format!("{}: build requirement `{req}` could not be installed", r.name),
+        Some(req) => format!(
+            "{}: build requirement `{req}` could not be installed",
+            r.name
+        ),
         None => format!(
             "{}: the build requirements could not be installed ({})",
             r.name,
@@ -687,14 +695,10 @@ fn run_steps(
         cx.reporter
             .phase(&r.name, &format!("step {}/{n}: {}", i + 1, step.name));
         let cmd = step_command(cx, r, &plan, step, i);
-        let out = runner::run_observed(
-            &cmd,
-            &mut |l| cx.reporter.line(&r.name, l),
-            &mut |pid| {
-                state.running = RunningStep::of(&step.name, pid);
-                state.save(&state_path)
-            },
-        )?;
+        let out = runner::run_observed(&cmd, &mut |l| cx.reporter.line(&r.name, l), &mut |pid| {
+            state.running = RunningStep::of(&step.name, pid);
+            state.save(&state_path)
+        })?;
         state.running = None;
         if out.success() {
             i += 1;

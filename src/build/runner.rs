@@ -6,14 +6,17 @@
 //! single reader drains both and neither can fill up and block the build; every line goes to
 //! the step's log file and to the caller (the progress reporter). On failure the caller gets the
 //! status (exit code or signal), the last lines, and whether the log shows an OOM kill.
+//!
+//! A step never outlives its leader or jetforge, and jetforge never waits on it for long: see
+//! [`run_observed`] for how the step's process group is ended.
 
 use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::process::{Child, Command, Stdio};
 use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -192,8 +195,9 @@ pub fn run_observed(
                 Ok(n) => n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) => {
-                    return Err(e)
-                        .with_context(|| format!("failed to read the output of step `{}`", cmd.name))
+                    return Err(e).with_context(|| {
+                        format!("failed to read the output of step `{}`", cmd.name)
+                    })
                 }
             };
             if n == 0 {

@@ -73,7 +73,10 @@ pub fn process_start_time(pid: u32) -> Option<u64> {
 
 /// Refuses to build a recipe whose step from an earlier jetforge is still running in the
 /// same work dir: both would write the same tree.
-pub fn refuse_running(layout: &crate::layout::Layout, recipes: &[&crate::recipe::Recipe]) -> Result<()> {
+pub fn refuse_running(
+    layout: &crate::layout::Layout,
+    recipes: &[&crate::recipe::Recipe],
+) -> Result<()> {
     for r in recipes {
         let path = layout.state_file(&r.name);
         let Some(running) = RecipeState::load(&path).running else {
@@ -157,6 +160,25 @@ mod tests {
             std::fs::read_dir(dir.path().join("state")).unwrap().count(),
             1
         );
+    }
+
+    #[test]
+    fn a_recorded_step_is_alive_only_while_its_process_is() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let running = RunningStep::of("step 1", child.id()).unwrap();
+        assert!(running.alive());
+        // Another process that got the same pid later has another start time.
+        let reused = RunningStep {
+            start_time: running.start_time + 1,
+            ..running.clone()
+        };
+        assert!(!reused.alive());
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(!running.alive());
     }
 
     #[test]

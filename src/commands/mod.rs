@@ -242,7 +242,9 @@ fn env_max_jobs(value: Option<String>) -> Result<Option<u32>> {
     match v.trim().parse::<u32>() {
         Ok(n) if n > 0 => Ok(Some(n)),
         _ => Err(crate::error::input_hint(
-            format!("MAX_JOBS=`{v}` from the environment is not a whole number of jobs (1 or more)"),
+            format!(
+                "MAX_JOBS=`{v}` from the environment is not a whole number of jobs (1 or more)"
+            ),
             "set MAX_JOBS to e.g. 4, pass --jobs N, or unset MAX_JOBS to let jetforge compute it",
         )),
     }

@@ -31,6 +31,9 @@ pub enum ProxyGetError {
     Protocol(String),
 }
 
+/// The status, the headers (lower-case names) and the stream positioned at the body.
+type Answer = (u16, Vec<(String, String)>, BufReader<TcpStream>);
+
 /// The parts of an `http://` proxy URL a request needs.
 struct Proxy {
     host: String,
@@ -73,18 +76,20 @@ impl Proxy {
             }
         }
         Err(last.unwrap_or_else(|| {
-            std::io::Error::new(std::io::ErrorKind::NotFound, "the proxy's name has no address")
+            std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "the proxy's name has no address",
+            )
         }))
     }
 
-    /// Sends `request_line` with our headers; returns the status and the headers (lower-case
-    /// names) and the stream positioned at the body.
+    /// Sends `request_line` with our headers and reads the answer's head.
     fn send(
         &self,
         request_line: &str,
         host: &str,
         timeout: Duration,
-    ) -> Result<(u16, Vec<(String, String)>, BufReader<TcpStream>), ProxyGetError> {
+    ) -> Result<Answer, ProxyGetError> {
         let mut stream = self.connect(timeout)?;
         let mut head = format!(
             "{request_line}\r\nHost: {host}\r\nUser-Agent: jetforge/{}\r\nAccept: */*\r\n\
@@ -145,7 +150,8 @@ pub fn get(proxy: &str, url: &str) -> Result<Fetched, ProxyGetError> {
         };
         let host = rest.split(['/', '?', '#']).next().unwrap_or("").to_string();
         let target = url.split('#').next().unwrap_or(&url).to_string();
-        let (status, headers, reader) = p.send(&format!("GET {target} HTTP/1.1"), &host, READ_TIMEOUT)?;
+        let (status, headers, reader) =
+            p.send(&format!("GET {target} HTTP/1.1"), &host, READ_TIMEOUT)?;
         let header = |name: &str| {
             headers
                 .iter()
@@ -168,7 +174,8 @@ pub fn get(proxy: &str, url: &str) -> Result<Fetched, ProxyGetError> {
         if status >= 400 {
             return Err(ProxyGetError::Status(status));
         }
-        let chunked = header("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked"));
+        let chunked =
+            header("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked"));
         let body: Box<dyn Read + Send> = if chunked {
             Box::new(Chunked {
                 inner: reader,
@@ -284,7 +291,9 @@ impl<R: BufRead> Read for Chunked<R> {
                 return Ok(0);
             }
         }
-        let want = buf.len().min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        let want = buf
+            .len()
+            .min(usize::try_from(self.left).unwrap_or(usize::MAX));
         let n = self.inner.read(&mut buf[..want])?;
         if n == 0 {
             return Err(std::io::ErrorKind::UnexpectedEof.into());

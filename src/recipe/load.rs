@@ -231,9 +231,13 @@ fn load_recipe(
             diags.push(
                 cx.at(
                     d.span(),
-                    format!("`disk_gib = {gib}` is not a size: it must be a number of GiB, 0 or more"),
+                    format!(
+                        "`disk_gib = {gib}` is not a size: it must be a number of GiB, 0 or more"
+                    ),
                 )
-                .with_hint("write the free disk the source tree and build need, e.g. `disk_gib = 30`"),
+                .with_hint(
+                    "write the free disk the source tree and build need, e.g. `disk_gib = 30`",
+                ),
             );
         }
     }

@@ -18,8 +18,8 @@ use git2::{build::CheckoutBuilder, AutotagOption, FetchOptions, ObjectType, Oid,
 use git2::{ErrorClass, Repository, ResetType, TreeWalkMode, TreeWalkResult};
 use sha2::{Digest, Sha256};
 
-use crate::net::UrlPolicy;
 use crate::net::plain_proxy;
+use crate::net::UrlPolicy;
 use crate::redact::redact;
 use crate::source::lock::DirLock;
 
@@ -241,9 +241,15 @@ impl<'a> MirrorCache<'a> {
             };
             if let Some(p) = proxy.filter(|p| plain_proxy::refuses_credentials(p, url)) {
                 let (what, hint) = if p.contains('@') {
-                    ("refused the credentials", "check the user and password in the proxy URL")
+                    (
+                        "refused the credentials",
+                        "check the user and password in the proxy URL",
+                    )
                 } else {
-                    ("requires credentials", "put them in the proxy URL (http://user:password@host:port)")
+                    (
+                        "requires credentials",
+                        "put them in the proxy URL (http://user:password@host:port)",
+                    )
                 };
                 return anyhow!(
                     "failed to fetch `{}`{via}: the proxy {what} (407)\nhint: {hint} (--proxy, \

@@ -359,9 +359,9 @@ fn download_error(
         _ => f.reason.clone(),
     };
     let hint = match proxy {
-        Some(_) if refused && has_credentials => format!(
-            "\n  hint: check the user and password in the proxy URL; {PROXY_HINT}"
-        ),
+        Some(_) if refused && has_credentials => {
+            format!("\n  hint: check the user and password in the proxy URL; {PROXY_HINT}")
+        }
         Some(_) if refused => format!(
             "\n  hint: the proxy wants credentials: put them in its URL \
              (http://user:password@host:port); {PROXY_HINT}"

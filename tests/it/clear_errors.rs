@@ -52,14 +52,19 @@ fn an_online_build_requirement_failure_names_the_requirement_and_quotes_pip() {
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(
-        err.contains("needy: build requirement `jetforge-no-such-package==1.0` could not be installed"),
+        err.contains(
+            "needy: build requirement `jetforge-no-such-package==1.0` could not be installed"
+        ),
         "{err}"
     );
     assert!(
         err.contains("| ERROR: No matching distribution found for jetforge-no-such-package==1.0"),
         "pip's words are missing:\n{err}"
     );
-    assert!(!err.contains("--offline"), "an online failure blames --offline:\n{err}");
+    assert!(
+        !err.contains("--offline"),
+        "an online failure blames --offline:\n{err}"
+    );
 }
 
 #[test]
@@ -194,7 +199,10 @@ fn a_negative_or_nan_disk_size_is_a_recipe_error() {
         let err = stderr(&out);
         assert_eq!(out.status.code(), Some(2), "{value}: {err}");
         assert!(err.contains("is not a size"), "{value}: {err}");
-        assert!(err.contains("one.toml:4"), "{value}: no file:line in\n{err}");
+        assert!(
+            err.contains("one.toml:4"),
+            "{value}: no file:line in\n{err}"
+        );
     }
 }
 
@@ -236,6 +244,9 @@ fn check_gives_one_verdict_per_set() {
         .unwrap();
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(1), "{text}");
-    assert!(text.contains("error (1 problem(s)): set `recipes`"), "{text}");
+    assert!(
+        text.contains("error (1 problem(s)): set `recipes`"),
+        "{text}"
+    );
     assert!(!text.contains("ok: set `recipes`"), "{text}");
 }

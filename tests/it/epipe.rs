@@ -42,7 +42,12 @@ fn list_check_and_plan_into_a_closed_pipe_exit_0_not_141() {
     let p = fixture_project("first==1.0.0");
     for args in [&["list"][..], &["check"], &["plan"], &["plan", "--json"]] {
         let out = run_into_closed_pipe(p.path(), args);
-        assert_eq!(out.status.code(), Some(0), "{args:?}: {out:?}\n{}", stderr(&out));
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{args:?}: {out:?}\n{}",
+            stderr(&out)
+        );
         assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
     }
 }

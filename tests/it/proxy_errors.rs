@@ -19,7 +19,13 @@ const WRONG: &str = "Wr0ngHorse";
 fn jf(dir: &Path, args: &[&str]) -> Output {
     jetforge_process()
         .current_dir(dir)
-        .args(["--recipes", "recipes", "--work-dir", "work", "--no-progress"])
+        .args([
+            "--recipes",
+            "recipes",
+            "--work-dir",
+            "work",
+            "--no-progress",
+        ])
         .env("JETFORGE_CACHE_DIR", dir.join("cache"))
         .env("JETFORGE_CONFIG", "")
         .args(args)
@@ -43,7 +49,10 @@ fn serve_root(root: &Path) -> String {
     git(&work, &["commit", "-q", "-m", "r"]);
     let commit = git(&work, &["rev-parse", "HEAD"]);
     let bare = root.join("git/r.git");
-    git(root, &["clone", "-q", "--bare", "r", bare.to_str().unwrap()]);
+    git(
+        root,
+        &["clone", "-q", "--bare", "r", bare.to_str().unwrap()],
+    );
     commit
 }
 
@@ -88,16 +97,21 @@ fn an_http_resource_goes_through_a_plain_proxy_as_a_get_not_a_connect() {
     resource_project(p.path(), &url);
     let o = jf(p.path(), &["--proxy", &squid.url(), "fetch"]);
     assert!(o.status.success(), "{}", output(&o));
-    assert!(squid.log_shows(&format!("GET {url}")), "{}", squid.access_log());
-    assert!(!squid.access_log().contains("CONNECT"), "{}", squid.access_log());
+    assert!(
+        squid.log_shows(&format!("GET {url}")),
+        "{}",
+        squid.access_log()
+    );
+    assert!(
+        !squid.access_log().contains("CONNECT"),
+        "{}",
+        squid.access_log()
+    );
 }
 
 #[test]
 fn a_wrong_proxy_password_is_named_as_407_for_downloads_and_git() {
-    if !have_tools(
-        "proxy_407",
-        &["git", "openssl", "lighttpd", "squid"],
-    ) {
+    if !have_tools("proxy_407", &["git", "openssl", "lighttpd", "squid"]) {
         return;
     }
     let root = tempfile::tempdir().unwrap();
@@ -108,7 +122,10 @@ fn a_wrong_proxy_password_is_named_as_407_for_downloads_and_git() {
     let shown = format!("http://jf:****@127.0.0.1:{}", squid.port);
 
     let res = tempfile::tempdir().unwrap();
-    resource_project(res.path(), &web.url_for_host(PROXY_ONLY_HOST, "/files/blob"));
+    resource_project(
+        res.path(),
+        &web.url_for_host(PROXY_ONLY_HOST, "/files/blob"),
+    );
     // Plain http git goes to the git command, which would ask for a user name.
     let plain_git = tempfile::tempdir().unwrap();
     git_project(
@@ -120,7 +137,10 @@ fn a_wrong_proxy_password_is_named_as_407_for_downloads_and_git() {
         let o = jf(dir, &["--proxy", &wrong, "fetch"]);
         let text = output(&o);
         assert_eq!(o.status.code(), Some(1), "{text}");
-        assert!(text.contains("the proxy refused the credentials (407)"), "{text}");
+        assert!(
+            text.contains("the proxy refused the credentials (407)"),
+            "{text}"
+        );
         assert!(text.contains(&shown), "{text}");
         assert!(!text.contains(WRONG), "the password is shown:\n{text}");
     }

@@ -238,7 +238,11 @@ fn both_real_sets_check_except_the_flagged_triton_placeholder() {
         let text = stdout(&out);
         // The triton commits could not be verified upstream: check must say so (and fail).
         let flagged = text.contains("recipe `triton`") && text.contains("placeholder commit");
-        let verdict = if flagged { "error (1 problem(s))" } else { "ok" };
+        let verdict = if flagged {
+            "error (1 problem(s))"
+        } else {
+            "ok"
+        };
         assert!(text.contains(&format!("{verdict}: set `{set}`")), "{text}");
         assert_eq!(out.status.success(), !flagged, "{text}\n{}", stderr(&out));
         assert!(!text.contains('✘'), "{text}");

@@ -66,15 +66,20 @@ fn step_pids(dir: &Path, jetforge: &mut Child) -> (i32, i32) {
             std::io::Read::read_to_string(jetforge.stderr.as_mut().unwrap(), &mut err).unwrap();
             panic!("jetforge ended ({status}) before the step started:\n{err}");
         }
-        assert!(start.elapsed() < Duration::from_secs(120), "the step never started");
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "the step never started"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
 
 fn alive(pid: i32) -> bool {
     // A zombie is dead for our purpose: it runs nothing and holds no pipe.
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .is_ok_and(|s| !s.rsplit_once(')').is_some_and(|(_, r)| r.trim_start().starts_with('Z')))
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+        !s.rsplit_once(')')
+            .is_some_and(|(_, r)| r.trim_start().starts_with('Z'))
+    })
 }
 
 /// Whether any live process is in process group `pgid`.
@@ -112,9 +117,18 @@ fn stopped_promptly_by(signal: i32, code: i32) {
         took <= GRACE + Duration::from_secs(1),
         "signal {signal}: jetforge took {took:?} to exit (grace {GRACE:?} + 1 s)\n{err}"
     );
-    assert!(!alive(leader), "the step's leader {leader} was left running");
-    assert!(!alive(job), "the step's background job {job} was left running");
-    assert!(!group_alive(leader), "a process of the step's group was left running");
+    assert!(
+        !alive(leader),
+        "the step's leader {leader} was left running"
+    );
+    assert!(
+        !alive(job),
+        "the step's background job {job} was left running"
+    );
+    assert!(
+        !group_alive(leader),
+        "a process of the step's group was left running"
+    );
 }
 
 #[test]
@@ -162,7 +176,15 @@ fn a_step_still_running_from_an_earlier_build_is_refused() {
         .unwrap();
     let pid = step.id();
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    let start_time: u64 = stat.rsplit_once(')').unwrap().1.split_whitespace().nth(19).unwrap().parse().unwrap();
+    let start_time: u64 = stat
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .nth(19)
+        .unwrap()
+        .parse()
+        .unwrap();
     let state = dir.join("work/recipes-host/state/stubborn.json");
     std::fs::create_dir_all(state.parent().unwrap()).unwrap();
     std::fs::write(
