@@ -12,8 +12,7 @@ use crate::build::{build, PROJECT_ARGS};
 use crate::fixtures::python;
 use crate::util::{stderr, tree};
 
-/// The grace period of `src/build/interrupt.rs`.
-const GRACE: Duration = Duration::from_secs(3);
+use jetforge::build::interrupt::GRACE;
 
 /// A recipe whose step ignores SIGINT and SIGTERM and starts a background job that does the
 /// same and keeps the step's stdout open; it writes its leader's and the job's pids.
