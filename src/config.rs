@@ -80,9 +80,25 @@ impl Mirrors {
 impl Config {
     /// Loads the user file and the work dir's file (both optional) and merges them.
     pub fn load(work_dir: &Path) -> Result<Config, Diagnostics> {
-        let user_file = std::env::var_os(envvars::JETFORGE_CONFIG)
-            .map(PathBuf::from)
-            .or_else(|| dirs::config_dir().map(|d| d.join("jetforge").join(FILE_NAME)));
+        let named = std::env::var_os(envvars::JETFORGE_CONFIG).map(PathBuf::from);
+        // An empty JETFORGE_CONFIG means "no user configuration", quietly.
+        if let Some(file) = named
+            .as_ref()
+            .filter(|f| !f.as_os_str().is_empty() && !f.exists())
+        {
+            // The default file is optional; one the user named is expected to be there: a typo
+            // would silently drop their proxy and mirrors. A warning, not an error, so that a
+            // deliberately absent file still means "no user configuration".
+            eprintln!(
+                "warning: {} names `{}`, which does not exist: no user configuration is read \
+                 (fix the path, or unset {} for the default one)",
+                envvars::JETFORGE_CONFIG,
+                file.display(),
+                envvars::JETFORGE_CONFIG
+            );
+        }
+        let user_file =
+            named.or_else(|| dirs::config_dir().map(|d| d.join("jetforge").join(FILE_NAME)));
         let mut config = Self::load_files(user_file.as_deref(), &work_dir.join(FILE_NAME))?;
         if let Some(dir) = std::env::var_os(envvars::JETFORGE_CACHE_DIR).filter(|d| !d.is_empty()) {
             config.cache.dir = Some(PathBuf::from(dir));

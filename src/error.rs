@@ -75,10 +75,11 @@ pub fn failure_hint(message: impl Into<String>, hint: impl Into<String>) -> anyh
     .into()
 }
 
-/// The exit code for an error: 130 after Ctrl-C, 2 when any cause is bad input, else 1.
+/// The exit code for an error: 128 + the signal after Ctrl-C (130), SIGTERM (143) or a
+/// hang-up (129), 2 when any cause is bad input, else 1.
 pub fn exit_code(err: &anyhow::Error) -> i32 {
-    if crate::process::interrupt::interrupted() {
-        return 130;
+    if let Some(code) = crate::process::interrupt::exit_code() {
+        return code;
     }
     let input = err.chain().any(|e| {
         e.downcast_ref::<Diagnostics>().is_some()

@@ -14,6 +14,23 @@
 //! 5. the build stage, `builder`;
 //! 6. the CLI edge: `cli`, `commands` (with the terminal progress reporters).
 
+/// Every `println!` of the crate writes through [`out`], which survives a closed stdout.
+macro_rules! println {
+    () => {
+        $crate::out::write(format_args!("\n"))
+    };
+    ($($arg:tt)*) => {
+        $crate::out::write(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+/// Every `print!` of the crate writes through [`out`], which survives a closed stdout.
+macro_rules! print {
+    ($($arg:tt)*) => {
+        $crate::out::write(format_args!($($arg)*))
+    };
+}
+
 pub mod atomic;
 pub mod builder;
 pub mod cli;
@@ -31,6 +48,8 @@ pub mod host;
 pub mod jobs;
 pub mod layout;
 pub mod net;
+pub mod out;
+pub mod paths;
 pub mod pins;
 pub mod pkgname;
 pub mod plan;

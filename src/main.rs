@@ -1,12 +1,8 @@
 use clap::Parser;
 
 fn main() {
-    // A closed pipe (`jetforge plan | head`) ends the output quietly instead of panicking in
-    // println!; children get the default disposition they would get from a shell anyway.
-    // SAFETY: called before any other thread exists.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    }
+    // SIGPIPE stays ignored (Rust's default): a closed stdout is an EPIPE that `jetforge::out`
+    // handles, so `jetforge list | head -1` exits 0 rather than 141.
     let cli = jetforge::cli::Cli::parse();
     if let Err(err) = jetforge::commands::run(cli) {
         eprintln!("{}", jetforge::error::render(&err));

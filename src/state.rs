@@ -23,6 +23,82 @@ pub struct RecipeState {
     /// The fingerprint of the last successful build, so `-v` can say why a rebuild happens.
     #[serde(default)]
     pub last_built: Option<Fingerprint>,
+    /// The step running now, so a second build in the same work dir sees it (cleared when it
+    /// ends; left behind only when jetforge itself died, and then the step died with it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub running: Option<RunningStep>,
+}
+
+/// A step's leader as recorded while it runs. The start time tells a live step from an
+/// unrelated process that got the same pid later.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunningStep {
+    pub step: String,
+    /// The leader's pid, which is also its process group.
+    pub pid: u32,
+    /// Field 22 of `/proc/<pid>/stat`: clock ticks after boot.
+    pub start_time: u64,
+}
+
+impl RunningStep {
+    /// The record for the process `pid`, if it exists.
+    pub fn of(step: &str, pid: u32) -> Option<RunningStep> {
+        Some(RunningStep {
+            step: step.to_string(),
+            pid,
+            start_time: process_start_time(pid)?,
+        })
+    }
+
+    /// Whether the step (its leader, or anything still in its process group) is alive.
+    pub fn alive(&self) -> bool {
+        if process_start_time(self.pid) == Some(self.start_time) {
+            return true;
+        }
+        let Ok(pgid) = i32::try_from(self.pid) else {
+            return false;
+        };
+        // The leader is gone. A process group keeps its number while any member lives, so a
+        // group by that number with no leader is what the step left behind.
+        // SAFETY: kill(2) with signal 0 only checks that the group exists.
+        process_start_time(self.pid).is_none() && unsafe { libc::kill(-pgid, 0) } == 0
+    }
+}
+
+/// The start time of process `pid` (field 22 of `/proc/<pid>/stat`), if it exists.
+pub fn process_start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is in parentheses and may hold spaces: count after it.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// Refuses to build a recipe whose step from an earlier jetforge is still running in the
+/// same work dir: both would write the same tree.
+pub fn refuse_running(
+    layout: &crate::layout::Layout,
+    recipes: &[&crate::recipe::Recipe],
+) -> Result<()> {
+    for r in recipes {
+        let path = layout.state_file(&r.name);
+        let Some(running) = RecipeState::load(&path).running else {
+            continue;
+        };
+        if running.alive() {
+            return Err(crate::error::failure_hint(
+                format!(
+                    "recipe `{}`: step `{}` of an earlier build is still running (pid {}, \
+                     process group {}) in this work dir",
+                    r.name, running.step, running.pid, running.pid
+                ),
+                format!(
+                    "wait for it to end, or stop it with `kill -TERM -- -{}`, then build again",
+                    running.pid
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 impl RecipeState {
@@ -71,6 +147,7 @@ mod tests {
             steps_done: 2,
             jobs_ok: Some(3),
             last_built: None,
+            running: None,
         };
         s.save(&p).unwrap();
         let back = RecipeState::load(&p);
@@ -81,6 +158,25 @@ mod tests {
             std::fs::read_dir(dir.path().join("state")).unwrap().count(),
             1
         );
+    }
+
+    #[test]
+    fn a_recorded_step_is_alive_only_while_its_process_is() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let running = RunningStep::of("step 1", child.id()).unwrap();
+        assert!(running.alive());
+        // Another process that got the same pid later has another start time.
+        let reused = RunningStep {
+            start_time: running.start_time + 1,
+            ..running.clone()
+        };
+        assert!(!reused.alive());
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(!running.alive());
     }
 
     #[test]

@@ -34,7 +34,7 @@ use crate::report::{format_duration, Reporter};
 use crate::source::git::MirrorCache;
 use crate::source::phase as sources;
 use crate::source::prepare::Prepared;
-use crate::state::RecipeState;
+use crate::state::{RecipeState, RunningStep};
 use crate::target::Target;
 use crate::venv::{self, Installer, VenvSpec};
 use crate::verify::Outcome as VerifyOutcome;
@@ -170,6 +170,7 @@ struct Resolved {
 
 pub fn build(cx: &BuildContext, selected: &[&Recipe], opts: &BuildOptions) -> Result<Summary> {
     crate::process::interrupt::install();
+    crate::state::refuse_running(cx.layout, selected)?;
     if let Some(c) = cx.cross {
         crate::cross::materialize(c)?;
     }
@@ -531,10 +532,53 @@ fn ensure_venv<'v>(
         )?;
     }
     if let Some(argv) = spec.install_requirements_argv(&r.python_requires, cx.policy.offline()) {
-        run_tool(cx, r, "install build requirements into the build venv", &argv)
-            .context("with --offline, build requirements must already be installed (see --system-site-packages)")?;
+        if let Err(e) = run_tool(
+            cx,
+            r,
+            "install build requirements into the build venv",
+            &argv,
+        ) {
+            return Err(requirements_failed(e, r, cx.policy.offline()));
+        }
     }
     Ok(spec)
+}
+
+/// Names the build requirement pip could not install (from pip's own words when it said,
+/// else the whole list); the error underneath keeps pip's last lines. The hint about offline
+/// builds only when offline: online the cause is elsewhere (a typo, a version that does not
+/// exist, an unreachable index).
+fn requirements_failed(e: anyhow::Error, r: &Recipe, offline: bool) -> anyhow::Error {
+    const PIP_SAYS: &[&str] = &[
+        "No matching distribution found for ",
+        "Could not find a version that satisfies the requirement ",
+    ];
+    let text = format!("{e:#}");
+    let named = text.lines().find_map(|l| {
+        PIP_SAYS.iter().find_map(|m| {
+            let rest = &l[l.find(m)? + m.len()..];
+            rest.split_whitespace().next().map(str::to_string)
+        })
+    });
+    let what = match named {
+        Some(req) => format!(
+            "{}: build requirement `{req}` could not be installed",
+            r.name
+        ),
+        None => format!(
+            "{}: the build requirements could not be installed ({})",
+            r.name,
+            r.python_requires.join(", ")
+        ),
+    };
+    if offline {
+        e.context(format!(
+            "{what}: with --offline, build requirements must already be installed (see \
+             --system-site-packages)"
+        ))
+    } else {
+        e.context(what)
+    }
 }
 
 /// Wheel files of every recipe `r` depends on or comes after, directly or not, that the
@@ -573,7 +617,7 @@ fn run_tool(cx: &BuildContext, r: &Recipe, what: &str, argv: &[String]) -> Resul
     let cmd = StepCommand {
         name: what.to_string(),
         program: Program::Argv(argv.to_vec()),
-        cwd: std::env::current_dir()?,
+        cwd: crate::paths::current_dir()?,
         env: plan
             .build_env
             .without(Origin::Cross)
@@ -642,13 +686,18 @@ fn run_steps(
         cx.reporter
             .phase(&r.name, &format!("step {}/{n}: {}", i + 1, step.name));
         let cmd = step_command(cx, r, &plan, step, i);
-        let out = runner::run(&cmd, &mut |l| cx.reporter.line(&r.name, l))?;
+        let out = runner::run_observed(&cmd, &mut |l| cx.reporter.line(&r.name, l), &mut |pid| {
+            state.running = RunningStep::of(&step.name, pid);
+            state.save(&state_path)
+        })?;
+        state.running = None;
         if out.success() {
             i += 1;
             state.steps_done = i;
             state.save(&state_path)?;
             continue;
         }
+        state.save(&state_path)?;
         if crate::process::interrupt::interrupted() {
             return Err(anyhow!(
                 "{}: step {} `{}` was interrupted",
@@ -756,8 +805,8 @@ fn step_failure(
 fn clear_wheels(out: &Path) -> Result<()> {
     std::fs::create_dir_all(out)
         .with_context(|| format!("failed to create `{}`", out.display()))?;
-    for e in std::fs::read_dir(out)? {
-        let path = e?.path();
+    for e in crate::paths::dir_entries(out)? {
+        let path = e.path();
         if path.extension().is_some_and(|x| x == "whl") {
             std::fs::remove_file(&path)
                 .with_context(|| format!("failed to remove `{}`", path.display()))?;

@@ -56,11 +56,13 @@ pub fn run(g: &GlobalArgs, a: &BuildArgs) -> Result<()> {
     let opts = BuildOptions {
         force: a.force.clone(),
         keep_going: a.keep_going,
-        jobs: s.jobs_override(a.jobs.jobs),
+        jobs: s.jobs_override(a.jobs.jobs)?,
         verbose: g.verbose > 0,
         python: g.python.clone(),
         system_site_packages: a.system_site_packages,
     };
+    // A reader that went away must not hide how the build ended.
+    crate::out::fall_back_to_stderr();
     let summary = driver::build(&cx, &selected, &opts).map_err(|e| {
         match e.downcast::<driver::BuildFailed>() {
             Ok(failed) => crate::error::Report(failed.to_string()).into(),

@@ -24,7 +24,7 @@ use crate::wheelhouse::check::marker_environment;
 pub fn run(g: &GlobalArgs, a: &CheckArgs) -> Result<()> {
     let (sets, tree) = load_all_sets(g)?;
     let targets = target::load_targets(&tree)?;
-    let root = g.host_root.clone().unwrap_or_else(|| PathBuf::from("/"));
+    let root = super::host_root(g)?;
     let cuda_arch = (!g.cuda_arch.is_empty()).then_some(g.cuda_arch.as_slice());
     let target = target::select(
         g.target.as_deref(),
@@ -41,8 +41,15 @@ pub fn run(g: &GlobalArgs, a: &CheckArgs) -> Result<()> {
         }
         let patches: usize = s.recipes.iter().map(|r| r.patches.len()).sum();
         let edits: usize = s.recipes.iter().map(|r| r.edits.len()).sum();
+        // The set's verdict comes first and agrees with the lines under it.
+        let (lines, set_problems) = check_set(s, &target)?;
+        let verdict = if set_problems.is_empty() {
+            "ok".to_string()
+        } else {
+            format!("error ({} problem(s))", set_problems.len())
+        };
         println!(
-            "ok: set `{}`: {} recipes, {patches} patches, {edits} edits; order: {}",
+            "{verdict}: set `{}`: {} recipes, {patches} patches, {edits} edits; order: {}",
             s.name,
             s.recipes.len(),
             s.recipes
@@ -51,7 +58,10 @@ pub fn run(g: &GlobalArgs, a: &CheckArgs) -> Result<()> {
                 .collect::<Vec<_>>()
                 .join(" -> ")
         );
-        problems.extend(check_set(s, &target)?);
+        for line in lines {
+            println!("{line}");
+        }
+        problems.extend(set_problems);
     }
     sets.pick(g.set.as_deref()).map_err(crate::error::input)?;
     println!(
@@ -70,8 +80,9 @@ pub fn run(g: &GlobalArgs, a: &CheckArgs) -> Result<()> {
     finish(problems, a.deep)
 }
 
-/// Placeholder commits and the pins the recipes declare. Returns one line per problem.
-fn check_set(set: &RecipeSet, target: &Target) -> Result<Vec<String>> {
+/// Placeholder commits and the pins the recipes declare: the lines to print and the problems.
+fn check_set(set: &RecipeSet, target: &Target) -> Result<(Vec<String>, Vec<String>)> {
+    let mut lines = Vec::new();
     let mut problems = Vec::new();
     for r in &set.recipes {
         if r.source.commit().is_some_and(pins::is_placeholder_commit) {
@@ -80,24 +91,34 @@ fn check_set(set: &RecipeSet, target: &Target) -> Result<Vec<String>> {
                  cannot be fetched or checked",
                 set.name, r.name, r.file
             );
-            println!("error: {msg}");
+            lines.push(format!("error: {msg}"));
             problems.push(msg);
         }
     }
     let checks = pins::declared_pins(set, &marker_environment(target))?;
-    problems.extend(report(&checks));
-    Ok(problems)
+    let (pin_lines, violations) = render_checks(&checks);
+    lines.extend(pin_lines);
+    problems.extend(violations);
+    Ok((lines, problems))
+}
+
+/// Every pin check as a line, and the violations.
+fn render_checks(checks: &[PinCheck]) -> (Vec<String>, Vec<String>) {
+    let lines: Vec<String> = checks.iter().map(|c| c.render()).collect();
+    let violations = checks
+        .iter()
+        .zip(&lines)
+        .filter(|(c, _)| c.verdict == Verdict::Violated)
+        .map(|(_, l)| l.clone())
+        .collect();
+    (lines, violations)
 }
 
 /// Prints every pin check; returns the violations.
 fn report(checks: &[PinCheck]) -> Vec<String> {
-    let mut violations = Vec::new();
-    for c in checks {
-        let line = c.render();
+    let (lines, violations) = render_checks(checks);
+    for line in lines {
         println!("{line}");
-        if c.verdict == Verdict::Violated {
-            violations.push(line);
-        }
     }
     violations
 }

@@ -23,10 +23,7 @@ pub fn run(g: &GlobalArgs, a: &Packages) -> Result<()> {
         .into_iter()
         .cloned()
         .collect();
-    let root = g
-        .host_root
-        .clone()
-        .unwrap_or_else(|| std::path::PathBuf::from("/"));
+    let root = super::host_root(g)?;
     // Doctor is the one command that always asks Python and the GPU, whatever the target.
     session.facts.probe_python(&root, None);
     session.facts.probe_gpu(&root);

@@ -210,7 +210,7 @@ fn run_pip(argv: &[String], env: &[(String, String)], s: &Session, what: &str) -
     let cmd = StepCommand {
         name: what.to_string(),
         program: Program::Argv(argv.to_vec()),
-        cwd: std::env::current_dir()?,
+        cwd: crate::paths::current_dir()?,
         env: env.to_vec(),
         log: s.layout.root.join("logs").join("install.log"),
     };

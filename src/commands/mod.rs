@@ -107,6 +107,26 @@ pub fn caller_env(key: &str) -> Option<String> {
     std::env::var(key).ok()
 }
 
+/// The root host facts are read below: `/`, or `--host-root`/`JETFORGE_HOST_ROOT`, which must
+/// look like a machine's root: without `proc/meminfo` every fact would read as 1 CPU and no RAM.
+pub fn host_root(g: &GlobalArgs) -> Result<PathBuf> {
+    let Some(root) = &g.host_root else {
+        return Ok(PathBuf::from("/"));
+    };
+    if !root.join("proc/meminfo").is_file() {
+        return Err(crate::error::input_hint(
+            format!(
+                "host root `{}` (--host-root / JETFORGE_HOST_ROOT) has no `proc/meminfo`: it is \
+                 not a machine's root, and its facts would read as 1 CPU and 0 GiB RAM",
+                root.display()
+            ),
+            "point it at a copy of a machine's /proc and /sys (as tests/hosts/* are), or unset \
+             JETFORGE_HOST_ROOT",
+        ));
+    }
+    Ok(root.clone())
+}
+
 /// What most commands need, resolved from the global flags.
 pub struct Session {
     pub set: RecipeSet,
@@ -132,7 +152,7 @@ impl Session {
             .map_err(crate::error::input)?
             .clone();
         let targets = target::load_targets(&tree)?;
-        let root = g.host_root.clone().unwrap_or_else(|| PathBuf::from("/"));
+        let root = host_root(g)?;
         let cuda_arch = (!g.cuda_arch.is_empty()).then_some(g.cuda_arch.as_slice());
         let mut facts = match &g.host_facts {
             Some(spec) => crate::host::facts_file::load(spec)?,
@@ -225,12 +245,28 @@ impl Session {
     }
 
     /// `--jobs`, then MAX_JOBS from the caller's environment.
-    pub fn jobs_override(&self, cli: Option<u32>) -> JobsOverride {
-        JobsOverride {
+    pub fn jobs_override(&self, cli: Option<u32>) -> Result<JobsOverride> {
+        Ok(JobsOverride {
             cli,
-            env: caller_env(crate::envvars::MAX_JOBS)
-                .and_then(|v| v.trim().parse().ok().filter(|n| *n > 0)),
+            env: env_max_jobs(caller_env(crate::envvars::MAX_JOBS))?,
             remembered: None,
-        }
+        })
+    }
+}
+
+/// MAX_JOBS from the environment: unset or empty is none; anything but a whole number ≥ 1 is
+/// an error rather than silently computing the jobs instead of what the user asked for.
+fn env_max_jobs(value: Option<String>) -> Result<Option<u32>> {
+    let Some(v) = value.filter(|v| !v.trim().is_empty()) else {
+        return Ok(None);
+    };
+    match v.trim().parse::<u32>() {
+        Ok(n) if n > 0 => Ok(Some(n)),
+        _ => Err(crate::error::input_hint(
+            format!(
+                "MAX_JOBS=`{v}` from the environment is not a whole number of jobs (1 or more)"
+            ),
+            "set MAX_JOBS to e.g. 4, pass --jobs N, or unset MAX_JOBS to let jetforge compute it",
+        )),
     }
 }

@@ -32,7 +32,7 @@ pub fn run(g: &GlobalArgs, a: &PlanArgs) -> Result<()> {
 
 pub fn make(s: &Session, packages: &[String], jobs: Option<u32>) -> Result<Plan> {
     let selected = s.set.select(packages).map_err(crate::error::input)?;
-    let ov = s.jobs_override(jobs);
+    let ov = s.jobs_override(jobs)?;
     let mode = s.mode()?;
     let inputs = PlanInputs {
         set: &s.set,

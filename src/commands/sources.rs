@@ -56,6 +56,6 @@ pub fn mirror_cache<'a>(s: &'a Session, reporter: &'a dyn Reporter) -> MirrorCac
 
 /// One jetforge at a time per work dir; a second one waits and says so.
 pub fn lock_work_dir(s: &Session, reporter: &dyn Reporter) -> Result<DirLock> {
-    std::fs::create_dir_all(&s.layout.root)?;
+    crate::paths::create_dir_all(&s.layout.root)?;
     DirLock::acquire(&s.layout.root, "the work dir", |m| reporter.message(m))
 }

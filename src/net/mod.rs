@@ -36,6 +36,7 @@ impl UrlPolicy for Direct {
 
 pub mod http;
 pub mod index;
+pub mod plain_proxy;
 pub mod policy;
 pub mod proxy;
 pub mod retry;

@@ -173,6 +173,17 @@ fn normalize((raw, origin): (String, Origin)) -> Result<ProxyUrl, InvalidProxy> 
     if target.host.is_empty() {
         return Err(invalid("no host name"));
     }
+    // `proxy = "not a url"` parses as the host `not a url`: refuse what no host name can hold.
+    if let Some(c) = target
+        .host
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || "-._:%".contains(*c)))
+    {
+        return Err(invalid(&format!(
+            "`{}` is not a host name (it contains {c:?})",
+            target.host
+        )));
+    }
     Ok(ProxyUrl { url, origin })
 }
 

@@ -7,12 +7,17 @@
 //! the step's log file and to the caller (the progress reporter), with known secrets masked
 //! (see `redact`). Logs are private to the user (see `private`). On failure the caller gets the
 //! status (exit code or signal), the last lines, and whether the log shows an OOM kill.
+//!
+//! A step never outlives its leader or jetforge, and jetforge never waits on it for long: see
+//! [`run_observed`] for how the step's process group is ended.
 
 use std::collections::VecDeque;
 use std::fs::File;
-use std::io::{BufRead, BufReader, Write};
-use std::os::unix::process::ExitStatusExt;
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -111,6 +116,26 @@ impl StepOutcome {
 
 /// Runs one step to completion, feeding every output line to `on_line`.
 pub fn run(cmd: &StepCommand, on_line: &mut dyn FnMut(&str)) -> Result<StepOutcome> {
+    run_observed(cmd, on_line, &mut |_| Ok(()))
+}
+
+/// How long output is still read after the step's leader exited and what it left running was
+/// killed: a process that moved to a group of its own may still hold the pipe open, and the
+/// step must not wait for it.
+const DRAIN: Duration = Duration::from_millis(500);
+
+/// [`run`], calling `on_start` with the pid (= process group) of the step's leader once it
+/// runs, so the caller can record it (see `state`).
+///
+/// A step ends when its leader exits: whatever it left running in its process group is killed
+/// then, and output is read until the pipe closes or for [`DRAIN`] at most. After Ctrl-C or
+/// SIGTERM (see `interrupt`) the group gets [`super::interrupt::GRACE`] to stop before it is
+/// killed. A watchdog (see [`Watchdog`]) kills the group if jetforge itself dies.
+pub fn run_observed(
+    cmd: &StepCommand,
+    on_line: &mut dyn FnMut(&str),
+    on_start: &mut dyn FnMut(u32) -> Result<()>,
+) -> Result<StepOutcome> {
     if let Some(dir) = cmd.log.parent() {
         crate::private::create_dir(dir)?;
     }
@@ -125,41 +150,42 @@ pub fn run(cmd: &StepCommand, on_line: &mut dyn FnMut(&str)) -> Result<StepOutco
     }
     let argv = cmd.argv();
     let start = Instant::now();
-    let reader = duct::cmd(&argv[0], &argv[1..])
-        .dir(&cmd.cwd)
-        .full_env(cmd.env.iter().cloned())
-        .stderr_to_stdout()
-        .stdin_null()
-        .unchecked()
-        .before_spawn(|c| {
+    let (read_end, write_end) = pipe().context("failed to create a pipe for the step's output")?;
+    let child = {
+        let mut c = Command::new(&argv[0]);
+        c.args(&argv[1..])
+            .current_dir(&cmd.cwd)
+            .env_clear()
+            .envs(cmd.env.iter().cloned())
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(
+                write_end
+                    .try_clone()
+                    .context("failed to duplicate a pipe")?,
+            ))
+            .stderr(Stdio::from(write_end))
             // Its own process group, so an interrupt can stop the step and everything it
             // started (see `interrupt`), and a terminal's Ctrl-C reaches it only through us.
-            std::os::unix::process::CommandExt::process_group(c, 0);
-            Ok(())
-        })
-        .reader()
-        .with_context(|| format!("failed to start `{}` in `{}`", argv[0], cmd.cwd.display()))?;
-    let _children = super::interrupt::register(&reader.pids());
+            .process_group(0);
+        // `c` goes out of scope here and closes our copies of the write end: the pipe ends
+        // when the step's processes are gone.
+        c.spawn()
+            .with_context(|| format!("failed to start `{}` in `{}`", argv[0], cmd.cwd.display()))?
+    };
+    let mut group = Group::new(child)?;
+    on_start(group.pid)?;
+    let mut out = File::from(read_end);
     let mut tail = VecDeque::with_capacity(TAIL_LINES);
     let mut oom = false;
-    let mut lines = BufReader::new(&reader);
-    let mut buf = Vec::new();
-    loop {
-        buf.clear();
-        let n = lines
-            .read_until(b'\n', &mut buf)
-            .with_context(|| format!("failed to read the output of step `{}`", cmd.name))?;
-        if n == 0 {
-            break;
-        }
-        let raw = String::from_utf8_lossy(&buf);
+    let mut handle = |bytes: &[u8]| -> Result<()> {
+        let raw = String::from_utf8_lossy(bytes);
         let masked = crate::redact::redact(&raw);
-        let bytes = if masked == raw {
-            buf.as_slice()
+        let out = if masked == raw {
+            bytes
         } else {
             masked.as_bytes()
         };
-        log.write_all(bytes)
+        log.write_all(out)
             .with_context(|| format!("failed to write `{}`", cmd.log.display()))?;
         let line = masked.trim_end_matches(['\n', '\r']);
         oom |= OOM_MARKERS.iter().any(|m| line.contains(m));
@@ -168,12 +194,56 @@ pub fn run(cmd: &StepCommand, on_line: &mut dyn FnMut(&str)) -> Result<StepOutco
         }
         tail.push_back(line.to_string());
         on_line(line);
+        Ok(())
+    };
+    let mut pending: Vec<u8> = Vec::new();
+    let mut chunk = vec![0u8; 64 * 1024];
+    let mut leader_gone: Option<Instant> = None;
+    let mut interrupted_at: Option<Instant> = None;
+    loop {
+        if readable(&out, Duration::from_millis(100))
+            .with_context(|| format!("failed to read the output of step `{}`", cmd.name))?
+        {
+            let n = match out.read(&mut chunk) {
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    return Err(e).with_context(|| {
+                        format!("failed to read the output of step `{}`", cmd.name)
+                    })
+                }
+            };
+            if n == 0 {
+                break;
+            }
+            pending.extend_from_slice(&chunk[..n]);
+            while let Some(end) = pending.iter().position(|&b| b == b'\n') {
+                let line: Vec<u8> = pending.drain(..=end).collect();
+                handle(&line)?;
+            }
+        }
+        if leader_gone.is_none() && group.leader_exited() {
+            // The leader is a zombie until we reap it, so its pid still names this group.
+            group.kill();
+            leader_gone = Some(Instant::now());
+        }
+        if super::interrupt::interrupted() {
+            let at = *interrupted_at.get_or_insert_with(Instant::now);
+            if at.elapsed() >= super::interrupt::GRACE {
+                group.kill();
+            }
+        }
+        if leader_gone.is_some_and(|t| t.elapsed() >= DRAIN) {
+            break;
+        }
     }
-    let output = reader
-        .try_wait()
-        .with_context(|| format!("failed to wait for step `{}`", cmd.name))?
-        .context("the step's output ended but the process did not")?;
-    let status = status_of(&output.status);
+    if !pending.is_empty() {
+        handle(&pending)?;
+    }
+    let status = group
+        .wait()
+        .with_context(|| format!("failed to wait for step `{}`", cmd.name))?;
+    let status = status_of(&status);
     oom |= matches!(status, Status::Signal(9) | Status::Exit(137));
     Ok(StepOutcome {
         status,
@@ -181,6 +251,152 @@ pub fn run(cmd: &StepCommand, on_line: &mut dyn FnMut(&str)) -> Result<StepOutco
         oom,
         duration: start.elapsed(),
     })
+}
+
+/// A pipe whose ends are closed on exec, so no other child inherits them.
+fn pipe() -> std::io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0; 2];
+    // SAFETY: pipe2(2) writes two new descriptors into `fds`, which we then own.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: both descriptors were just created and are owned by nobody else.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// Whether `f` has data (or end of file) within `timeout`.
+fn readable(f: &File, timeout: Duration) -> std::io::Result<bool> {
+    let mut pfd = libc::pollfd {
+        fd: f.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
+    // SAFETY: one valid pollfd for the duration of the call.
+    match unsafe { libc::poll(&mut pfd, 1, ms) } {
+        -1 => {
+            let e = std::io::Error::last_os_error();
+            if e.kind() == std::io::ErrorKind::Interrupted {
+                Ok(false)
+            } else {
+                Err(e)
+            }
+        }
+        0 => Ok(false),
+        _ => Ok(true),
+    }
+}
+
+/// A running step: its leader, the process group it leads, registered for interrupts, and
+/// the watchdog that kills the group if jetforge dies. Dropping it early (an error while
+/// reading) kills the group.
+struct Group {
+    child: Child,
+    pid: u32,
+    _registered: super::interrupt::ChildGuard,
+    watchdog: Watchdog,
+    reaped: bool,
+}
+
+impl Group {
+    fn new(child: Child) -> Result<Group> {
+        let pid = child.id();
+        let registered = super::interrupt::register(&[pid]);
+        let watchdog = match Watchdog::start(pid) {
+            Ok(w) => w,
+            Err(e) => {
+                kill_group(&[pid]);
+                return Err(e);
+            }
+        };
+        Ok(Group {
+            child,
+            pid,
+            _registered: registered,
+            watchdog,
+            reaped: false,
+        })
+    }
+
+    /// Whether the leader exited, without reaping it.
+    fn leader_exited(&self) -> bool {
+        // SAFETY: waitid(2) with WNOWAIT only reads the state of our own child into `info`.
+        unsafe {
+            let mut info: libc::siginfo_t = std::mem::zeroed();
+            let r = libc::waitid(
+                libc::P_PID,
+                self.pid,
+                &mut info,
+                libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+            );
+            r == 0 && info.si_pid() != 0
+        }
+    }
+
+    fn kill(&self) {
+        if !self.reaped {
+            kill_group(&[self.pid]);
+        }
+    }
+
+    fn wait(&mut self) -> std::io::Result<std::process::ExitStatus> {
+        let status = self.child.wait()?;
+        self.reaped = true;
+        self.watchdog.stand_down();
+        Ok(status)
+    }
+}
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        if !self.reaped {
+            self.kill();
+            let _ = self.wait();
+        }
+    }
+}
+
+/// A small shell in a process group of its own that kills the step's group when jetforge's
+/// end of a pipe closes without a word — that is, when jetforge died (`kill -9`, a crash, the
+/// OOM killer). `PR_SET_PDEATHSIG` would only reach the step's leader, not the compilers under
+/// it, and fires when the *thread* that forked exits; the watchdog has neither limit. It
+/// ignores the signals a terminal or a hang-up sends, so it outlives jetforge to do its job.
+struct Watchdog {
+    child: Option<Child>,
+    tell: Option<File>,
+}
+
+impl Watchdog {
+    fn start(pgid: u32) -> Result<Watchdog> {
+        let (read_end, write_end) = pipe().context("failed to create a pipe for the watchdog")?;
+        let child = Command::new("sh")
+            .args([
+                "-c",
+                "trap '' INT TERM HUP; read -r _ || kill -KILL -\"$1\" 2>/dev/null",
+                "jetforge-step-watchdog",
+                &pgid.to_string(),
+            ])
+            .stdin(Stdio::from(read_end))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .context("failed to start `sh` (the watchdog that stops a step if jetforge dies)")?;
+        Ok(Watchdog {
+            child: Some(child),
+            tell: Some(File::from(write_end)),
+        })
+    }
+
+    /// The step is over and reaped: the watchdog exits without killing anything.
+    fn stand_down(&mut self) {
+        if let Some(mut tell) = self.tell.take() {
+            let _ = tell.write_all(b"done\n");
+        }
+        if let Some(mut child) = self.child.take() {
+            let _ = child.wait();
+        }
+    }
 }
 
 /// The result of a command run with a time limit.

@@ -211,6 +211,22 @@ fn load_recipe(
             .with_hint("write the version the wheel must carry, e.g. `2.9.0`"),
         );
     }
+    if let Some(d) = &raw.package.disk_gib {
+        let gib = *d.get_ref();
+        if !(gib.is_finite() && gib >= 0.0) {
+            diags.push(
+                cx.at(
+                    d.span(),
+                    format!(
+                        "`disk_gib = {gib}` is not a size: it must be a number of GiB, 0 or more"
+                    ),
+                )
+                .with_hint(
+                    "write the free disk the source tree and build need, e.g. `disk_gib = 30`",
+                ),
+            );
+        }
+    }
     // How far `source.path` may climb: out of the recipe's directory and the recipe directory,
     // into the directory that holds it (the project), no further.
     let levels_up = Path::new(key).components().count();
@@ -277,7 +293,7 @@ fn load_recipe(
         name,
         version,
         description: raw.package.description.clone(),
-        disk_gib: raw.package.disk_gib,
+        disk_gib: raw.package.disk_gib.as_ref().map(|d| *d.get_ref()),
         file,
         text: text.clone(),
         source: source?,

@@ -45,7 +45,7 @@ pub struct PackageSpec {
     pub description: Option<String>,
     /// Free disk (GiB) the source tree and build need; read by `doctor`.
     #[serde(default)]
-    pub disk_gib: Option<f64>,
+    pub disk_gib: Option<Spanned<f64>>,
 }
 
 /// Where the source comes from: a git repository at a pinned commit, or a local directory

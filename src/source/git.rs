@@ -18,6 +18,7 @@ use git2::{build::CheckoutBuilder, AutotagOption, FetchOptions, ObjectType, Oid,
 use git2::{ErrorClass, Repository, ResetType, TreeWalkMode, TreeWalkResult};
 use sha2::{Digest, Sha256};
 
+use crate::net::plain_proxy;
 use crate::net::UrlPolicy;
 use crate::redact::redact;
 use crate::source::lock::DirLock;
@@ -232,6 +233,30 @@ impl<'a> MirrorCache<'a> {
         })
         // The cause goes before the hint: as a context, the hint would end up in the middle.
         .map_err(|e| {
+            // git and libgit2 report a 407 as `could not read Username` or `http parser
+            // error`: ask the proxy itself whether it takes the credentials.
+            let proxy = match &transport {
+                Transport::Libgit2 { proxy: Some(p) } | Transport::GitCli { proxy: p } => Some(p),
+                Transport::Libgit2 { proxy: None } => None,
+            };
+            if let Some(p) = proxy.filter(|p| plain_proxy::refuses_credentials(p, url)) {
+                let (what, hint) = if p.contains('@') {
+                    (
+                        "refused the credentials",
+                        "check the user and password in the proxy URL",
+                    )
+                } else {
+                    (
+                        "requires credentials",
+                        "put them in the proxy URL (http://user:password@host:port)",
+                    )
+                };
+                return anyhow!(
+                    "failed to fetch `{}`{via}: the proxy {what} (407)\nhint: {hint} (--proxy, \
+                     [network] proxy or https_proxy)",
+                    redact(url)
+                );
+            }
             anyhow!(
                 "failed to fetch `{}`{via}: {e:#}\n{NETWORK_HINT}",
                 redact(url)

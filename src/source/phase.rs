@@ -194,15 +194,12 @@ pub fn tree_hash(dir: &Path) -> Result<String> {
 }
 
 fn collect(root: &Path, dir: &Path, out: &mut Vec<String>) -> Result<()> {
-    for entry in
-        std::fs::read_dir(dir).with_context(|| format!("failed to list `{}`", dir.display()))?
-    {
-        let entry = entry?;
+    for entry in crate::paths::dir_entries(dir)? {
         if entry.file_name() == ".git" {
             continue;
         }
         let path = entry.path();
-        if entry.file_type()?.is_dir() {
+        if path.is_dir() && !path.is_symlink() {
             collect(root, &path, out)?;
         } else {
             out.push(

@@ -226,15 +226,12 @@ pub fn sync_tree(src: &Path, dst: &Path) -> Result<()> {
     }
     std::fs::create_dir_all(dst)
         .with_context(|| format!("failed to create `{}`", dst.display()))?;
-    for entry in
-        std::fs::read_dir(src).with_context(|| format!("failed to list `{}`", src.display()))?
-    {
-        let entry = entry?;
+    for entry in crate::paths::dir_entries(src)? {
         if entry.file_name() == ".git" {
             continue;
         }
         let (from, to) = (entry.path(), dst.join(entry.file_name()));
-        if entry.file_type()?.is_dir() {
+        if from.is_dir() && !from.is_symlink() {
             sync_tree(&from, &to)?;
         } else {
             let bytes = std::fs::read(&from)
@@ -242,8 +239,7 @@ pub fn sync_tree(src: &Path, dst: &Path) -> Result<()> {
             if std::fs::read(&to).ok().as_deref() != Some(bytes.as_slice()) {
                 std::fs::write(&to, &bytes)
                     .with_context(|| format!("failed to write `{}`", to.display()))?;
-                let perms = std::fs::metadata(&from)?.permissions();
-                std::fs::set_permissions(&to, perms)?;
+                crate::paths::copy_permissions(&from, &to)?;
             }
         }
     }

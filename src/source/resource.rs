@@ -17,7 +17,9 @@ use tempfile::NamedTempFile;
 
 use crate::envvars;
 use crate::net::http::{self, AgentError, AgentOptions};
+use crate::net::plain_proxy::{self, Fetched, ProxyGetError};
 use crate::net::{FetchOptions, UrlPolicy};
+
 use crate::recipe::Resource;
 use crate::redact::redact;
 
@@ -229,7 +231,7 @@ fn http_get_with_retries(
     let got = opts.retry(
         || {
             let mut tmp = temp_file(dir).map_err(Err)?;
-            let hash = http_get(&agent, url, tmp.as_file_mut()).map_err(Ok)?;
+            let hash = http_get(&agent, proxy.as_deref(), url, tmp.as_file_mut()).map_err(Ok)?;
             Ok((tmp, hash))
         },
         |e| matches!(e, Ok(f) if f.transient),
@@ -245,10 +247,25 @@ fn http_get_with_retries(
 
 fn http_get(
     agent: &ureq::Agent,
+    proxy: Option<&str>,
     url: &str,
     dst: &mut File,
 ) -> std::result::Result<String, Failure> {
-    let response = agent.get(url).call().map_err(classify)?;
+    // An http:// URL goes through a plain proxy as an absolute-URI GET, which every proxy
+    // takes; ureq would tunnel it with CONNECT, which squid refuses for port 80.
+    let mut url = url.to_string();
+    if let Some(p) = proxy.filter(|p| plain_proxy::handles(p, &url)) {
+        match plain_proxy::get(p, &url).map_err(classify_plain)? {
+            Fetched::Body(mut body) => {
+                return crate::hash::copy_hashing(&mut body, dst).map_err(|e| Failure {
+                    reason: format!("reading the body failed: {e}"),
+                    transient: true,
+                })
+            }
+            Fetched::Redirect(to) => url = to,
+        }
+    }
+    let response = agent.get(&url).call().map_err(classify)?;
     let mut body = response.into_body().into_reader();
     crate::hash::copy_hashing(&mut body, dst).map_err(|e| Failure {
         reason: format!("reading the body failed: {e}"),
@@ -266,6 +283,16 @@ fn classify(e: ureq::Error) -> Failure {
         E::Io(_) => !reason.contains(UNKNOWN_NAME),
         E::Timeout(_) | E::ConnectionFailed | E::BodyStalled => true,
         _ => false,
+    };
+    Failure { reason, transient }
+}
+
+fn classify_plain(e: ProxyGetError) -> Failure {
+    let reason = redact(&e.to_string());
+    let transient = match &e {
+        ProxyGetError::Status(code) => *code >= 500 || matches!(code, 408 | 429),
+        ProxyGetError::Io(_) => !reason.contains(UNKNOWN_NAME),
+        ProxyGetError::Protocol(_) => false,
     };
     Failure { reason, transient }
 }
@@ -291,8 +318,19 @@ fn download_error(
     } else {
         String::new()
     };
+    // Both ureq's CONNECT and the plain-proxy GET say the status.
+    let refused = proxy.is_some() && f.reason.contains("407");
+    let has_credentials = proxy.is_some_and(|p| p.contains('@'));
+    let reason = match (refused, has_credentials) {
+        (true, true) => "the proxy refused the credentials (407)".to_string(),
+        (true, false) => "the proxy requires credentials (407)".to_string(),
+        _ => f.reason.clone(),
+    };
     let hint = match proxy {
-        Some(_) if f.reason.contains("407") => format!(
+        Some(_) if refused && has_credentials => {
+            format!("\n  hint: check the user and password in the proxy URL; {PROXY_HINT}")
+        }
+        Some(_) if refused => format!(
             "\n  hint: the proxy wants credentials: put them in its URL \
              (http://user:password@host:port); {PROXY_HINT}"
         ),
@@ -308,7 +346,7 @@ fn download_error(
         name: res.name.clone(),
         url: redact(url),
         via,
-        reason: format!("{}{tries}", f.reason),
+        reason: format!("{reason}{tries}"),
         hint,
     }
 }
@@ -376,7 +414,9 @@ enum ArchiveKind {
 /// By magic bytes first (a URL's name can lie), then by file name.
 fn archive_kind(archive: &Path) -> io::Result<Option<ArchiveKind>> {
     let mut head = Vec::with_capacity(262);
-    File::open(archive)?.take(262).read_to_end(&mut head)?;
+    File::open(archive)
+        .and_then(|f| f.take(262).read_to_end(&mut head))
+        .map_err(crate::paths::io_context("read", archive))?;
     let name = archive.to_string_lossy().to_ascii_lowercase();
     Ok(if head.starts_with(&[0x1f, 0x8b]) {
         Some(ArchiveKind::TarGz)

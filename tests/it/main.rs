@@ -2,17 +2,21 @@
 //! involved, the library) against temp dirs and servers on 127.0.0.1.
 
 mod build;
+mod clear_errors;
 mod cli;
 mod cross;
 mod doctor;
+mod epipe;
 mod fixtures;
 mod git;
 mod net;
 mod plan;
+mod proxy_errors;
 mod publish;
 mod recipe_errors;
 mod security;
 mod sets;
+mod signals;
 mod src_e2e;
 mod support;
 mod util;

@@ -415,7 +415,7 @@ fn proxy_password_works_and_never_appears_in_output() {
         err.contains(&format!(
             "failed to fetch `{url}` through the proxy `http://jf:****@127.0.0.1:{}`",
             squid.port
-        )) && err.contains("proxy authentication required"),
+        )) && err.contains("the proxy refused the credentials (407)"),
         "{err}"
     );
 
