@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::envvars;
+use crate::net::repo;
 use crate::recipe::load::toml_error;
 use crate::recipe::{Diagnostic, Diagnostics};
 
@@ -65,16 +66,14 @@ pub struct IndexConfig {
 pub struct Mirrors(pub BTreeMap<String, String>);
 
 impl Mirrors {
-    /// `url` with the longest matching prefix replaced; unchanged when none matches.
+    /// `url` with the longest matching prefix replaced; unchanged when none matches. A key
+    /// `X` also matches `X.git` (and the host in any case): see [`crate::net::repo`].
     pub fn rewrite(&self, url: &str) -> String {
         self.0
             .iter()
-            .filter(|(from, _)| url.starts_with(from.as_str()))
-            .max_by_key(|(from, _)| from.len())
-            .map_or_else(
-                || url.to_string(),
-                |(from, to)| format!("{to}{}", &url[from.len()..]),
-            )
+            .filter_map(|(from, to)| Some((from.len(), repo::rewrite_prefix(url, from, to)?)))
+            .max_by_key(|(len, _)| *len)
+            .map_or_else(|| url.to_string(), |(_, rewritten)| rewritten)
     }
 }
 
@@ -319,5 +318,23 @@ mod tests {
             "https://git.corp/gh/vllm/vllm"
         );
         assert_eq!(m.rewrite("https://gitlab.com/x"), "https://gitlab.com/x");
+    }
+
+    /// vLLM 0.5.3 writes `github.com/nvidia/cutlass.git`; a mirror keyed without `.git` must
+    /// serve it as the mirror itself, not `<mirror>.git`.
+    #[test]
+    fn mirror_keys_match_dot_git_and_any_host_case() {
+        let m = Mirrors(BTreeMap::from([(
+            "https://github.com/NVIDIA/cutlass".into(),
+            "file:///srv/cutlass.git".into(),
+        )]));
+        for u in [
+            "https://github.com/NVIDIA/cutlass",
+            "https://github.com/NVIDIA/cutlass.git",
+            "https://github.com/nvidia/cutlass.git",
+            "https://GitHub.com/NVIDIA/cutlass.git",
+        ] {
+            assert_eq!(m.rewrite(u), "file:///srv/cutlass.git", "{u}");
+        }
     }
 }

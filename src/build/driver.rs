@@ -173,9 +173,12 @@ pub fn build(cx: &BuildContext, selected: &[&Recipe], opts: &BuildOptions) -> Re
     if let Some(c) = cx.cross {
         crate::cross::materialize(c)?;
     }
-    let plans = make_plans(cx, selected, &opts.jobs)?;
+    // A recipe that cannot be planned fails here, before anything is downloaded.
+    make_plans(cx, selected, &opts.jobs)?;
     let cache = MirrorCache::new(cx.cache_dir, cx.policy).on_wait(|m| cx.reporter.message(m));
     sources::fetch_all(selected, &cache, cx.cache_dir, cx.policy, cx.reporter)?;
+    // Planned again: first-use digests and the git redirects are known once fetched.
+    let plans = make_plans(cx, selected, &opts.jobs)?;
     let plan_refs: Vec<&RecipePlan> = plans.iter().collect();
     let prepared = sources::prepare_all(&plan_refs, selected, &cache, cx.reporter)?;
     let resolved = fingerprints(cx, selected, &prepared)?;

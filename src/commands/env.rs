@@ -16,11 +16,16 @@ pub fn run(g: &GlobalArgs, a: &EnvArgs) -> Result<()> {
     let plan = super::plan::make(&s, std::slice::from_ref(&a.package), a.jobs.jobs)?;
     let r = plan
         .recipes
-        .into_iter()
+        .iter()
         .find(|r| r.name == a.package)
         .expect("the selection includes the named recipe");
     let env = &r.build_env;
     let format = if g.json { EnvFormat::Json } else { a.format };
+    // The GIT_CONFIG_* entries are many and unreadable; one comment says what they do.
+    let git = &plan.git_redirects;
+    if !matches!(format, EnvFormat::Json) && !git.mirrors.is_empty() {
+        println!("# {}", git.summary());
+    }
     match format {
         EnvFormat::Shell => print!("{}", env.to_shell(a.show_secrets)),
         EnvFormat::Dotenv => print!("{}", env.to_dotenv(a.show_secrets)),

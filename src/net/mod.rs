@@ -35,6 +35,7 @@ impl UrlPolicy for Direct {
 pub mod http;
 pub mod policy;
 pub mod proxy;
+pub mod repo;
 
 pub use policy::NetPolicy;
 pub use proxy::ProxySettings;

@@ -6,8 +6,10 @@
 //! `prepare` turns the cache into a patched work tree ([`prepare::prepare_all`]). Nothing here
 //! reads the environment: network decisions come from a [`crate::net::UrlPolicy`].
 
+pub mod first_use;
 pub mod git;
 pub mod lock;
 pub mod patch;
 pub mod prepare;
+pub mod redirect;
 pub mod resource;
