@@ -13,5 +13,6 @@ mod publish;
 mod recipe_errors;
 mod sets;
 mod src_e2e;
+mod src_offline;
 mod support;
 mod util;
