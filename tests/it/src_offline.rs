@@ -566,17 +566,89 @@ steps = [
         &stdout(&plan),
         &["Git: git in build steps: 1 repository redirected to the mirror cache"],
     );
-    let env = site.jf(&["env", "proof"]);
+    // The caller's own git config through the environment is kept, ahead of the redirects.
+    let user_git = [
+        ("GIT_CONFIG_COUNT", "1"),
+        ("GIT_CONFIG_KEY_0", "advice.detachedHead"),
+        ("GIT_CONFIG_VALUE_0", "false"),
+    ];
+    let env = site
+        .cmd_in(&[], &["env", "proof"])
+        .envs(user_git)
+        .output()
+        .unwrap();
     assert_has(
         &stdout(&env),
         &[
             "# git in build steps: 1 repository redirected to the mirror cache",
-            "GIT_CONFIG_COUNT=3",
+            "GIT_CONFIG_COUNT=4",
+            "GIT_CONFIG_KEY_0=advice.detachedHead",
+            "GIT_CONFIG_KEY_1=protocol.file.allow",
+            &format!("GIT_CONFIG_VALUE_2={}", nccl_url),
+            &format!("GIT_CONFIG_VALUE_3={}", clone_url),
         ],
     );
 
-    let o = site.cmd_in(&offline, &build_args).output().unwrap();
+    let o = site
+        .cmd_in(&offline, &build_args)
+        .envs(user_git)
+        .output()
+        .unwrap();
     assert_ok(&o);
     let built = std::fs::read_to_string(site.set_dir().join("src/proof/proof.py")).unwrap();
     assert_eq!(built, "NCCL = 2.27.5\nTOOL = prebuilt tool\n");
+}
+
+/// The new keys are checked when the recipe loads, each error pointing at its line.
+#[test]
+fn submodule_lists_first_use_and_repositories_are_checked_at_load() {
+    let recipe = r#"[package]
+name = "bad"
+version = "1.0.0"
+[source]
+git = "https://example.invalid/bad.git"
+commit = "0123456789abcdef0123456789abcdef01234567"
+submodules = ["../outside"]
+[[resource]]
+name = "nodigest"
+url = "https://example.invalid/a.tar"
+[[resource]]
+name = "both"
+url = "https://example.invalid/b.tar"
+sha256 = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+trust = "first-use"
+[[resource]]
+name = "unknown"
+url = "https://example.invalid/c.tar"
+trust = "always"
+[[repository]]
+git = "https://example.invalid/nccl"
+tag = "v1"
+[output]
+kind = "source"
+"#;
+    let dir = crate::util::tree(&[("recipes/bad.toml", recipe)]);
+    let out = crate::util::jetforge()
+        .arg("--recipes")
+        .arg(dir.path().join("recipes"))
+        .arg("check")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert_has(
+        &stderr(&out),
+        &[
+            "bad.toml:7:",
+            "submodule path `../outside` is not a relative path",
+            "bad.toml:9:",
+            "resource `nodigest` has no `sha256`",
+            "`trust = \"first-use\"`",
+            "bad.toml:15:",
+            "a resource has either `sha256` or `trust`, not both",
+            "bad.toml:19:",
+            "unknown trust `always`",
+            "bad.toml:21:",
+            "a [[repository]] needs a pinned `commit`",
+        ],
+    );
 }
