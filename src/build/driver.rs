@@ -36,6 +36,7 @@ use crate::plan::{self, PlanInputs, RecipePlan};
 use crate::recipe::{OutputKind, Recipe, RecipeSet, Source};
 use crate::source::git::MirrorCache;
 use crate::source::prepare::Prepared;
+use crate::source::resource::expected_sha256;
 use crate::target::Target;
 use crate::verify::Outcome as VerifyOutcome;
 use crate::wheelhouse::check::{check_requirements, check_wheel};
@@ -272,7 +273,16 @@ fn fingerprints(
             .iter()
             .map(|d| (d.clone(), out[d].fingerprint.hash.clone()))
             .collect();
-        let fp = fingerprint_of(r, &subs, cx.target, cuda, &deps)?;
+        let first_use = r
+            .resources
+            .iter()
+            .filter(|res| res.sha256.is_none())
+            .map(|res| {
+                let sha = expected_sha256(res, cx.cache_dir)?.unwrap_or_default();
+                Ok((res.name.clone(), sha))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let fp = fingerprint_of(r, &subs, cx.target, cuda, &deps, &first_use)?;
         let commit = r.source.commit().map(str::to_string);
         out.insert(
             r.name.clone(),
@@ -291,6 +301,7 @@ fn fingerprint_of(
     target: &Target,
     cuda: Option<&str>,
     deps: &[(String, String)],
+    first_use: &[(String, String)],
 ) -> Result<Fingerprint> {
     let subs: Vec<(String, String)> = submodules
         .iter()
@@ -308,6 +319,7 @@ fn fingerprint_of(
         target,
         cuda_version: cuda,
         deps,
+        first_use,
     }))
 }
 
@@ -332,8 +344,17 @@ pub fn known_fingerprints(
             .iter()
             .map(|d| out.get(d).cloned().flatten().map(|f| (d.clone(), f.hash)))
             .collect();
-        let fp = match (subs, deps) {
-            (Some(subs), Some(deps)) => fingerprint_of(r, &subs, target, cuda, &deps).ok(),
+        // A first-use resource never fetched has no digest yet, so no key either.
+        let first_use: Option<Vec<(String, String)>> = p
+            .resources
+            .iter()
+            .filter(|res| res.first_use)
+            .map(|res| Some((res.name.clone(), res.sha256.clone()?)))
+            .collect();
+        let fp = match (subs, deps, first_use) {
+            (Some(subs), Some(deps), Some(first_use)) => {
+                fingerprint_of(r, &subs, target, cuda, &deps, &first_use).ok()
+            }
             _ => None,
         };
         out.insert(r.name.clone(), fp);

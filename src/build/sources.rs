@@ -26,7 +26,8 @@ pub struct Fetched {
     pub repositories: usize,
 }
 
-/// Fetches every git source (with submodules) and resource of `recipes`.
+/// Fetches every git source (with its selected submodules), `[[repository]]` and resource of
+/// `recipes`.
 pub fn fetch_all(
     recipes: &[&Recipe],
     cache: &MirrorCache,
