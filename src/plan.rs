@@ -116,6 +116,7 @@ pub struct PlanInputs<'a> {
     pub jobs: &'a JobsOverride,
     pub policy: &'a dyn UrlPolicy,
     pub proxy_env: Vec<(String, String)>,
+    /// The cache root: resources, and the git mirrors that build steps are redirected to.
     pub resource_cache: &'a Path,
     pub caller: &'a dyn Fn(&str) -> Option<String>,
     /// Proxy and offline settings in force, credentials masked.

@@ -1,10 +1,12 @@
 //! The git mirror cache and work trees checked out from it.
 //!
-//! Every remote gets one bare mirror under `<cache>/git-v1/`, keyed by its URL after `[mirrors]`
-//! rewriting, and shared by every recipe (and submodule) that uses it. A commit already in its
-//! mirror costs no network at all. Work trees borrow the mirror's objects (git "alternates"), so
-//! a checkout only writes files. Pinning is strict: the recipe's commit must exist, and its tag,
-//! when given, must point at exactly that commit; nothing ever falls back to a branch tip.
+//! Every repository gets one bare mirror under `<cache>/git-v1/`, keyed by its URL after
+//! `[mirrors]` rewriting (`X`, `X.git` and the host in any case are one repository, see
+//! [`crate::net::repo`]), and shared by every recipe (and submodule) that uses it. A commit
+//! already in its mirror costs no network at all. Work trees borrow the mirror's objects (git
+//! "alternates"), so a checkout only writes files. Pinning is strict: the recipe's commit must exist, its tag, when
+//! given, must point at exactly that commit, and its branch, when given, must contain it;
+//! nothing ever falls back to a branch tip.
 //!
 //! Not here: patches (see `patch`/`prepare`), resource downloads, and choosing proxies (the
 //! [`UrlPolicy`] does that; this module only applies its answer).
@@ -300,12 +302,12 @@ impl<'a> MirrorCache<'a> {
                 continue;
             };
             let path = format!("{prefix}{}", link.path);
-            self.walk_cached(&sub_url, &link.commit, &format!("{path}/"), None, out);
             out.push(Submodule {
-                path,
-                url: sub_url,
-                commit: link.commit,
+                path: path.clone(),
+                url: sub_url.clone(),
+                commit: link.commit.clone(),
             });
+            self.walk_cached(&sub_url, &link.commit, &format!("{path}/"), None, out);
         }
     }
 
