@@ -19,6 +19,9 @@ use crate::recipe::{RecipeSet, Source, Submodules};
 use crate::redact::redact;
 use crate::source::git::MirrorCache;
 
+/// How many repositories not fetched yet the one-line summary names.
+const SHOWN: usize = 3;
+
 /// The redirects for one set, in a stable order.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Redirects {
@@ -97,14 +100,19 @@ impl Redirects {
             if self.mirrors.len() == 1 { "y" } else { "ies" }
         );
         if !self.not_fetched.is_empty() {
+            let mut names: Vec<String> = self
+                .not_fetched
+                .iter()
+                .take(SHOWN)
+                .map(|u| redact(u))
+                .collect();
+            if self.not_fetched.len() > SHOWN {
+                names.push(format!("and {} more", self.not_fetched.len() - SHOWN));
+            }
             s.push_str(&format!(
                 "; {} not fetched yet (offline builds cannot clone them): {}",
                 self.not_fetched.len(),
-                self.not_fetched
-                    .iter()
-                    .map(|u| redact(u))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                names.join(", ")
             ));
         }
         s
