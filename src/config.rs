@@ -13,6 +13,7 @@ use serde::Deserialize;
 
 use crate::diag::{toml_error, Diagnostic, Diagnostics};
 use crate::envvars;
+use crate::repo_url;
 
 /// Name of the configuration file, in the work dir and the user config dir.
 pub const FILE_NAME: &str = "jetforge.toml";
@@ -64,16 +65,14 @@ pub struct IndexConfig {
 pub struct Mirrors(pub BTreeMap<String, String>);
 
 impl Mirrors {
-    /// `url` with the longest matching prefix replaced; unchanged when none matches.
+    /// `url` with the longest matching prefix replaced; unchanged when none matches. A key
+    /// `X` also matches `X.git` (and the host in any case): see [`crate::repo_url`].
     pub fn rewrite(&self, url: &str) -> String {
         self.0
             .iter()
-            .filter(|(from, _)| url.starts_with(from.as_str()))
-            .max_by_key(|(from, _)| from.len())
-            .map_or_else(
-                || url.to_string(),
-                |(from, to)| format!("{to}{}", &url[from.len()..]),
-            )
+            .filter_map(|(from, to)| Some((from.len(), repo_url::rewrite_prefix(url, from, to)?)))
+            .max_by_key(|(len, _)| *len)
+            .map_or_else(|| url.to_string(), |(_, rewritten)| rewritten)
     }
 }
 
@@ -334,5 +333,23 @@ mod tests {
             "https://git.corp/gh/vllm/vllm"
         );
         assert_eq!(m.rewrite("https://gitlab.com/x"), "https://gitlab.com/x");
+    }
+
+    /// vLLM 0.5.3 writes `github.com/nvidia/cutlass.git`; a mirror keyed without `.git` must
+    /// serve it as the mirror itself, not `<mirror>.git`.
+    #[test]
+    fn mirror_keys_match_dot_git_and_any_host_case() {
+        let m = Mirrors(BTreeMap::from([(
+            "https://github.com/NVIDIA/cutlass".into(),
+            "file:///srv/cutlass.git".into(),
+        )]));
+        for u in [
+            "https://github.com/NVIDIA/cutlass",
+            "https://github.com/NVIDIA/cutlass.git",
+            "https://github.com/nvidia/cutlass.git",
+            "https://GitHub.com/NVIDIA/cutlass.git",
+        ] {
+            assert_eq!(m.rewrite(u), "file:///srv/cutlass.git", "{u}");
+        }
     }
 }

@@ -62,6 +62,9 @@ pub enum Origin {
     Jobs,
     Proxy,
     Resource,
+    /// Git config handed to build steps: the redirects to the mirror cache (see
+    /// `source::redirect`), after the caller's own `GIT_CONFIG_*` entries.
+    Git,
     Recipe,
 }
 
@@ -182,6 +185,8 @@ pub struct EnvContext<'a> {
     pub resources: BTreeMap<String, PathBuf>,
     /// Proxy variables in both cases, real values.
     pub proxy_env: Vec<(String, String)>,
+    /// Git config pairs for build steps (`source::redirect::Redirects::git_config`).
+    pub git_config: Vec<(String, String)>,
     /// Reads the caller's environment.
     pub caller: &'a dyn Fn(&str) -> Option<String>,
 }
@@ -301,12 +306,46 @@ pub fn compose(cx: &EnvContext) -> Result<BuildEnv> {
             env.set(var, path_str(path), Origin::Resource);
         }
     }
+    set_git_config(&mut env, cx);
     let vars = template_vars(cx);
     for (k, t) in &cx.recipe.env {
         let value = render(t, &vars, cx.recipe, &format!("env.{k}"))?;
         env.set(k, value, Origin::Recipe);
     }
     Ok(env)
+}
+
+/// `GIT_CONFIG_COUNT`/`KEY_n`/`VALUE_n`: the caller's own entries first (kept as they are),
+/// then jetforge's. git reads these before any config file, and they never show in `ps`.
+fn set_git_config(env: &mut BuildEnv, cx: &EnvContext) {
+    let caller_count = (cx.caller)("GIT_CONFIG_COUNT")
+        .and_then(|n| n.trim().parse::<usize>().ok())
+        .unwrap_or(0);
+    let caller: Vec<(String, String)> = (0..caller_count)
+        .map_while(|i| {
+            let k = (cx.caller)(&format!("GIT_CONFIG_KEY_{i}"))?;
+            let v = (cx.caller)(&format!("GIT_CONFIG_VALUE_{i}")).unwrap_or_default();
+            Some((k, v))
+        })
+        .collect();
+    if caller.is_empty() && cx.git_config.is_empty() {
+        return;
+    }
+    let origin = if cx.git_config.is_empty() {
+        Origin::Caller
+    } else {
+        Origin::Git
+    };
+    let n = caller.len() + cx.git_config.len();
+    env.set("GIT_CONFIG_COUNT", n.to_string(), origin);
+    let all = caller
+        .iter()
+        .map(|kv| (kv, Origin::Caller))
+        .chain(cx.git_config.iter().map(|kv| (kv, Origin::Git)));
+    for (i, ((k, v), origin)) in all.enumerate() {
+        env.set(&format!("GIT_CONFIG_KEY_{i}"), k.clone(), origin);
+        env.set(&format!("GIT_CONFIG_VALUE_{i}"), v.clone(), origin);
+    }
 }
 
 /// A build step with its templates filled.

@@ -8,6 +8,7 @@
 //! | each patch's bytes           | `patch <file>`         | a changed patch changes the code           |
 //! | resolved source commit       | `commit`               | the code itself                            |
 //! | each submodule's commit      | `submodule <path>`     | recorded by the superproject, but say which one moved |
+//! | first-use resource digests   | `resource <name>`      | not in the recipe: recorded by the first `fetch` |
 //! | target profile               | `target`               | arch, CUDA archs, Python ABI, platform tag |
 //! | CUDA toolkit version         | `cuda`                 | the same source builds different binaries  |
 //! | each dependency's fingerprint| `dependency <name>`    | a rebuilt torch means rebuilding vLLM      |
@@ -43,6 +44,8 @@ pub struct Inputs<'a> {
     pub cuda_version: Option<&'a str>,
     /// (name, fingerprint) of each dependency recipe.
     pub deps: &'a [(String, String)],
+    /// (name, recorded sha256) of each resource trusted on first use.
+    pub first_use: &'a [(String, String)],
 }
 
 /// A fingerprint with the hash of each part, so a rebuild can say what changed.
@@ -97,6 +100,9 @@ pub fn compute(i: &Inputs) -> Fingerprint {
     }
     for (path, commit) in i.submodules {
         parts.insert(format!("submodule {path}"), commit.clone());
+    }
+    for (name, sha256) in i.first_use {
+        parts.insert(format!("resource {name}"), sha256.clone());
     }
     let target = serde_json::json!({
         "arch": i.target.arch,
@@ -198,7 +204,29 @@ mod tests {
             target: &target(),
             cuda_version: Some("12.6.68"),
             deps,
+            first_use: &[],
         })
+    }
+
+    /// A first-use resource has no digest in the recipe text; the recorded one must count.
+    #[test]
+    fn a_recorded_first_use_digest_is_part_of_the_key() {
+        let r = recipe(TEXT);
+        let with = |sha: &str| {
+            compute(&Inputs {
+                recipe: &r,
+                commit: None,
+                submodules: &[],
+                tree_hash: None,
+                target: &target(),
+                cuda_version: None,
+                deps: &[],
+                first_use: &[("llvm".into(), sha.into())],
+            })
+        };
+        let (a, b) = (with("aa"), with("bb"));
+        assert_ne!(a.hash, b.hash);
+        assert_eq!(a.parts["resource llvm"], "aa");
     }
 
     #[test]

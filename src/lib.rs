@@ -57,6 +57,7 @@ pub mod private;
 pub mod process;
 pub mod recipe;
 pub mod redact;
+pub mod repo_url;
 pub mod report;
 pub mod source;
 pub mod state;

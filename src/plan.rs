@@ -15,8 +15,10 @@ use crate::jobs::{self, JobsDecision, JobsOverride};
 use crate::layout::Layout;
 use crate::net::UrlPolicy;
 use crate::recipe::template::Vars;
-use crate::recipe::{OutputKind, Recipe, RecipeSet, Source};
-use crate::source::resource::exposed_path;
+use crate::recipe::{OutputKind, Recipe, RecipeSet, Source, Submodules};
+use crate::source::git::MirrorCache;
+use crate::source::redirect::{self, Redirects};
+use crate::source::resource::{expected_sha256, exposed_path};
 use crate::state::RecipeState;
 use crate::target::Target;
 
@@ -37,6 +39,9 @@ pub struct SourcePlan {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub commit: Option<String>,
     pub submodules: bool,
+    /// The submodules selected by path (empty: all of them, or none).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub submodule_paths: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub path: Option<PathBuf>,
 }
@@ -47,7 +52,12 @@ pub struct ResourcePlan {
     pub url: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mirror: Option<String>,
-    pub sha256: String,
+    /// The recipe's digest, or the one recorded on first use; None when a first-use resource
+    /// was never fetched.
+    pub sha256: Option<String>,
+    /// True for `trust = "first-use"`.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub first_use: bool,
     pub path: PathBuf,
 }
 
@@ -92,6 +102,8 @@ pub struct Plan {
     /// Build and host platforms when the plan is a cross build.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cross: Option<Platforms>,
+    /// Which repositories build steps' `git` reaches in the mirror cache.
+    pub git_redirects: Redirects,
     pub recipes: Vec<RecipePlan>,
 }
 
@@ -104,6 +116,7 @@ pub struct PlanInputs<'a> {
     pub jobs: &'a JobsOverride,
     pub policy: &'a dyn UrlPolicy,
     pub proxy_env: Vec<(String, String)>,
+    /// The cache root: resources, and the git mirrors that build steps are redirected to.
     pub resource_cache: &'a Path,
     pub caller: &'a dyn Fn(&str) -> Option<String>,
     /// Proxy and offline settings in force, credentials masked.
@@ -132,7 +145,11 @@ fn source_plan(r: &Recipe, policy: &dyn UrlPolicy) -> SourcePlan {
             tag: tag.clone(),
             branch: branch.clone(),
             commit: Some(commit.clone()),
-            submodules: *submodules,
+            submodules: *submodules != Submodules::None,
+            submodule_paths: match submodules {
+                Submodules::Only(paths) => paths.clone(),
+                _ => Vec::new(),
+            },
             path: None,
         },
         Source::Path { dir } => SourcePlan {
@@ -143,12 +160,13 @@ fn source_plan(r: &Recipe, policy: &dyn UrlPolicy) -> SourcePlan {
             branch: None,
             commit: None,
             submodules: false,
+            submodule_paths: Vec::new(),
             path: Some(dir.clone()),
         },
     }
 }
 
-pub fn plan_recipe(inp: &PlanInputs, r: &Recipe) -> Result<RecipePlan> {
+pub fn plan_recipe(inp: &PlanInputs, r: &Recipe, git: &Redirects) -> Result<RecipePlan> {
     let mut overrides = inp.jobs.clone();
     overrides.remembered = RecipeState::load(&inp.layout.state_file(&r.name)).jobs_ok;
     let decision = jobs::decide(&r.jobs, inp.facts, &overrides);
@@ -166,6 +184,7 @@ pub fn plan_recipe(inp: &PlanInputs, r: &Recipe) -> Result<RecipePlan> {
         cross: inp.cross,
         resources: resources.clone(),
         proxy_env: inp.proxy_env.clone(),
+        git_config: git.git_config(),
         caller: inp.caller,
     };
     let build_env = env::compose(&cx)?;
@@ -183,14 +202,17 @@ pub fn plan_recipe(inp: &PlanInputs, r: &Recipe) -> Result<RecipePlan> {
         resources: r
             .resources
             .iter()
-            .map(|res| ResourcePlan {
-                name: res.name.clone(),
-                url: res.url.clone(),
-                mirror: rewritten(inp.policy, &res.url),
-                sha256: res.sha256.clone(),
-                path: resources[&res.name].clone(),
+            .map(|res| -> Result<ResourcePlan> {
+                Ok(ResourcePlan {
+                    name: res.name.clone(),
+                    url: res.url.clone(),
+                    mirror: rewritten(inp.policy, &res.url),
+                    sha256: expected_sha256(res, inp.resource_cache)?,
+                    first_use: res.sha256.is_none(),
+                    path: resources[&res.name].clone(),
+                })
             })
-            .collect(),
+            .collect::<Result<_>>()?,
         depends: r.depends.clone(),
         python_requires: r.python_requires.clone(),
         jobs: decision,
@@ -254,6 +276,7 @@ fn check_cuda_archs(target: &Target, recipes: &[&Recipe]) -> Result<()> {
 /// Plans `recipes` (already selected and in build order).
 pub fn make(inp: &PlanInputs, recipes: &[&Recipe]) -> Result<Plan> {
     check_cuda_archs(inp.target, recipes)?;
+    let git = redirect::for_set(inp.set, &MirrorCache::new(inp.resource_cache, inp.policy));
     Ok(Plan {
         set: inp.set.name.clone(),
         target: inp.target.clone(),
@@ -261,8 +284,9 @@ pub fn make(inp: &PlanInputs, recipes: &[&Recipe]) -> Result<Plan> {
         cross: inp.cross.map(|c| c.platforms.clone()),
         recipes: recipes
             .iter()
-            .map(|r| plan_recipe(inp, r))
+            .map(|r| plan_recipe(inp, r, &git))
             .collect::<Result<_>>()?,
+        git_redirects: git,
     })
 }
 

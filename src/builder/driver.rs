@@ -34,6 +34,7 @@ use crate::report::{format_duration, Reporter};
 use crate::source::git::MirrorCache;
 use crate::source::phase as sources;
 use crate::source::prepare::Prepared;
+use crate::source::resource::expected_sha256;
 use crate::state::{RecipeState, RunningStep};
 use crate::target::Target;
 use crate::venv::{self, Installer, VenvSpec};
@@ -174,9 +175,12 @@ pub fn build(cx: &BuildContext, selected: &[&Recipe], opts: &BuildOptions) -> Re
     if let Some(c) = cx.cross {
         crate::cross::materialize(c)?;
     }
-    let plans = make_plans(cx, selected, &opts.jobs)?;
+    // A recipe that cannot be planned fails here, before anything is downloaded.
+    make_plans(cx, selected, &opts.jobs)?;
     let cache = MirrorCache::new(cx.cache_dir, cx.policy).on_wait(|m| cx.reporter.message(m));
     sources::fetch_all(selected, &cache, cx.cache_dir, cx.policy, cx.reporter)?;
+    // Planned again: first-use digests and the git redirects are known once fetched.
+    let plans = make_plans(cx, selected, &opts.jobs)?;
     let plan_refs: Vec<&RecipePlan> = plans.iter().collect();
     let prepared = sources::prepare_all(&plan_refs, selected, &cache, cx.reporter)?;
     let resolved = fingerprints(cx, selected, &prepared)?;
@@ -270,7 +274,16 @@ fn fingerprints(
             .iter()
             .map(|d| (d.clone(), out[d].fingerprint.hash.clone()))
             .collect();
-        let fp = fingerprint_of(r, &subs, cx.target, cuda, &deps)?;
+        let first_use = r
+            .resources
+            .iter()
+            .filter(|res| res.sha256.is_none())
+            .map(|res| {
+                let sha = expected_sha256(res, cx.cache_dir)?.unwrap_or_default();
+                Ok((res.name.clone(), sha))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let fp = fingerprint_of(r, &subs, cx.target, cuda, &deps, &first_use)?;
         let commit = r.source.commit().map(str::to_string);
         out.insert(
             r.name.clone(),
@@ -289,6 +302,7 @@ fn fingerprint_of(
     target: &Target,
     cuda: Option<&str>,
     deps: &[(String, String)],
+    first_use: &[(String, String)],
 ) -> Result<Fingerprint> {
     let subs: Vec<(String, String)> = submodules
         .iter()
@@ -306,6 +320,7 @@ fn fingerprint_of(
         target,
         cuda_version: cuda,
         deps,
+        first_use,
     }))
 }
 
@@ -330,8 +345,17 @@ pub fn known_fingerprints(
             .iter()
             .map(|d| out.get(d).cloned().flatten().map(|f| (d.clone(), f.hash)))
             .collect();
-        let fp = match (subs, deps) {
-            (Some(subs), Some(deps)) => fingerprint_of(r, &subs, target, cuda, &deps).ok(),
+        // A first-use resource never fetched has no digest yet, so no key either.
+        let first_use: Option<Vec<(String, String)>> = p
+            .resources
+            .iter()
+            .filter(|res| res.first_use)
+            .map(|res| Some((res.name.clone(), res.sha256.clone()?)))
+            .collect();
+        let fp = match (subs, deps, first_use) {
+            (Some(subs), Some(deps), Some(first_use)) => {
+                fingerprint_of(r, &subs, target, cuda, &deps, &first_use).ok()
+            }
             _ => None,
         };
         out.insert(r.name.clone(), fp);

@@ -95,6 +95,15 @@ fn check_set(set: &RecipeSet, target: &Target) -> Result<(Vec<String>, Vec<Strin
             problems.push(msg);
         }
     }
+    for r in &set.recipes {
+        for res in r.resources.iter().filter(|res| res.sha256.is_none()) {
+            println!(
+                "note: set `{}`: resource `{}` of `{}` ({}) is trusted on first use: `jetforge \
+                 fetch` records its sha256, later uses must match",
+                set.name, res.name, r.name, r.file
+            );
+        }
+    }
     let checks = pins::declared_pins(set, &marker_environment(target))?;
     let (pin_lines, violations) = render_checks(&checks);
     lines.extend(pin_lines);

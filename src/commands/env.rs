@@ -17,7 +17,7 @@ pub fn run(g: &GlobalArgs, a: &EnvArgs) -> Result<()> {
     let plan = super::plan::make(&s, std::slice::from_ref(&a.package), a.jobs.jobs)?;
     let r = plan
         .recipes
-        .into_iter()
+        .iter()
         .find(|r| r.name == a.package)
         .expect("the selection includes the named recipe");
     let env = &r.build_env;
@@ -47,6 +47,11 @@ pub fn run(g: &GlobalArgs, a: &EnvArgs) -> Result<()> {
                 )
             }
         );
+    }
+    // The GIT_CONFIG_* entries are many and unreadable; one comment says what they do.
+    let git = &plan.git_redirects;
+    if !matches!(format, EnvFormat::Json) && !git.mirrors.is_empty() {
+        println!("# {}", git.summary());
     }
     match format {
         EnvFormat::Shell => print!("{}", env.to_shell(true)),

@@ -5,7 +5,7 @@ use serde_json::json;
 
 use super::load_all_sets;
 use crate::cli::GlobalArgs;
-use crate::recipe::OutputKind;
+use crate::recipe::{OutputKind, Source};
 
 pub fn run(g: &GlobalArgs) -> Result<()> {
     let (sets, _) = load_all_sets(g)?;
@@ -53,7 +53,15 @@ pub fn run(g: &GlobalArgs) -> Result<()> {
             } else {
                 format!("  <- {}", r.depends.join(", "))
             };
-            println!("  {:width$}  {}{kind}{deps}", r.name, r.version);
+            let pin = match &r.source {
+                Source::Git {
+                    branch: Some(b),
+                    commit,
+                    ..
+                } => format!("  ({})", crate::recipe::branch_pin(b, commit)),
+                _ => String::new(),
+            };
+            println!("  {:width$}  {}{kind}{pin}{deps}", r.name, r.version);
         }
     }
     Ok(())

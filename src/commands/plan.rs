@@ -195,6 +195,10 @@ fn render(plan: &Plan, facts: &HostFacts, verbose: bool) -> String {
     for line in &plan.network {
         out.push_str(&format!("Network: {}\n", crate::redact::redact(line)));
     }
+    let git = &plan.git_redirects;
+    if !git.mirrors.is_empty() || !git.not_fetched.is_empty() {
+        out.push_str(&format!("Git: {}\n", git.summary()));
+    }
     for (i, r) in plan.recipes.iter().enumerate() {
         out.push('\n');
         out.push_str(&render_recipe(i + 1, r, verbose));
@@ -215,13 +219,17 @@ fn render_recipe(n: usize, r: &RecipePlan, verbose: bool) -> String {
             if let Some(t) = &src.tag {
                 s.push_str(&format!(" tag {t}"));
             }
-            if let Some(b) = &src.branch {
-                s.push_str(&format!(" branch {b}"));
+            match (&src.branch, &src.commit) {
+                (Some(b), Some(c)) => {
+                    s.push_str(&format!(" {}", crate::recipe::branch_pin(b, c)));
+                    s.push_str(&format!(" (commit {c})"));
+                }
+                (_, Some(c)) => s.push_str(&format!(" commit {c}")),
+                _ => {}
             }
-            if let Some(c) = &src.commit {
-                s.push_str(&format!(" commit {c}"));
-            }
-            if src.submodules {
+            if !src.submodule_paths.is_empty() {
+                s.push_str(&format!(" + submodules {}", src.submodule_paths.join(", ")));
+            } else if src.submodules {
                 s.push_str(" + submodules");
             }
             if let Some(m) = &src.mirror {
@@ -243,11 +251,14 @@ fn render_recipe(n: usize, r: &RecipePlan, verbose: bool) -> String {
         out.push_str(&format!("   edit      {e}\n"));
     }
     for res in &r.resources {
+        let digest = match (&res.sha256, res.first_use) {
+            (Some(sha), false) => format!("sha256 {}…", &sha[..12]),
+            (Some(sha), true) => format!("sha256 {}…, recorded on first use", &sha[..12]),
+            (None, _) => "trusted on first use, not fetched yet".to_string(),
+        };
         out.push_str(&format!(
-            "   resource  {} {} (sha256 {}…)\n",
-            res.name,
-            res.url,
-            &res.sha256[..12]
+            "   resource  {} {} ({digest})\n",
+            res.name, res.url
         ));
     }
     if r.output == OutputKind::Wheel {
@@ -276,7 +287,7 @@ fn render_recipe(n: usize, r: &RecipePlan, verbose: bool) -> String {
         .build_env
         .vars
         .iter()
-        .filter(|v| verbose || !matches!(v.origin, Origin::Caller | Origin::Jetforge))
+        .filter(|v| verbose || !matches!(v.origin, Origin::Caller | Origin::Jetforge | Origin::Git))
         .collect();
     for (i, v) in shown.iter().enumerate() {
         let lead = if i == 0 {

@@ -161,6 +161,7 @@ mod tests {
             verify: None,
             cross: None,
             network: None,
+            repositories: vec![],
         }
     }
 

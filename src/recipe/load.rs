@@ -17,10 +17,11 @@ use super::schema::{self, RecipeFile, StepSpec};
 use super::template::{self, Template};
 use super::tree::FileTree;
 use super::{
-    Edit, JobsPolicy, OutputKind, Patch, Recipe, RecipeSet, Resource, SetRequires, Source, Step,
-    StepKind, Verify,
+    Edit, ExtraRepo, JobsPolicy, OutputKind, Patch, Recipe, RecipeSet, Resource, SetRequires,
+    Source, Step, StepKind, Submodules, Verify,
 };
 use crate::diag::{toml_error, Diagnostic, Diagnostics};
+use crate::repo_url::repo_key;
 
 /// Files at the root or in a set directory that are not recipes.
 const NOT_RECIPES: &[&str] = &["set.toml", "targets.toml", "jetforge.toml"];
@@ -233,6 +234,7 @@ fn load_recipe(
     let source = check_source(&cx, &raw.source, recipe_dir.as_deref(), levels_up, diags);
     let patches = check_patches(&cx, &raw.patches, patches, diags);
     let resources = check_resources(&cx, &raw.resources, diags);
+    let repositories = check_repositories(&cx, &raw.repositories, diags);
     let edits = check_edits(&cx, &raw.edits, diags);
     let after: Vec<String> = raw
         .depends
@@ -300,6 +302,7 @@ fn load_recipe(
         patches,
         edits,
         resources,
+        repositories,
         depends,
         after,
         python_requires: raw
@@ -395,36 +398,142 @@ fn check_source(
             })
         }
         (Some(url), None) => {
-            let Some(commit) = &s.commit else {
-                diags.push(
-                    cx.at(url.span(), "a git source needs a pinned `commit`")
-                        .with_hint(
-                            "add `commit = \"<40 hex digits>\"`: the commit the tag points at",
-                        ),
-                );
-                return None;
+            let pin = GitPinSpec {
+                what: "a git source",
+                url,
+                commit: s.commit.as_ref(),
+                tag: s.tag.as_ref(),
+                branch: s.branch.as_ref(),
+                submodules: s.submodules.as_ref(),
             };
-            let c = commit.get_ref();
-            if !is_hex(c, 40) {
-                diags.push(
-                    cx.at(commit.span(), format!("commit `{c}` is not 40 hex digits"))
-                        .with_hint("pin the full commit id (`git rev-parse <tag>^{commit}`)"),
-                );
-                return None;
-            }
-            if let (Some(_), Some(b)) = (&s.tag, &s.branch) {
-                diags.push(cx.at(b.span(), "a source has either `tag` or `branch`, not both"));
-                return None;
-            }
+            let (commit, submodules) = check_git_pin(cx, &pin, diags)?;
             Some(Source::Git {
                 url: url.get_ref().clone(),
                 tag: s.tag.as_ref().map(|t| t.get_ref().clone()),
                 branch: s.branch.as_ref().map(|t| t.get_ref().clone()),
-                commit: c.to_ascii_lowercase(),
-                submodules: s.submodules,
+                commit,
+                submodules,
             })
         }
     }
+}
+
+/// The pin fields shared by `[source]` and `[[repository]]`.
+struct GitPinSpec<'a> {
+    what: &'a str,
+    url: &'a Spanned<String>,
+    commit: Option<&'a Spanned<String>>,
+    tag: Option<&'a Spanned<String>>,
+    branch: Option<&'a Spanned<String>>,
+    submodules: Option<&'a Spanned<schema::SubmodulesSpec>>,
+}
+
+/// The commit (lower-case) and submodule selection of a git pin.
+fn check_git_pin(cx: &Cx, p: &GitPinSpec, diags: &mut Diagnostics) -> Option<(String, Submodules)> {
+    let Some(commit) = p.commit else {
+        diags.push(
+            cx.at(p.url.span(), format!("{} needs a pinned `commit`", p.what))
+                .with_hint("add `commit = \"<40 hex digits>\"`: the commit the tag points at, or a commit on `branch`"),
+        );
+        return None;
+    };
+    let c = commit.get_ref();
+    if !is_hex(c, 40) {
+        diags.push(
+            cx.at(commit.span(), format!("commit `{c}` is not 40 hex digits"))
+                .with_hint("pin the full commit id (`git rev-parse <tag>^{commit}`)"),
+        );
+        return None;
+    }
+    if let (Some(_), Some(b)) = (p.tag, p.branch) {
+        diags.push(cx.at(
+            b.span(),
+            format!("{} has either `tag` or `branch`, not both", p.what),
+        ));
+        return None;
+    }
+    let submodules = check_submodules(cx, p.submodules, diags)?;
+    Some((c.to_ascii_lowercase(), submodules))
+}
+
+fn check_repositories(
+    cx: &Cx,
+    specs: &[schema::RepositorySpec],
+    diags: &mut Diagnostics,
+) -> Vec<ExtraRepo> {
+    let mut out: Vec<ExtraRepo> = Vec::new();
+    for r in specs {
+        let pin = GitPinSpec {
+            what: "a [[repository]]",
+            url: &r.git,
+            commit: r.commit.as_ref(),
+            tag: r.tag.as_ref(),
+            branch: r.branch.as_ref(),
+            submodules: r.submodules.as_ref(),
+        };
+        let Some((commit, submodules)) = check_git_pin(cx, &pin, diags) else {
+            continue;
+        };
+        let url = r.git.get_ref();
+        if out.iter().any(|o| repo_key(&o.url) == repo_key(url)) {
+            diags.push(cx.at(
+                r.git.span(),
+                format!("repository `{url}` is declared twice"),
+            ));
+            continue;
+        }
+        out.push(ExtraRepo {
+            url: url.clone(),
+            tag: r.tag.as_ref().map(|t| t.get_ref().clone()),
+            branch: r.branch.as_ref().map(|t| t.get_ref().clone()),
+            commit,
+            submodules,
+        });
+    }
+    out
+}
+
+fn check_submodules(
+    cx: &Cx,
+    spec: Option<&Spanned<schema::SubmodulesSpec>>,
+    diags: &mut Diagnostics,
+) -> Option<Submodules> {
+    let Some(spec) = spec else {
+        return Some(Submodules::None);
+    };
+    let paths = match spec.get_ref() {
+        schema::SubmodulesSpec::All(all) => return Some((*all).into()),
+        schema::SubmodulesSpec::Only(paths) => paths,
+    };
+    let bad = |p: &String| {
+        p.is_empty()
+            || p.starts_with('/')
+            || p.split('/').any(|c| c == ".." || c == ".")
+            || p.contains('\\')
+    };
+    if paths.is_empty() {
+        diags.push(
+            cx.at(spec.span(), "`submodules` is an empty list")
+                .with_hint("write `submodules = false` to check out none"),
+        );
+        return None;
+    }
+    if let Some(p) = paths.iter().find(|p| bad(p)) {
+        diags.push(
+            cx.at(
+                spec.span(),
+                format!("submodule path `{p}` is not a relative path"),
+            )
+            .with_hint("write paths as in `.gitmodules`, relative to the repository root"),
+        );
+        return None;
+    }
+    Some(Submodules::Only(
+        paths
+            .iter()
+            .map(|p| p.trim_end_matches('/').to_string())
+            .collect(),
+    ))
 }
 
 /// The span of a `[table]` header, for errors about a table as a whole.
@@ -552,15 +661,34 @@ fn check_resources(
     let mut out = Vec::new();
     let mut seen = BTreeSet::new();
     for r in specs {
-        let sha = r.sha256.get_ref();
-        if !is_hex(sha, 64) {
-            diags.push(
+        let trust = r.trust.as_ref().map(|t| (t.get_ref().as_str(), t.span()));
+        match (&r.sha256, trust) {
+            (Some(sha), None) if !is_hex(sha.get_ref(), 64) => diags.push(
                 cx.at(
-                    r.sha256.span(),
-                    format!("sha256 `{sha}` is not 64 hex digits"),
+                    sha.span(),
+                    format!("sha256 `{}` is not 64 hex digits", sha.get_ref()),
                 )
                 .with_hint("use `sha256sum FILE` on a trusted copy"),
-            );
+            ),
+            (Some(_), None) | (None, Some((TRUST_FIRST_USE, _))) => {}
+            (None, None) => diags.push(
+                cx.at(
+                    r.name.span(),
+                    format!("resource `{}` has no `sha256`", r.name.get_ref()),
+                )
+                .with_hint(
+                    "add `sha256 = \"…\"` (`sha256sum FILE` on a trusted copy), or, when the \
+                     digest cannot be known in advance, `trust = \"first-use\"`",
+                ),
+            ),
+            (Some(_), Some((_, span))) => diags.push(
+                cx.at(span, "a resource has either `sha256` or `trust`, not both")
+                    .with_hint("`trust = \"first-use\"` is for resources without a known sha256"),
+            ),
+            (None, Some((other, span))) => diags.push(
+                cx.at(span, format!("unknown trust `{other}`"))
+                    .with_hint("the only one is `trust = \"first-use\"`"),
+            ),
         }
         if !seen.insert(r.name.get_ref().clone()) {
             diags.push(cx.at(
@@ -602,7 +730,7 @@ fn check_resources(
         out.push(Resource {
             name: r.name.get_ref().clone(),
             url: url.clone(),
-            sha256: sha.to_ascii_lowercase(),
+            sha256: r.sha256.as_ref().map(|s| s.get_ref().to_ascii_lowercase()),
             extract: r.extract,
             env: r.env.as_ref().map(|e| e.get_ref().clone()),
             subdir: r.subdir.as_ref().map(|s| s.get_ref().clone()),
@@ -660,6 +788,9 @@ fn valid_env_key(k: &str) -> bool {
     k.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
         && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
+
+/// The one `trust` a resource may declare instead of a `sha256`.
+const TRUST_FIRST_USE: &str = "first-use";
 
 /// Variables jetforge computes itself; a recipe setting them would silently defeat the policy.
 const COMPUTED_ENV: &[(&str, &str)] = &[

@@ -30,6 +30,8 @@ pub struct Recipe {
     pub patches: Vec<Patch>,
     pub edits: Vec<Edit>,
     pub resources: Vec<Resource>,
+    /// Git repositories a build step clones by itself (`[[repository]]`).
+    pub repositories: Vec<ExtraRepo>,
     pub depends: Vec<String>,
     /// Order-only dependencies (see `schema::DependsSpec::after`).
     pub after: Vec<String>,
@@ -52,10 +54,37 @@ pub enum Source {
         tag: Option<String>,
         branch: Option<String>,
         commit: String,
-        submodules: bool,
+        submodules: Submodules,
     },
     /// A local directory (absolute, resolved against the recipe file).
     Path { dir: PathBuf },
+}
+
+/// Which submodules a git source checks out: `submodules = false | true | ["csrc/cutlass", …]`.
+/// A listed submodule comes with all of its own submodules; an unlisted one is never fetched.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Submodules {
+    #[default]
+    None,
+    All,
+    /// Paths relative to the repository root.
+    Only(Vec<String>),
+}
+
+impl From<bool> for Submodules {
+    fn from(all: bool) -> Self {
+        if all {
+            Submodules::All
+        } else {
+            Submodules::None
+        }
+    }
+}
+
+impl From<&Submodules> for Submodules {
+    fn from(s: &Submodules) -> Self {
+        s.clone()
+    }
 }
 
 impl Recipe {
@@ -76,6 +105,23 @@ impl Recipe {
     pub fn ordering_deps(&self) -> impl Iterator<Item = &String> {
         self.depends.iter().chain(&self.after)
     }
+}
+
+/// A git repository that a build step clones by itself (torch's NCCL, a CMake FetchContent):
+/// `fetch` mirrors it, and build steps reach the mirror through git's `insteadOf`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExtraRepo {
+    /// As the build step writes it.
+    pub url: String,
+    pub tag: Option<String>,
+    pub branch: Option<String>,
+    pub commit: String,
+    pub submodules: Submodules,
+}
+
+/// How a branch pin is shown: `release/2.3.x @ 958fccea`.
+pub fn branch_pin(branch: &str, commit: &str) -> String {
+    format!("{branch} @ {}", &commit[..commit.len().min(8)])
 }
 
 impl Source {
@@ -111,7 +157,9 @@ pub struct Edit {
 pub struct Resource {
     pub name: String,
     pub url: String,
-    pub sha256: String,
+    /// None: `trust = "first-use"`, the digest is recorded by the first `fetch`
+    /// (see `source::first_use`).
+    pub sha256: Option<String>,
     pub extract: bool,
     pub env: Option<String>,
     pub subdir: Option<String>,

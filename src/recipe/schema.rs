@@ -21,6 +21,8 @@ pub struct RecipeFile {
     pub edits: Vec<EditSpec>,
     #[serde(default, rename = "resource")]
     pub resources: Vec<ResourceSpec>,
+    #[serde(default, rename = "repository")]
+    pub repositories: Vec<RepositorySpec>,
     #[serde(default)]
     pub depends: DependsSpec,
     /// Build environment; values are templates. Ordered by key for a stable export.
@@ -61,12 +63,21 @@ pub struct SourceSpec {
     pub branch: Option<Spanned<String>>,
     #[serde(default)]
     pub commit: Option<Spanned<String>>,
-    /// Check out submodules recursively at the commits the superproject records.
+    /// Check out submodules at the commits the superproject records: `true` all of them
+    /// recursively, or a list of paths (each recursively); unlisted ones are never fetched.
     #[serde(default)]
-    pub submodules: bool,
+    pub submodules: Option<Spanned<SubmodulesSpec>>,
     /// A local directory, relative to the recipe file.
     #[serde(default)]
     pub path: Option<Spanned<String>>,
+}
+
+/// `submodules = true` or `submodules = ["csrc/cutlass"]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum SubmodulesSpec {
+    All(bool),
+    Only(Vec<String>),
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -117,7 +128,13 @@ fn default_count() -> Spanned<i64> {
 pub struct ResourceSpec {
     pub name: Spanned<String>,
     pub url: Spanned<String>,
-    pub sha256: Spanned<String>,
+    /// The file's digest. Without it, `trust = "first-use"` is required.
+    #[serde(default)]
+    pub sha256: Option<Spanned<String>>,
+    /// `"first-use"`: for a file whose digest cannot be known in advance. The first `fetch`
+    /// records the sha256 it got in the cache's first-use lock, and every later use must match.
+    #[serde(default)]
+    pub trust: Option<Spanned<String>>,
     /// Unpack (tar.gz, tar.xz, zip) instead of exposing the file itself.
     #[serde(default)]
     pub extract: bool,
@@ -127,6 +144,31 @@ pub struct ResourceSpec {
     /// Inside an extracted archive, the subdirectory to expose (e.g. the archive's top folder).
     #[serde(default)]
     pub subdir: Option<Spanned<String>>,
+}
+
+/// `[[repository]]`: a git repository that a build step clones by itself (e.g. torch ≥ 2.7
+/// clones NVIDIA/nccl at a tag; CMake FetchContent). `fetch` mirrors it at the pinned commit,
+/// and every build step's `git` is redirected to the mirror (`url.<mirror>.insteadOf <url>`),
+/// so the clone works offline.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RepositorySpec {
+    /// The URL exactly as the build step clones it (`X` and `X.git` are both redirected).
+    pub git: Spanned<String>,
+    /// The commit the build clones; must be 40 hex digits.
+    pub commit: Option<Spanned<String>>,
+    /// The tag the build asks for (checked to point at `commit`) …
+    #[serde(default)]
+    pub tag: Option<Spanned<String>>,
+    /// … or the branch that holds `commit`.
+    #[serde(default)]
+    pub branch: Option<Spanned<String>>,
+    /// Submodules the build checks out too, as for `[source]`.
+    #[serde(default)]
+    pub submodules: Option<Spanned<SubmodulesSpec>>,
+    /// Which step clones it and why (for people reading the recipe).
+    #[serde(default)]
+    pub why: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -1,10 +1,12 @@
 //! The git mirror cache and work trees checked out from it.
 //!
-//! Every remote gets one bare mirror under `<cache>/git-v1/`, keyed by its URL after `[mirrors]`
-//! rewriting, and shared by every recipe (and submodule) that uses it. A commit already in its
-//! mirror costs no network at all. Work trees borrow the mirror's objects (git "alternates"), so
-//! a checkout only writes files. Pinning is strict: the recipe's commit must exist, and its tag,
-//! when given, must point at exactly that commit; nothing ever falls back to a branch tip.
+//! Every repository gets one bare mirror under `<cache>/git-v1/`, keyed by its URL after
+//! `[mirrors]` rewriting (`X`, `X.git` and the host in any case are one repository, see
+//! [`crate::repo_url`]), and shared by every recipe (and submodule) that uses it. A commit
+//! already in its mirror costs no network at all. Work trees borrow the mirror's objects (git
+//! "alternates"), so a checkout only writes files. Pinning is strict: the recipe's commit must exist, its tag, when
+//! given, must point at exactly that commit, and its branch, when given, must contain it;
+//! nothing ever falls back to a branch tip.
 //!
 //! Not here: patches (see `patch`/`prepare`), resource downloads, and choosing proxies (the
 //! [`UrlPolicy`] does that; this module only applies its answer).
@@ -20,7 +22,9 @@ use sha2::{Digest, Sha256};
 
 use crate::net::plain_proxy;
 use crate::net::UrlPolicy;
+use crate::recipe::Submodules;
 use crate::redact::redact;
+use crate::repo_url::repo_key;
 use crate::source::lock::DirLock;
 
 /// Cache subdirectory; bump the version when the mirror layout changes.
@@ -58,6 +62,33 @@ pub struct MirrorCache<'a> {
     on_wait: Box<dyn Fn(&str) + 'a>,
 }
 
+/// What a pinned commit must also match: the tag pointing at it, or the branch it is on
+/// (`Some("v1")` / `None` convert, as a tag or nothing).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Anchor<'a> {
+    None,
+    Tag(&'a str),
+    /// The commit must be the branch's head or an ancestor of it.
+    Branch(&'a str),
+}
+
+impl<'a> Anchor<'a> {
+    /// A recipe's `tag` or `branch` (it cannot have both).
+    pub fn of(tag: Option<&'a str>, branch: Option<&'a str>) -> Self {
+        match (tag, branch) {
+            (Some(t), _) => Anchor::Tag(t),
+            (None, Some(b)) => Anchor::Branch(b),
+            (None, None) => Anchor::None,
+        }
+    }
+}
+
+impl<'a> From<Option<&'a str>> for Anchor<'a> {
+    fn from(tag: Option<&'a str>) -> Self {
+        tag.map_or(Anchor::None, Anchor::Tag)
+    }
+}
+
 /// What the mirror says about a pin.
 #[derive(Debug, PartialEq, Eq)]
 enum Pin {
@@ -65,6 +96,8 @@ enum Pin {
     NoCommit,
     NoTag,
     TagAt(Oid),
+    NoBranch,
+    NotOnBranch(Oid),
 }
 
 /// How a fetch reaches a URL (see [`transport_for`]).
@@ -97,16 +130,23 @@ impl<'a> MirrorCache<'a> {
         self.root.join(mirror_name(&self.policy.rewrite(url)))
     }
 
-    /// Makes sure the mirror of `url` holds `commit` (and `tag`, pointing at it), fetching only
-    /// when it does not. Returns the mirror's path. Offline and missing: a [`Missing`] error.
-    pub fn ensure_commit(&self, url: &str, commit: &str, tag: Option<&str>) -> Result<PathBuf> {
+    /// Makes sure the mirror of `url` holds `commit` (and the tag pointing at it, or the branch
+    /// it is on), fetching only when it does not. Returns the mirror's path. Offline and
+    /// missing: a [`Missing`] error.
+    pub fn ensure_commit<'t>(
+        &self,
+        url: &str,
+        commit: &str,
+        anchor: impl Into<Anchor<'t>>,
+    ) -> Result<PathBuf> {
+        let anchor = anchor.into();
         let fetch_url = self.policy.rewrite(url);
         let mirror = self.root.join(mirror_name(&fetch_url));
         let what = format!("the git mirror of `{}`", redact(&fetch_url));
         let _lock = DirLock::acquire(&mirror, &what, &self.on_wait)?;
         let oid = parse_commit(commit)?;
         let repo = open_or_init_mirror(&mirror)?;
-        let pin = check_pin(&repo, oid, tag)?;
+        let pin = check_pin(&repo, oid, anchor)?;
         if pin == Pin::Ok {
             return Ok(mirror);
         }
@@ -114,7 +154,7 @@ impl<'a> MirrorCache<'a> {
         // gets its sources, so offline still fetches from such a mirror.
         let local_mirror = fetch_url != url && is_local(&fetch_url);
         let offline = self.policy.offline() && !local_mirror;
-        if offline && matches!(pin, Pin::NoCommit | Pin::NoTag) {
+        if offline && matches!(pin, Pin::NoCommit | Pin::NoTag | Pin::NoBranch) {
             return Err(Missing {
                 url: url.to_string(),
                 commit: commit.to_string(),
@@ -125,46 +165,74 @@ impl<'a> MirrorCache<'a> {
         if !offline {
             self.fetch_mirror(&repo, &mirror, &fetch_url)?;
         }
-        match check_pin(&repo, oid, tag)? {
+        match check_pin(&repo, oid, anchor)? {
             Pin::Ok => Ok(mirror),
-            pin => Err(pin_error(pin, url, commit, tag)),
+            pin => Err(pin_error(pin, url, commit, anchor)),
         }
     }
 
-    /// `jetforge fetch` for one git source: the mirror of `url` at `commit`, and with
-    /// `submodules`, every submodule's mirror at the commit the tree records, recursively.
-    /// Returns the submodules, parents before their children.
-    pub fn fetch(
+    /// `jetforge fetch` for one git source: the mirror of `url` at `commit`, and the mirrors of
+    /// the selected submodules at the commits the tree records, each recursively. Returns the
+    /// submodules, parents before their children.
+    pub fn fetch<'t>(
         &self,
         url: &str,
         commit: &str,
-        tag: Option<&str>,
-        submodules: bool,
+        anchor: impl Into<Anchor<'t>>,
+        submodules: impl Into<Submodules>,
     ) -> Result<Vec<Submodule>> {
-        let mirror = self.ensure_commit(url, commit, tag)?;
+        let mirror = self.ensure_commit(url, commit, anchor)?;
         let mut out = Vec::new();
-        if submodules {
-            self.fetch_submodules(url, &mirror, commit, "", &mut out)?;
+        match submodules.into() {
+            Submodules::None => {}
+            Submodules::All => self.fetch_submodules(url, &mirror, commit, "", None, &mut out)?,
+            Submodules::Only(paths) => {
+                self.fetch_submodules(url, &mirror, commit, "", Some(&paths), &mut out)?
+            }
         }
         Ok(out)
     }
 
+    /// `only`: the paths to take at this level (each with all of its own submodules); an
+    /// unknown one is an error listing the submodules there are.
     fn fetch_submodules(
         &self,
         super_url: &str,
         mirror: &Path,
         commit: &str,
         prefix: &str,
+        only: Option<&[String]>,
         out: &mut Vec<Submodule>,
     ) -> Result<()> {
         let repo = Repository::open_bare(mirror)
             .with_context(|| format!("failed to open the mirror `{}`", mirror.display()))?;
-        for link in gitlinks(&repo, parse_commit(commit)?).with_context(|| {
+        let mut links = gitlinks(&repo, parse_commit(commit)?).with_context(|| {
             format!(
                 "failed to read the submodules of `{}` at {commit}",
                 redact(super_url)
             )
-        })? {
+        })?;
+        if let Some(only) = only {
+            let wanted = |p: &str| only.iter().any(|o| o.trim_end_matches('/') == p);
+            if let Some(unknown) = only
+                .iter()
+                .find(|o| !links.iter().any(|l| l.path == o.trim_end_matches('/')))
+            {
+                let known: Vec<&str> = links.iter().map(|l| l.path.as_str()).collect();
+                bail!(
+                    "`{unknown}` in `submodules` is not a submodule of `{}` at {commit}\n\
+                     hint: its submodules are: {}",
+                    redact(super_url),
+                    if known.is_empty() {
+                        "(none)".to_string()
+                    } else {
+                        known.join(", ")
+                    }
+                );
+            }
+            links.retain(|l| wanted(&l.path));
+        }
+        for link in links {
             let url = resolve_url(super_url, &link.url)?;
             let sub_mirror = self
                 .ensure_commit(&url, &link.commit, None)
@@ -181,23 +249,81 @@ impl<'a> MirrorCache<'a> {
                 url: url.clone(),
                 commit: link.commit.clone(),
             });
-            self.fetch_submodules(&url, &sub_mirror, &link.commit, &format!("{path}/"), out)?;
+            self.fetch_submodules(
+                &url,
+                &sub_mirror,
+                &link.commit,
+                &format!("{path}/"),
+                None,
+                out,
+            )?;
         }
         Ok(())
     }
 
-    /// Makes `dest` a work tree of `url` at `commit` (fetching into the cache only what it lacks),
-    /// with submodules at their recorded commits when `submodules`. An existing `dest` has its
-    /// tracked files reset; untracked and ignored files (build outputs) stay.
-    pub fn checkout(
+    /// The selected submodules of `url` at `commit`, recursively, as far as the cache already
+    /// knows them: nothing is fetched or written (for `plan`). Unreadable parts are skipped.
+    pub fn cached_submodules(
         &self,
         url: &str,
         commit: &str,
-        tag: Option<&str>,
+        submodules: &Submodules,
+    ) -> Vec<Submodule> {
+        let mut out = Vec::new();
+        let only = match submodules {
+            Submodules::None => return out,
+            Submodules::All => None,
+            Submodules::Only(paths) => Some(paths.as_slice()),
+        };
+        self.walk_cached(url, commit, "", only, &mut out);
+        out
+    }
+
+    fn walk_cached(
+        &self,
+        url: &str,
+        commit: &str,
+        prefix: &str,
+        only: Option<&[String]>,
+        out: &mut Vec<Submodule>,
+    ) {
+        let mirror = self.mirror_path(url);
+        let links = mirror
+            .join("HEAD")
+            .is_file()
+            .then(|| Repository::open_bare(&mirror).ok())
+            .flatten()
+            .and_then(|repo| gitlinks(&repo, parse_commit(commit).ok()?).ok())
+            .unwrap_or_default();
+        for link in links {
+            if only.is_some_and(|o| !o.iter().any(|p| p == &link.path)) {
+                continue;
+            }
+            let Ok(sub_url) = resolve_url(url, &link.url) else {
+                continue;
+            };
+            let path = format!("{prefix}{}", link.path);
+            out.push(Submodule {
+                path: path.clone(),
+                url: sub_url.clone(),
+                commit: link.commit.clone(),
+            });
+            self.walk_cached(&sub_url, &link.commit, &format!("{path}/"), None, out);
+        }
+    }
+
+    /// Makes `dest` a work tree of `url` at `commit` (fetching into the cache only what it lacks),
+    /// with the selected submodules at their recorded commits. An existing `dest` has its
+    /// tracked files reset; untracked and ignored files (build outputs) stay.
+    pub fn checkout<'t>(
+        &self,
+        url: &str,
+        commit: &str,
+        anchor: impl Into<Anchor<'t>>,
         dest: &Path,
-        submodules: bool,
+        submodules: impl Into<Submodules>,
     ) -> Result<Vec<Submodule>> {
-        let subs = self.fetch(url, commit, tag, submodules)?;
+        let subs = self.fetch(url, commit, anchor, submodules)?;
         checkout_tree(&self.mirror_path(url), commit, dest).with_context(|| {
             format!(
                 "failed to check out `{}` into `{}`",
@@ -265,8 +391,11 @@ impl<'a> MirrorCache<'a> {
     }
 }
 
-/// `<host-and-path>-<16 hex of sha256(url)>.git`: readable, and unique per URL.
+/// `<host-and-path>-<16 hex of sha256(key)>.git`: readable, and unique per repository, where
+/// the key ([`repo_key`]) makes `X`, `X.git` and the host in any case one repository.
 fn mirror_name(url: &str) -> String {
+    let key = repo_key(url);
+    let url = key.as_str();
     let no_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
     let no_user = no_scheme
         .rsplit_once('@')
@@ -316,11 +445,15 @@ fn open_or_init_mirror(mirror: &Path) -> Result<Repository> {
         .with_context(|| format!("failed to create the git mirror `{}`", mirror.display()))
 }
 
-fn check_pin(repo: &Repository, oid: Oid, tag: Option<&str>) -> Result<Pin> {
+fn check_pin(repo: &Repository, oid: Oid, anchor: Anchor) -> Result<Pin> {
     if repo.find_commit(oid).is_err() {
         return Ok(Pin::NoCommit);
     }
-    let Some(tag) = tag else { return Ok(Pin::Ok) };
+    let tag = match anchor {
+        Anchor::None => return Ok(Pin::Ok),
+        Anchor::Branch(branch) => return check_branch(repo, oid, branch),
+        Anchor::Tag(tag) => tag,
+    };
     let Ok(reference) = repo.find_reference(&format!("refs/tags/{tag}")) else {
         return Ok(Pin::NoTag);
     };
@@ -331,10 +464,41 @@ fn check_pin(repo: &Repository, oid: Oid, tag: Option<&str>) -> Result<Pin> {
     Ok(if at == oid { Pin::Ok } else { Pin::TagAt(at) })
 }
 
-fn pin_error(pin: Pin, url: &str, commit: &str, tag: Option<&str>) -> anyhow::Error {
+/// A branch pin holds when the commit is the branch's head or one of its ancestors: the branch
+/// may move on, but the pinned commit must stay on it.
+fn check_branch(repo: &Repository, oid: Oid, branch: &str) -> Result<Pin> {
+    let Ok(reference) = repo.find_reference(&format!("refs/heads/{branch}")) else {
+        return Ok(Pin::NoBranch);
+    };
+    let head = reference
+        .peel_to_commit()
+        .with_context(|| format!("branch `{branch}` does not point at a commit"))?
+        .id();
+    if head == oid || repo.graph_descendant_of(head, oid)? {
+        Ok(Pin::Ok)
+    } else {
+        Ok(Pin::NotOnBranch(head))
+    }
+}
+
+fn pin_error(pin: Pin, url: &str, commit: &str, anchor: Anchor) -> anyhow::Error {
     let url = redact(url);
-    let tag = tag.unwrap_or_default();
+    let (tag, branch) = match anchor {
+        Anchor::Tag(t) => (t, ""),
+        Anchor::Branch(b) => ("", b),
+        Anchor::None => ("", ""),
+    };
     match pin {
+        Pin::NotOnBranch(head) => anyhow!(
+            "commit {commit} is not on branch `{branch}` of `{url}` (the branch head is {head})\n\
+             \x20 branch: {branch}\n  commit: {commit}\n    head: {head}\n\
+             hint: the recipe pins a commit that the branch does not contain; pin a commit of \
+             `{branch}` (`git log {branch}`), or name the branch that holds it"
+        ),
+        Pin::NoBranch => anyhow!(
+            "branch `{branch}` is not in `{url}` (the recipe pins {commit} on it)\n\
+             hint: check the branch's spelling (`git ls-remote --heads {url}`)"
+        ),
         Pin::TagAt(actual) => anyhow!(
             "tag `{tag}` of `{url}` points at {actual}, but the recipe pins {commit}\n\
              expected: {commit}\n  actual: {actual}\n\
@@ -635,11 +799,24 @@ mod tests {
     #[test]
     fn mirror_names_are_readable_unique_and_free_of_credentials() {
         let a = mirror_name("https://github.com/NVIDIA/cutlass.git");
-        assert!(a.starts_with("github.com-NVIDIA-cutlass-"), "{a}");
+        assert!(a.starts_with("github.com-nvidia-cutlass-"), "{a}");
         assert!(a.ends_with(".git"));
-        assert_ne!(a, mirror_name("https://github.com/NVIDIA/cutlass"));
+        assert_ne!(a, mirror_name("https://github.com/NVIDIA/cutlass-extra"));
         let b = mirror_name("https://user:secret@host/x.git");
         assert!(!b.contains("secret") && b.starts_with("host-x-"), "{b}");
+    }
+
+    /// One bare mirror per repository, however its URL is spelled.
+    #[test]
+    fn x_and_x_git_share_one_mirror() {
+        let a = mirror_name("https://github.com/NVIDIA/cutlass");
+        for u in [
+            "https://github.com/NVIDIA/cutlass.git",
+            "https://github.com/nvidia/cutlass.git",
+            "https://GITHUB.com/NVIDIA/cutlass/",
+        ] {
+            assert_eq!(mirror_name(u), a, "{u}");
+        }
     }
 
     #[test]

@@ -8,9 +8,11 @@
 //! reads the environment: network decisions come from a [`crate::net::UrlPolicy`], and nothing
 //! here knows plans: `phase` takes what it needs through [`phase::TreePlan`].
 
+pub mod first_use;
 pub mod git;
 pub mod lock;
 pub mod patch;
 pub mod phase;
 pub mod prepare;
+pub mod redirect;
 pub mod resource;

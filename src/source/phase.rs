@@ -13,7 +13,7 @@ use crate::recipe::template::Vars;
 use crate::recipe::{Recipe, Source};
 use crate::redact::redact;
 use crate::report::Reporter;
-use crate::source::git::{MirrorCache, Missing, Submodule};
+use crate::source::git::{Anchor, MirrorCache, Missing, Submodule};
 use crate::source::prepare::{self, PrepareJob, Prepared};
 use crate::source::resource::{fetch_resource, ResourceError};
 
@@ -22,9 +22,12 @@ use crate::source::resource::{fetch_resource, ResourceError};
 pub struct Fetched {
     pub submodules: Vec<Submodule>,
     pub resources: BTreeMap<String, PathBuf>,
+    /// How many `[[repository]]` mirrors hold their pinned commits.
+    pub repositories: usize,
 }
 
-/// Fetches every git source (with submodules) and resource of `recipes`.
+/// Fetches every git source (with its selected submodules), `[[repository]]` and resource of
+/// `recipes`.
 pub fn fetch_all(
     recipes: &[&Recipe],
     cache: &MirrorCache,
@@ -42,22 +45,22 @@ pub fn fetch_all(
         if let Source::Git {
             url,
             tag,
+            branch,
             commit,
             submodules,
-            ..
         } = &r.source
         {
-            match cache.fetch(url, commit, tag.as_deref(), *submodules) {
+            let anchor = Anchor::of(tag.as_deref(), branch.as_deref());
+            match cache.fetch(url, commit, anchor, submodules) {
                 Ok(subs) => got.submodules = subs,
-                Err(e) => match e.downcast_ref::<Missing>() {
-                    Some(m) => missing.push(format!(
-                        "{}: git {} at {}",
-                        r.name,
-                        redact(&m.url),
-                        m.commit
-                    )),
-                    None => failed.push(format!("{}: {e:#}", r.name)),
-                },
+                Err(e) => git_problem(r, e, &mut missing, &mut failed),
+            }
+        }
+        for repo in &r.repositories {
+            let anchor = Anchor::of(repo.tag.as_deref(), repo.branch.as_deref());
+            match cache.fetch(&repo.url, &repo.commit, anchor, &repo.submodules) {
+                Ok(_) => got.repositories += 1,
+                Err(e) => git_problem(r, e.context("[[repository]]"), &mut missing, &mut failed),
             }
         }
         for res in &r.resources {
@@ -74,8 +77,12 @@ pub fn fetch_all(
         let summary = if missing.len() + failed.len() > problems {
             "not fetched".to_string()
         } else {
+            let repos = match got.repositories {
+                0 => String::new(),
+                n => format!(", {n} repositories"),
+            };
             format!(
-                "fetched ({} submodules, {} resources)",
+                "fetched ({} submodules, {} resources{repos})",
                 got.submodules.len(),
                 got.resources.len()
             )
@@ -85,6 +92,19 @@ pub fn fetch_all(
     }
     report(missing, failed)?;
     Ok(out)
+}
+
+/// Sorts a git error: offline and missing from the cache, or a failure naming the recipe file.
+fn git_problem(r: &Recipe, e: anyhow::Error, missing: &mut Vec<String>, failed: &mut Vec<String>) {
+    match e.downcast_ref::<Missing>() {
+        Some(m) => missing.push(format!(
+            "{}: git {} at {}",
+            r.name,
+            redact(&m.url),
+            m.commit
+        )),
+        None => failed.push(format!("{} ({}): {e:#}", r.name, r.file)),
+    }
 }
 
 fn report(missing: Vec<String>, failed: Vec<String>) -> Result<()> {

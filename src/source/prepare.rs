@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 
 use crate::recipe::template::Vars;
 use crate::recipe::{Recipe, Source};
-use crate::source::git::{MirrorCache, Submodule};
+use crate::source::git::{Anchor, MirrorCache, Submodule};
 use crate::source::patch::{self, FilePatch};
 
 const MARKER_FORMAT: u32 = 1;
@@ -181,12 +181,13 @@ fn restore_pristine(
         Source::Git {
             url,
             tag,
+            branch,
             commit,
             submodules,
-            ..
         } => {
+            let anchor = Anchor::of(tag.as_deref(), branch.as_deref());
             let subs = cache
-                .checkout(url, commit, tag.as_deref(), &job.source_dir, *submodules)
+                .checkout(url, commit, anchor, &job.source_dir, submodules)
                 .with_context(|| format!("recipe `{}`", recipe.name))?;
             (Some(commit.clone()), subs)
         }

@@ -22,10 +22,13 @@ use crate::net::{FetchOptions, UrlPolicy};
 
 use crate::recipe::Resource;
 use crate::redact::redact;
+use crate::source::first_use;
 
 /// Versioned so a layout change never reads old data.
 pub const CACHE_SUBDIR: &str = "resources-v1";
 const EXTRACTED: &str = "extracted";
+/// Where a first-use resource that was never fetched would be (it has no digest yet).
+const NOT_FETCHED: &str = "not-fetched-yet";
 /// What getaddrinfo says (through std's io::Error) for a name that does not exist.
 const UNKNOWN_NAME: &str = "Name or service not known";
 const PROXY_HINT: &str = "check --proxy / [network] proxy / https_proxy (and no_proxy)";
@@ -61,6 +64,22 @@ pub enum ResourceError {
         reason: String,
         hint: String,
     },
+    #[error(
+        "resource `{name}` from {url} no longer matches the digest recorded when it was first fetched\n  \
+         expected sha256: {expected} (recorded in `{}`)\n  actual sha256:   {actual}\n  the download was deleted\n  \
+         hint: if the file changed upstream on purpose, delete its entry from that file (or pin `sha256` \
+         in the recipe) and run `jetforge fetch` again",
+        lock.display()
+    )]
+    FirstUseMismatch {
+        name: String,
+        url: String,
+        expected: String,
+        actual: String,
+        lock: PathBuf,
+    },
+    #[error("resource `{name}`: {reason}")]
+    FirstUseLock { name: String, reason: String },
     #[error("resource `{name}` has an invalid sha256 `{sha256}` (want 64 hex digits)")]
     BadHash { name: String, sha256: String },
     #[error("failed to {what} `{}`: {source}", path.display())]
@@ -105,10 +124,16 @@ pub fn fetch_resource_with(
     policy: &dyn UrlPolicy,
     opts: &FetchOptions,
 ) -> Result<PathBuf> {
-    let file = cache_path(res, cache_dir)?;
-    if !file.is_file() {
-        download(res, &file, policy, opts)?;
-    }
+    let file = match expected_sha256(res, cache_dir)? {
+        Some(sha) => {
+            let file = hashed_path(res, &sha, cache_dir)?;
+            if !file.is_file() {
+                download(res, &file, &sha, cache_dir, policy, opts)?;
+            }
+            file
+        }
+        None => first_download(res, cache_dir, policy, opts)?,
+    };
     if !res.extract {
         return Ok(file);
     }
@@ -121,9 +146,17 @@ pub fn fetch_resource_with(
 }
 
 /// The path a build sees for `res` (the file, or its extracted directory and `subdir`), whether
-/// or not it has been fetched yet; `plan` shows it before anything is downloaded.
+/// or not it has been fetched yet; `plan` shows it before anything is downloaded. A resource
+/// trusted on first use that was never fetched has no digest yet: its path is under
+/// `resources-v1/not-fetched-yet/`, which never exists.
 pub fn exposed_path(res: &Resource, cache_dir: &Path) -> Result<PathBuf> {
-    let file = cache_path(res, cache_dir)?;
+    let file = match expected_sha256(res, cache_dir)? {
+        Some(sha) => hashed_path(res, &sha, cache_dir)?,
+        None => cache_dir
+            .join(CACHE_SUBDIR)
+            .join(NOT_FETCHED)
+            .join(file_name(res)),
+    };
     if !res.extract {
         return Ok(file);
     }
@@ -134,14 +167,29 @@ pub fn exposed_path(res: &Resource, cache_dir: &Path) -> Result<PathBuf> {
     })
 }
 
-/// Where the downloaded file of `res` lives in the cache (whether or not it is there yet).
-pub fn cache_path(res: &Resource, cache_dir: &Path) -> Result<PathBuf> {
-    let hash = res.sha256.to_ascii_lowercase();
+/// The digest `res` must have: the recipe's `sha256`, else the one recorded on first use (None
+/// when a first-use resource was never fetched).
+pub fn expected_sha256(res: &Resource, cache_dir: &Path) -> Result<Option<String>> {
+    match &res.sha256 {
+        Some(sha) => Ok(Some(sha.to_ascii_lowercase())),
+        None => first_use::recorded(cache_dir, &res.url)
+            .map(|e| e.map(|e| e.sha256))
+            .map_err(|e| ResourceError::FirstUseLock {
+                name: res.name.clone(),
+                reason: format!("{e:#}"),
+            }),
+    }
+}
+
+/// Where the downloaded file of `res` with digest `sha256` lives in the cache (whether or not
+/// it is there yet).
+fn hashed_path(res: &Resource, sha256: &str, cache_dir: &Path) -> Result<PathBuf> {
+    let hash = sha256.to_ascii_lowercase();
     // The hash names a directory: anything but hex could climb out of the cache.
     if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(ResourceError::BadHash {
             name: res.name.clone(),
-            sha256: res.sha256.clone(),
+            sha256: sha256.to_string(),
         });
     }
     Ok(cache_dir.join(CACHE_SUBDIR).join(hash).join(file_name(res)))
@@ -161,12 +209,77 @@ fn file_name(res: &Resource) -> String {
     }
 }
 
+/// Downloads `res` to `dest`, which must end up with the digest `expected`.
 fn download(
     res: &Resource,
     dest: &Path,
+    expected: &str,
+    cache_dir: &Path,
     policy: &dyn UrlPolicy,
     opts: &FetchOptions,
 ) -> Result<()> {
+    let dir = dest.parent().expect("cache paths always have a parent");
+    let (tmp, actual, url) = download_to_temp(res, dir, dest, policy, opts)?;
+    if !actual.eq_ignore_ascii_case(expected) {
+        // Dropping the temp file deletes it: a bad download never sits in the cache.
+        drop(tmp);
+        let (name, url, expected) = (res.name.clone(), redact(&url), expected.to_string());
+        return Err(match res.sha256 {
+            Some(_) => ResourceError::Checksum {
+                name,
+                url,
+                expected,
+                actual,
+            },
+            None => ResourceError::FirstUseMismatch {
+                name,
+                url,
+                expected,
+                actual,
+                lock: first_use::lock_path(cache_dir),
+            },
+        });
+    }
+    tmp.persist(dest)
+        .map_err(|e| io_err("move download into place", dest)(e.error))?;
+    Ok(())
+}
+
+/// The first fetch of a resource trusted on first use: whatever arrives is kept under its
+/// digest, and the digest is recorded for every later use.
+fn first_download(
+    res: &Resource,
+    cache_dir: &Path,
+    policy: &dyn UrlPolicy,
+    opts: &FetchOptions,
+) -> Result<PathBuf> {
+    let root = cache_dir.join(CACHE_SUBDIR);
+    let pending = root.join(NOT_FETCHED).join(file_name(res));
+    let (tmp, actual, _) = download_to_temp(res, &root, &pending, policy, opts)?;
+    let dest = hashed_path(res, &actual, cache_dir)?;
+    let dir = dest.parent().expect("cache paths always have a parent");
+    fs::create_dir_all(dir).map_err(io_err("create directory", dir))?;
+    tmp.persist(&dest)
+        .map_err(|e| io_err("move download into place", &dest)(e.error))?;
+    first_use::record(cache_dir, &res.url, &res.name, &actual).map_err(|e| {
+        ResourceError::FirstUseLock {
+            name: res.name.clone(),
+            reason: format!("{e:#}"),
+        }
+    })?;
+    Ok(dest)
+}
+
+/// Downloads (or copies, for `file://`) `res` into a temp file in `dir`; returns it with its
+/// sha256 and the URL used. Offline, only local files can be had; `dest` is where the missing
+/// file was expected, for the message.
+fn download_to_temp(
+    res: &Resource,
+    dir: &Path,
+    dest: &Path,
+    policy: &dyn UrlPolicy,
+    opts: &FetchOptions,
+) -> Result<(NamedTempFile, String, String)> {
     let url = policy.rewrite(&res.url);
     let local = url.strip_prefix("file://").map(PathBuf::from);
     if local.is_none() && policy.offline() {
@@ -176,25 +289,12 @@ fn download(
             path: dest.to_path_buf(),
         });
     }
-    let dir = dest.parent().expect("cache_path always has a parent");
     fs::create_dir_all(dir).map_err(io_err("create directory", dir))?;
     let (tmp, actual) = match local {
         Some(path) => copy_local(&path, dir)?,
         None => http_get_with_retries(res, &url, dir, policy, opts)?,
     };
-    if !actual.eq_ignore_ascii_case(&res.sha256) {
-        // Dropping the temp file deletes it: a bad download never sits in the cache.
-        drop(tmp);
-        return Err(ResourceError::Checksum {
-            name: res.name.clone(),
-            url: redact(&url),
-            expected: res.sha256.to_ascii_lowercase(),
-            actual,
-        });
-    }
-    tmp.persist(dest)
-        .map_err(|e| io_err("move download into place", dest)(e.error))?;
-    Ok(())
+    Ok((tmp, actual, url))
 }
 
 fn copy_local(path: &Path, dir: &Path) -> Result<(NamedTempFile, String)> {
@@ -545,7 +645,7 @@ mod tests {
         Resource {
             name: "blob".into(),
             url: url.into(),
-            sha256: sha256.into(),
+            sha256: Some(sha256.into()),
             extract: false,
             env: None,
             subdir: None,
@@ -566,7 +666,7 @@ mod tests {
     fn a_hash_that_is_not_hex_is_refused() {
         let r = resource("https://h/x", "../../etc");
         assert!(matches!(
-            cache_path(&r, Path::new("/c")),
+            exposed_path(&r, Path::new("/c")),
             Err(ResourceError::BadHash { .. })
         ));
     }

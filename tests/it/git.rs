@@ -378,7 +378,7 @@ fn recipe(name: &str, url: &str, commit: &str, patches: Vec<Patch>, edits: Vec<E
             tag: None,
             branch: None,
             commit: commit.into(),
-            submodules: true,
+            submodules: true.into(),
         },
         patches,
         edits,
@@ -399,6 +399,7 @@ fn recipe(name: &str, url: &str, commit: &str, patches: Vec<Patch>, edits: Vec<E
         verify: None,
         cross: None,
         network: None,
+        repositories: vec![],
     }
 }
 

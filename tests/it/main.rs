@@ -18,5 +18,6 @@ mod security;
 mod sets;
 mod signals;
 mod src_e2e;
+mod src_offline;
 mod support;
 mod util;
