@@ -47,7 +47,8 @@ pub struct ResourcePlan {
     pub url: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mirror: Option<String>,
-    pub sha256: String,
+    /// `None`: trusted on first use (`trust = "first-use"`).
+    pub sha256: Option<String>,
     pub path: PathBuf,
 }
 

@@ -177,6 +177,7 @@ fn render_recipe(n: usize, r: &RecipePlan, verbose: bool) -> String {
     let kind = match r.output {
         OutputKind::Wheel => "wheel",
         OutputKind::Source => "prepared source",
+        OutputKind::Tree => "installed tree",
     };
     let mut out = format!("{n}. {} {} ({kind})\n", r.name, r.version);
     let src = &r.source;
@@ -214,14 +215,13 @@ fn render_recipe(n: usize, r: &RecipePlan, verbose: bool) -> String {
         out.push_str(&format!("   edit      {e}\n"));
     }
     for res in &r.resources {
-        out.push_str(&format!(
-            "   resource  {} {} (sha256 {}…)\n",
-            res.name,
-            res.url,
-            &res.sha256[..12]
-        ));
+        let hash = match &res.sha256 {
+            Some(h) => format!("sha256 {}…", &h[..12]),
+            None => "sha256 trusted on first use".to_string(),
+        };
+        out.push_str(&format!("   resource  {} {} ({hash})\n", res.name, res.url));
     }
-    if r.output == OutputKind::Wheel {
+    if r.output != OutputKind::Source {
         let j = &r.jobs;
         let mut jobs = format!("MAX_JOBS={} ({})", j.max_jobs, j.reason);
         if let Some(t) = j.nvcc_threads {

@@ -263,21 +263,31 @@ fn load_recipe(
     {
         None | Some(("wheel", _)) => OutputKind::Wheel,
         Some(("source", _)) => OutputKind::Source,
+        Some(("tree", _)) => OutputKind::Tree,
         Some((other, span)) => {
             diags.push(
                 cx.at(span, format!("unknown output kind `{other}`"))
-                    .with_hint("use `wheel` or `source`"),
+                    .with_hint("use `wheel`, `source` or `tree`"),
             );
             OutputKind::Wheel
         }
     };
-    if output == OutputKind::Wheel && steps.is_empty() {
+    if output != OutputKind::Source && steps.is_empty() {
         diags.push(
             cx.at(
                 raw.package.name.span(),
-                format!("recipe `{name}` builds a wheel but has no build steps"),
+                format!("recipe `{name}` builds a {} but has no build steps", output.noun()),
             )
             .with_hint("add [build] steps, or set [output] kind = \"source\""),
+        );
+    }
+    if output == OutputKind::Tree && raw.verify.is_some() {
+        diags.push(
+            cx.at(
+                find_table(&text, "verify"),
+                format!("recipe `{name}` installs a tree, which has nothing to import: [verify] does not apply"),
+            )
+            .with_hint("check the tree in the recipe that uses it (its verify imports the wheel built against it)"),
         );
     }
     check_template_refs(&cx, &raw, diags);
@@ -405,7 +415,12 @@ fn check_source(
                 tag: s.tag.as_ref().map(|t| t.get_ref().clone()),
                 branch: s.branch.as_ref().map(|t| t.get_ref().clone()),
                 commit: c.to_ascii_lowercase(),
-                submodules: s.submodules,
+                // A list selects submodules (task of the source engine); until that lands, a
+                // list fetches them all, which is a superset of what the recipe needs.
+                submodules: match &s.submodules {
+                    schema::SubmodulesSpec::All(b) => *b,
+                    schema::SubmodulesSpec::Paths(p) => !p.is_empty(),
+                },
             })
         }
     }
@@ -454,15 +469,28 @@ fn check_resources(
     let mut out = Vec::new();
     let mut seen = BTreeSet::new();
     for r in specs {
-        let sha = r.sha256.get_ref();
-        if !is_hex(sha, 64) {
-            diags.push(
+        match (&r.sha256, &r.trust) {
+            (Some(sha), _) if !is_hex(sha.get_ref(), 64) => diags.push(
                 cx.at(
-                    r.sha256.span(),
-                    format!("sha256 `{sha}` is not 64 hex digits"),
+                    sha.span(),
+                    format!("sha256 `{}` is not 64 hex digits", sha.get_ref()),
                 )
                 .with_hint("use `sha256sum FILE` on a trusted copy"),
-            );
+            ),
+            (_, Some(t)) if t.get_ref() != "first-use" => diags.push(
+                cx.at(t.span(), format!("unknown trust `{}`", t.get_ref()))
+                    .with_hint("the only trust is `first-use`: fetch records the sha256 it gets"),
+            ),
+            (None, None) => diags.push(
+                cx.at(
+                    r.name.span(),
+                    format!("resource `{}` has no sha256", r.name.get_ref()),
+                )
+                .with_hint(
+                    "add `sha256 = \"…\"`, or `trust = \"first-use\"` where upstream publishes none",
+                ),
+            ),
+            _ => {}
         }
         if !seen.insert(r.name.get_ref().clone()) {
             diags.push(cx.at(
@@ -494,7 +522,7 @@ fn check_resources(
         out.push(Resource {
             name: r.name.get_ref().clone(),
             url: url.clone(),
-            sha256: sha.to_ascii_lowercase(),
+            sha256: r.sha256.as_ref().map(|s| s.get_ref().to_ascii_lowercase()),
             extract: r.extract,
             env: r.env.as_ref().map(|e| e.get_ref().clone()),
             subdir: r.subdir.clone(),
@@ -701,6 +729,12 @@ fn check_template_refs(cx: &Cx, raw: &RecipeFile, diags: &mut Diagnostics) {
         .map(|r| r.name.get_ref().as_str())
         .collect();
     for (s, span) in templated(raw) {
+        if let Some(msg) = Template::block_error(s) {
+            let at = locate(cx.text, &span, "{");
+            diags.push(cx.at(at, msg).with_hint(
+                "write `{per_arch}…{each_arch_nodot}…{end_per_arch}`: the body is repeated once per target CUDA arch",
+            ));
+        }
         for r in Template::parse(s).1 {
             let shown = template::display_var(&r.name, r.arg.as_deref());
             let at = locate(cx.text, &span, &shown);
@@ -737,6 +771,25 @@ fn check_template_refs(cx: &Cx, raw: &RecipeFile, diags: &mut Diagnostics) {
             }
         }
     }
+}
+
+/// The recipes a recipe's templates name with `{tree_dir:NAME}`.
+fn tree_dir_args(r: &Recipe) -> BTreeSet<String> {
+    let mut templates: Vec<&Template> = r.env.iter().map(|(_, t)| t).collect();
+    templates.extend(r.edits.iter().map(|e| &e.replace));
+    for s in &r.steps {
+        match &s.kind {
+            StepKind::Script(t) => templates.push(t),
+            StepKind::Argv(a) => templates.extend(a),
+        }
+        templates.extend(&s.cwd);
+    }
+    templates
+        .iter()
+        .flat_map(|t| t.vars())
+        .filter_map(|(name, arg)| (name == "tree_dir").then_some(arg).flatten())
+        .map(str::to_string)
+        .collect()
 }
 
 /// The byte range of `needle` inside the value at `span` (falls back to the whole value).
@@ -788,6 +841,24 @@ fn check_set(
                         format!("`{}` depends on unknown recipe `{d}`", r.name),
                     )
                     .with_hint(format!("recipes in set `{name}`: {}", known.join(", "))),
+                );
+            }
+        }
+    }
+    for r in &recipes {
+        for d in tree_dir_args(r) {
+            if first.get(d.as_str()).is_some_and(|dep| dep.output != OutputKind::Tree) {
+                let shown = format!("{{tree_dir:{d}}}");
+                diags.push(
+                    Diagnostic::at(
+                        &r.file,
+                        &r.text,
+                        r.text.find(&shown).map_or(0..0, |i| i..i + shown.len()),
+                        format!("`{shown}` names `{d}`, whose output is not a tree"),
+                    )
+                    .with_hint(format!(
+                        "give `{d}` [output] kind = \"tree\" (its steps install into {{out}}), or use {{source_dir:{d}}}"
+                    )),
                 );
             }
         }

@@ -100,7 +100,8 @@ pub struct Edit {
 pub struct Resource {
     pub name: String,
     pub url: String,
-    pub sha256: String,
+    /// `None`: `trust = "first-use"` (the sha256 fetch records is checked on every later use).
+    pub sha256: Option<String>,
     pub extract: bool,
     pub env: Option<String>,
     pub subdir: Option<String>,
@@ -140,6 +141,20 @@ pub enum OutputKind {
     Wheel,
     /// A prepared source tree consumed by another recipe; nothing is built.
     Source,
+    /// A directory tree the steps install into `{out}` (e.g. an LLVM install prefix); no wheel.
+    /// Recipes that depend on it read it through `{tree_dir:NAME}`.
+    Tree,
+}
+
+impl OutputKind {
+    /// What the recipe produces, for messages.
+    pub fn noun(self) -> &'static str {
+        match self {
+            OutputKind::Wheel => "wheel",
+            OutputKind::Source => "source tree",
+            OutputKind::Tree => "tree",
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

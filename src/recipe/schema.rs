@@ -61,12 +61,27 @@ pub struct SourceSpec {
     pub branch: Option<Spanned<String>>,
     #[serde(default)]
     pub commit: Option<Spanned<String>>,
-    /// Check out submodules recursively at the commits the superproject records.
+    /// Check out submodules recursively at the commits the superproject records: `true` for
+    /// all, or a list of submodule paths (each with its own nested submodules).
     #[serde(default)]
-    pub submodules: bool,
+    pub submodules: SubmodulesSpec,
     /// A local directory, relative to the recipe file.
     #[serde(default)]
     pub path: Option<Spanned<String>>,
+}
+
+/// `submodules = true | false | ["csrc/cutlass", …]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum SubmodulesSpec {
+    All(bool),
+    Paths(Vec<String>),
+}
+
+impl Default for SubmodulesSpec {
+    fn default() -> Self {
+        SubmodulesSpec::All(false)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -117,7 +132,13 @@ fn default_count() -> Spanned<i64> {
 pub struct ResourceSpec {
     pub name: Spanned<String>,
     pub url: Spanned<String>,
-    pub sha256: Spanned<String>,
+    /// Absent only with `trust = "first-use"`.
+    #[serde(default)]
+    pub sha256: Option<Spanned<String>>,
+    /// `"first-use"`: no sha256 can be known in advance; `fetch` records the one it gets and
+    /// every later use must match it.
+    #[serde(default)]
+    pub trust: Option<Spanned<String>>,
     /// Unpack (tar.gz, tar.xz, zip) instead of exposing the file itself.
     #[serde(default)]
     pub extract: bool,

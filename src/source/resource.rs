@@ -168,12 +168,16 @@ pub fn exposed_path(res: &Resource, cache_dir: &Path) -> Result<PathBuf> {
 
 /// Where the downloaded file of `res` lives in the cache (whether or not it is there yet).
 pub fn cache_path(res: &Resource, cache_dir: &Path) -> Result<PathBuf> {
-    let hash = res.sha256.to_ascii_lowercase();
+    // A first-use resource has no hash to be keyed by yet: it is keyed by its URL's hash.
+    let hash = match &res.sha256 {
+        Some(h) => h.to_ascii_lowercase(),
+        None => format!("{:x}", <sha2::Sha256 as sha2::Digest>::digest(res.url.as_bytes())),
+    };
     // The hash names a directory: anything but hex could climb out of the cache.
     if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(ResourceError::BadHash {
             name: res.name.clone(),
-            sha256: res.sha256.clone(),
+            sha256: hash,
         });
     }
     Ok(cache_dir.join(CACHE_SUBDIR).join(hash).join(file_name(res)))
@@ -214,13 +218,15 @@ fn download(
         Some(path) => copy_local(&path, dir)?,
         None => http_get_with_retries(res, &url, dir, policy, opts)?,
     };
-    if !actual.eq_ignore_ascii_case(&res.sha256) {
+    // A first-use resource (no sha256) takes what it got; recording and re-checking that hash
+    // is the source engine's lock file.
+    if let Some(expected) = res.sha256.as_ref().filter(|e| !actual.eq_ignore_ascii_case(e)) {
         // Dropping the temp file deletes it: a bad download never sits in the cache.
         drop(tmp);
         return Err(ResourceError::Checksum {
             name: res.name.clone(),
             url: redact(&url),
-            expected: res.sha256.to_ascii_lowercase(),
+            expected: expected.to_ascii_lowercase(),
             actual,
         });
     }
@@ -538,7 +544,7 @@ mod tests {
         Resource {
             name: "blob".into(),
             url: url.into(),
-            sha256: sha256.into(),
+            sha256: Some(sha256.into()),
             extract: false,
             env: None,
             subdir: None,
