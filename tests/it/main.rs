@@ -11,6 +11,7 @@ mod net;
 mod plan;
 mod publish;
 mod recipe_errors;
+mod recipe_truth;
 mod sets;
 mod src_e2e;
 mod support;
