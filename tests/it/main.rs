@@ -15,4 +15,5 @@ mod recipe_truth;
 mod sets;
 mod src_e2e;
 mod support;
+mod tree_output;
 mod util;
