@@ -55,8 +55,7 @@ pub fn fetch_pins(files: &dyn SourceFiles) -> Result<Vec<FetchPin>> {
     let mut out = Vec::new();
     for (file, text) in &texts {
         for decl in declarations(text) {
-            let (Some(repo), Some((tag, line))) = (decl.value("GIT_REPOSITORY"), decl.tag())
-            else {
+            let (Some(repo), Some((tag, line))) = (decl.value("GIT_REPOSITORY"), decl.tag()) else {
                 continue;
             };
             out.push(FetchPin {
@@ -205,12 +204,11 @@ fn commands(text: &str, command: &str) -> Vec<Vec<Word>> {
             break;
         }
         let mut words = Vec::new();
-        let mut line = text[..open].matches('\n').count() + 1;
-        for raw_line in text[open..end].split('\n') {
+        let first = text[..open].matches('\n').count() + 1;
+        for (line, raw_line) in (first..).zip(text[open..end].split('\n')) {
             for w in raw_line.split_whitespace() {
                 words.push((w.trim_matches('"').to_string(), line));
             }
-            line += 1;
         }
         out.push(words);
         from = end;

@@ -98,9 +98,7 @@ fn check_set(set: &RecipeSet, target: &Target) -> Result<Vec<String>> {
 /// The 1-based line of the recipe's all-zero commit (1 if it cannot be found).
 fn placeholder_line(text: &str) -> usize {
     text.lines()
-        .position(|l| {
-            l.trim_start().starts_with("commit") && l.contains(&"0".repeat(40))
-        })
+        .position(|l| l.trim_start().starts_with("commit") && l.contains(&"0".repeat(40)))
         .map_or(1, |i| i + 1)
 }
 

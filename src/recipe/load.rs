@@ -276,7 +276,10 @@ fn load_recipe(
         diags.push(
             cx.at(
                 raw.package.name.span(),
-                format!("recipe `{name}` builds a {} but has no build steps", output.noun()),
+                format!(
+                    "recipe `{name}` builds a {} but has no build steps",
+                    output.noun()
+                ),
             )
             .with_hint("add [build] steps, or set [output] kind = \"source\""),
         );
@@ -847,7 +850,10 @@ fn check_set(
     }
     for r in &recipes {
         for d in tree_dir_args(r) {
-            if first.get(d.as_str()).is_some_and(|dep| dep.output != OutputKind::Tree) {
+            if first
+                .get(d.as_str())
+                .is_some_and(|dep| dep.output != OutputKind::Tree)
+            {
                 let shown = format!("{{tree_dir:{d}}}");
                 diags.push(
                     Diagnostic::at(

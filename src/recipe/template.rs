@@ -82,7 +82,10 @@ pub const ARG_VARIABLES: &[(&str, &str)] = &[
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Piece {
     Text(String),
-    Var { name: String, arg: Option<String> },
+    Var {
+        name: String,
+        arg: Option<String>,
+    },
     /// `{per_arch}…{end_per_arch}`: written once per target CUDA arch.
     PerArch(Vec<Piece>),
 }
@@ -159,7 +162,9 @@ impl Template {
         for r in Self::parse(raw).1 {
             match (r.name.as_str(), inside) {
                 (PER_ARCH, true) => {
-                    return Some("`{per_arch}` inside a `{per_arch}` block (blocks do not nest)".into())
+                    return Some(
+                        "`{per_arch}` inside a `{per_arch}` block (blocks do not nest)".into(),
+                    )
                 }
                 (PER_ARCH, false) => inside = true,
                 (END_PER_ARCH, false) => {
@@ -168,9 +173,9 @@ impl Template {
                 (END_PER_ARCH, true) => inside = false,
                 (EACH_ARCH | EACH_ARCH_NODOT, false) => {
                     return Some(format!(
-                        "`{{{}}}` is only defined inside a `{{per_arch}}` … `{{end_per_arch}}` block",
-                        r.name
-                    ))
+                    "`{{{}}}` is only defined inside a `{{per_arch}}` … `{{end_per_arch}}` block",
+                    r.name
+                ))
                 }
                 _ => {}
             }
@@ -387,11 +392,22 @@ mod tests {
 
     #[test]
     fn per_arch_block_errors_are_named() {
-        assert_eq!(Template::block_error("{per_arch}a{end_per_arch} {per_arch}b{end_per_arch}"), None);
-        assert!(Template::block_error("{per_arch}a").unwrap().contains("without an `{end_per_arch}`"));
-        assert!(Template::block_error("a{end_per_arch}").unwrap().contains("without a `{per_arch}`"));
-        assert!(Template::block_error("{per_arch}{per_arch}{end_per_arch}").unwrap().contains("nest"));
-        assert!(Template::block_error("sm_{each_arch_nodot}").unwrap().contains("only defined inside"));
+        assert_eq!(
+            Template::block_error("{per_arch}a{end_per_arch} {per_arch}b{end_per_arch}"),
+            None
+        );
+        assert!(Template::block_error("{per_arch}a")
+            .unwrap()
+            .contains("without an `{end_per_arch}`"));
+        assert!(Template::block_error("a{end_per_arch}")
+            .unwrap()
+            .contains("without a `{per_arch}`"));
+        assert!(Template::block_error("{per_arch}{per_arch}{end_per_arch}")
+            .unwrap()
+            .contains("nest"));
+        assert!(Template::block_error("sm_{each_arch_nodot}")
+            .unwrap()
+            .contains("only defined inside"));
     }
 
     #[test]

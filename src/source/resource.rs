@@ -171,7 +171,10 @@ pub fn cache_path(res: &Resource, cache_dir: &Path) -> Result<PathBuf> {
     // A first-use resource has no hash to be keyed by yet: it is keyed by its URL's hash.
     let hash = match &res.sha256 {
         Some(h) => h.to_ascii_lowercase(),
-        None => format!("{:x}", <sha2::Sha256 as sha2::Digest>::digest(res.url.as_bytes())),
+        None => format!(
+            "{:x}",
+            <sha2::Sha256 as sha2::Digest>::digest(res.url.as_bytes())
+        ),
     };
     // The hash names a directory: anything but hex could climb out of the cache.
     if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -220,7 +223,11 @@ fn download(
     };
     // A first-use resource (no sha256) takes what it got; recording and re-checking that hash
     // is the source engine's lock file.
-    if let Some(expected) = res.sha256.as_ref().filter(|e| !actual.eq_ignore_ascii_case(e)) {
+    if let Some(expected) = res
+        .sha256
+        .as_ref()
+        .filter(|e| !actual.eq_ignore_ascii_case(e))
+    {
         // Dropping the temp file deletes it: a bad download never sits in the cache.
         drop(tmp);
         return Err(ResourceError::Checksum {

@@ -85,7 +85,12 @@ fn https_download_through_squid_reaches_a_host_only_the_proxy_resolves() {
     .expect("download through squid");
     assert_eq!(std::fs::read(&got).unwrap(), b"payload over tls");
     assert!(
-        got.starts_with(cache.path().join("resources-v1").join(res.sha256.as_ref().unwrap())),
+        got.starts_with(
+            cache
+                .path()
+                .join("resources-v1")
+                .join(res.sha256.as_ref().unwrap())
+        ),
         "{got:?}"
     );
     assert!(squid.log_shows(PROXY_ONLY_HOST), "{}", squid.access_log());

@@ -10,8 +10,12 @@ use serde_json::Value;
 use crate::util::{git, host, jetforge, stderr, stdout, tree};
 
 fn real_recipe(rel: &str) -> String {
-    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("recipes").join(rel))
-        .unwrap()
+    std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("recipes")
+            .join(rel),
+    )
+    .unwrap()
 }
 
 fn run(dir: &Path, args: &[&str]) -> std::process::Output {
@@ -98,7 +102,12 @@ fn vllm_flash_attn_edit_writes_one_gencode_pair_per_cuda_arch() {
             assert_eq!(setup.matches(&pair).count(), 1, "{archs}: {setup}");
         }
         for a in &absent {
-            assert!(!setup.contains(&format!("    cc_flag.append(\"arch=compute_{a},code=sm_{a}\")\n    if CUDA_HOME")), "{archs}: {setup}");
+            assert!(
+                !setup.contains(&format!(
+                    "    cc_flag.append(\"arch=compute_{a},code=sm_{a}\")\n    if CUDA_HOME"
+                )),
+                "{archs}: {setup}"
+            );
         }
         assert!(!setup.contains("compute_80"), "{archs}: {setup}");
         assert!(setup.contains("if False:  # jetforge"), "{setup}");
@@ -111,6 +120,7 @@ fn vllm_flash_attn_edit_writes_one_gencode_pair_per_cuda_arch() {
 ///   triton.backends.nvidia from third_party/nvidia/backend);
 /// - 2.3 (triton/common/backend.py _path_to_binary: `triton/third_party/cuda/bin/<tool>`, with
 ///   the package under python/).
+///
 /// The recipes' bundle steps must copy JetPack's tools exactly there, before the wheel step.
 #[test]
 fn triton_recipes_bundle_cuda_tools_where_the_runtime_looks() {
@@ -144,7 +154,10 @@ fn triton_recipes_bundle_cuda_tools_where_the_runtime_looks() {
             "{set}: {script}"
         );
         assert!(dest.ends_with("/$tool"), "{set}: {dest}");
-        assert!(script.contains("for tool in ptxas cuobjdump nvdisasm"), "{script}");
+        assert!(
+            script.contains("for tool in ptxas cuobjdump nvdisasm"),
+            "{script}"
+        );
         assert!(script.contains("/usr/local/cuda/bin/$tool"), "{script}");
     }
 }
@@ -165,9 +178,15 @@ fn torch_2_3_1_build_requirements_never_admit_cmake_4() {
         panic!("{torch}")
     };
     for v in ["4.0.0", "4.0.3", "4.1.2", "5.0"] {
-        assert!(!spec.contains(&pep440_rs::Version::from_str(v).unwrap()), "{spec} admits {v}");
+        assert!(
+            !spec.contains(&pep440_rs::Version::from_str(v).unwrap()),
+            "{spec} admits {v}"
+        );
     }
-    assert!(spec.contains(&pep440_rs::Version::from_str("3.31.6").unwrap()), "{spec}");
+    assert!(
+        spec.contains(&pep440_rs::Version::from_str("3.31.6").unwrap()),
+        "{spec}"
+    );
     // A CMake 4 already on the machine still configures: setup.py forwards CMAKE_* to CMake.
     assert_eq!(torch["env"]["CMAKE_POLICY_VERSION_MINIMUM"], "3.5");
 }
@@ -212,7 +231,11 @@ fn repo(root: &Path, name: &str, files: &[(&str, &str)]) -> (String, String) {
 fn fetch_content_fixture(pin: Option<&str>) -> tempfile::TempDir {
     let dir = tree(&[("src/torch/setup.py", "from setuptools import setup\n")]);
     let up = dir.path().join("upstream");
-    let (cut_url, cut_commit) = repo(&up, "cutlass-like", &[("include/cutlass.h", "// headers\n")]);
+    let (cut_url, cut_commit) = repo(
+        &up,
+        "cutlass-like",
+        &[("include/cutlass.h", "// headers\n")],
+    );
     let tag = pin.unwrap_or(&cut_commit);
     let cmake = format!(
         "set(CUTLASS_REVISION \"{tag}\" CACHE STRING \"CUTLASS revision to use\")\n\
@@ -224,7 +247,10 @@ fn fetch_content_fixture(pin: Option<&str>) -> tempfile::TempDir {
         "vllm-like",
         &[
             ("CMakeLists.txt", &cmake),
-            ("setup.py", "from setuptools import setup\nsetup(name='vllm-like')\n"),
+            (
+                "setup.py",
+                "from setuptools import setup\nsetup(name='vllm-like')\n",
+            ),
         ],
     );
     let recipes = [

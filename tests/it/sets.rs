@@ -336,17 +336,28 @@ fn real_sets_plan_llvm_and_nccl_before_their_users_with_sane_jobs() {
             .find(|s| s["name"] == "configure")
             .unwrap()
             .to_string();
-        assert!(configure.contains("-DLLVM_PARALLEL_LINK_JOBS=1"), "{configure}");
+        assert!(
+            configure.contains("-DLLVM_PARALLEL_LINK_JOBS=1"),
+            "{configure}"
+        );
         assert!(
             configure.contains(&format!("-DCMAKE_INSTALL_PREFIX={prefix}")),
             "{configure}"
         );
     }
     let jobs = |p: &Value| recipe(p, "llvm")["jobs"]["jobs"].as_u64().unwrap();
-    assert!(jobs(&plan("jp6-vllm-0.5", "orin-nano-8g")) < jobs(&plan("jp6-vllm-0.5", "agx-orin-64g")));
+    assert!(
+        jobs(&plan("jp6-vllm-0.5", "orin-nano-8g")) < jobs(&plan("jp6-vllm-0.5", "agx-orin-64g"))
+    );
     // NCCL: torch's first step puts the nccl recipe's tree where checkout_nccl() looks.
     let p = plan("jp6-vllm-0.12", "agx-orin-64g");
-    let nccl_dir = recipe(&p, "nccl")["source_dir"].as_str().unwrap().to_string();
+    let nccl_dir = recipe(&p, "nccl")["source_dir"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let step = recipe(&p, "torch")["steps"][0].to_string();
-    assert!(step.contains(&format!("cp -a {nccl_dir} third_party/nccl")), "{step}");
+    assert!(
+        step.contains(&format!("cp -a {nccl_dir} third_party/nccl")),
+        "{step}"
+    );
 }
