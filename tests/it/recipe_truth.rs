@@ -304,3 +304,81 @@ fn deep_check_fails_a_fetch_content_pin_that_differs_from_the_source_recipe() {
         "{text}"
     );
 }
+
+/// The tag/commit pairs confirmed by a source other than a wheel's `git_version` (see each
+/// recipe's comment and the README's provenance table). torch 2.3.1's wheels carry d44533f9…,
+/// which is not what tag v2.3.1 peels to; triton 2.3.1 has no tag, only release/2.3.x.
+#[test]
+fn pinned_commits_are_the_independently_verified_ones() {
+    for (set, name, tag, branch, commit) in [
+        (
+            "jp6-vllm-0.5",
+            "torch",
+            Some("v2.3.1"),
+            None,
+            "63d5e9221bedd1546b7d364b5ce4171547db12a9",
+        ),
+        (
+            "jp6-vllm-0.5",
+            "torchvision",
+            Some("v0.18.1"),
+            None,
+            "126fc22ce33e6c2426edcf9ed540810c178fe9ce",
+        ),
+        (
+            "jp6-vllm-0.5",
+            "triton",
+            None,
+            Some("release/2.3.x"),
+            "958fccea74da58e7e0595ab88ae6cd3f6795a173",
+        ),
+        (
+            "jp6-vllm-0.5",
+            "vllm-flash-attn",
+            Some("v2.5.9.post1"),
+            None,
+            "537f75eb14bf91e582202f4632e5337adbd2b79e",
+        ),
+        (
+            "jp6-vllm-0.5",
+            "cutlass",
+            Some("v3.5.0"),
+            None,
+            "7d49e6c7e2f8896c47f586706e67e1fb215529dc",
+        ),
+        (
+            "jp6-vllm-0.12",
+            "triton",
+            Some("v3.5.0"),
+            None,
+            "c3c476f357f1e9768ea4e45aa5c17528449ab9ef",
+        ),
+        (
+            "jp6-vllm-0.12",
+            "nccl",
+            Some("v2.27.5-1"),
+            None,
+            "3ea7eedf3b9b94f1d9f99f4e55536dfcbd23c1ca",
+        ),
+        (
+            "jp6-vllm-0.12",
+            "cutlass",
+            Some("v4.2.1"),
+            None,
+            "f3fde58372d33e9a5650ba7b80fc48b3b49d40c8",
+        ),
+        (
+            "jp6-vllm-0.12",
+            "bitsandbytes",
+            Some("0.48.2"),
+            None,
+            "b48ecdb3c7fe7bc0c467a015177258b35dfbc3ce",
+        ),
+    ] {
+        let plan = real_plan(set, &[]);
+        let r = recipe(&plan, name);
+        assert_eq!(r["commit"], commit, "{set} {name}");
+        assert_eq!(r["source"]["tag"].as_str(), tag, "{set} {name}");
+        assert_eq!(r["source"]["branch"].as_str(), branch, "{set} {name}");
+    }
+}
