@@ -16,7 +16,7 @@ use crate::jobs::JobsDecision;
 use crate::layout::Layout;
 use crate::process::shell_quote;
 use crate::recipe::template::{Template, Vars};
-use crate::recipe::{Recipe, RecipeSet, StepKind};
+use crate::recipe::{OutputKind, Recipe, RecipeSet, StepKind};
 use crate::redact::redact;
 use crate::target::Target;
 
@@ -222,6 +222,10 @@ pub fn template_vars(cx: &EnvContext) -> Vars {
         v.set_arg("source_dir", d, path_str(&cx.layout.source_dir(d)));
         if let Some(dep) = cx.set.get(d) {
             v.set_arg("version", d, &dep.version);
+            if dep.output == OutputKind::Tree {
+                // A tree recipe installs into its `{out}`; that prefix is what dependents read.
+                v.set_arg("tree_dir", d, path_str(&cx.layout.out_dir(d)));
+            }
         }
     }
     for (name, path) in &cx.resources {

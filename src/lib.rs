@@ -42,6 +42,7 @@ pub mod doctor;
 pub mod env;
 pub mod envvars;
 pub mod error;
+pub mod fetch_pins;
 pub mod fingerprint;
 pub mod hash;
 pub mod host;

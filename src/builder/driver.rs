@@ -378,7 +378,11 @@ fn build_one(
         return Ok(Outcome::Prepared);
     }
     let forced = opts.force.iter().any(|f| f == &r.name || f == "all");
-    if !forced {
+    if !forced && r.output == OutputKind::Tree && tree_is_current(cx, r, &state, res) {
+        cx.reporter.finished(&r.name, "cached (installed tree)");
+        return Ok(Outcome::Cached { wheels: Vec::new() });
+    }
+    if !forced && r.output == OutputKind::Wheel {
         if let Some(wheels) = cached_wheels(cx, &res.fingerprint.hash)? {
             cx.reporter.finished(&r.name, "cached");
             return Ok(Outcome::Cached { wheels });
@@ -401,7 +405,10 @@ fn build_one(
     let start = Instant::now();
     let venv = ensure_venv(cx, r, opts, venv)?;
     let (jobs_ok, retried) = run_steps(cx, r, p, &res.fingerprint.hash, opts, &mut state)?;
-    let wheels = collect_wheels(cx, r, p, venv)?;
+    let wheels = match r.output {
+        OutputKind::Tree => Vec::new(),
+        _ => collect_wheels(cx, r, p, venv)?,
+    };
     let mut names = Vec::new();
     for w in &wheels {
         let stored = cx.wheelhouse.add(
@@ -428,6 +435,14 @@ fn build_one(
         wheels: names,
         took,
     })
+}
+
+/// A tree recipe's `{out}` is current when its last build finished every step with this
+/// fingerprint and the tree is still there.
+fn tree_is_current(cx: &BuildContext, r: &Recipe, state: &RecipeState, res: &Resolved) -> bool {
+    state.last_built.as_ref().map(|f| &f.hash) == Some(&res.fingerprint.hash)
+        && state.steps_done >= r.steps.len()
+        && std::fs::read_dir(cx.layout.out_dir(&r.name)).is_ok_and(|mut d| d.next().is_some())
 }
 
 /// The wheels recorded for this fingerprint, if every one is still there with its hash.
@@ -621,7 +636,7 @@ fn dependency_wheels(cx: &BuildContext, r: &Recipe) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     for d in want {
         let Some(dep) = cx.set.get(d) else { continue };
-        if dep.output == OutputKind::Source {
+        if dep.output != OutputKind::Wheel {
             continue;
         }
         let names = dep.distributions();

@@ -4,7 +4,9 @@
 //!
 //! `check --deep` (after `jetforge fetch`, still no network): for the selected set, reads the
 //! upstream requirement files at each pinned commit from the git mirrors and checks every pin
-//! on a set package, and checks that every patch and edit applies to the files at that commit.
+//! on a set package, the git pins of its CMake FetchContent declarations against the set's
+//! source recipes ([`crate::fetch_pins`]), and that every patch and edit applies to the files at
+//! that commit.
 //! The engine is [`crate::pins`]; this module picks the set, prints and decides the exit code.
 
 use std::path::{Path, PathBuf};
@@ -13,6 +15,7 @@ use anyhow::Result;
 
 use super::{load_all_sets, Session};
 use crate::cli::{CheckArgs, GlobalArgs};
+use crate::fetch_pins;
 use crate::host::HostFacts;
 use crate::pins::{self, CommitFiles, Origin, PinCheck, SourceFiles, Verdict};
 use crate::recipe::{OutputKind, Recipe, RecipeSet, Source};
@@ -87,9 +90,12 @@ fn check_set(set: &RecipeSet, target: &Target) -> Result<(Vec<String>, Vec<Strin
     for r in &set.recipes {
         if r.source.commit().is_some_and(pins::is_placeholder_commit) {
             let msg = format!(
-                "set `{}`: recipe `{}` ({}) has the placeholder commit 0000000…; its source \
+                "{}:{}: set `{}`: recipe `{}` has the placeholder commit 0000000…; its source \
                  cannot be fetched or checked",
-                set.name, r.name, r.file
+                r.file,
+                placeholder_line(&r.text),
+                set.name,
+                r.name
             );
             lines.push(format!("error: {msg}"));
             problems.push(msg);
@@ -121,6 +127,13 @@ fn render_checks(checks: &[PinCheck]) -> (Vec<String>, Vec<String>) {
         .map(|(_, l)| l.clone())
         .collect();
     (lines, violations)
+}
+
+/// The 1-based line of the recipe's all-zero commit (1 if it cannot be found).
+fn placeholder_line(text: &str) -> usize {
+    text.lines()
+        .position(|l| l.trim_start().starts_with("commit") && l.contains(&"0".repeat(40)))
+        .map_or(1, |i| i + 1)
 }
 
 /// Prints every pin check; returns the violations.
@@ -183,6 +196,15 @@ fn deep(g: &GlobalArgs) -> Result<Vec<String>> {
             problems.extend(report(&pins::check_requirements(
                 &origin, &found, &built, &env,
             )?));
+            let fetched = fetch_pins::fetch_pins(files.as_ref())
+                .map_err(|e| e.context(format!("recipe `{}`", r.name)))?;
+            for v in fetch_pins::check(&fetched, &s.set) {
+                let line = v.render(&r.name, &r.version);
+                println!("{line}");
+                if v.result.is_err() {
+                    problems.push(line);
+                }
+            }
         } else {
             println!(
                 "{} {}: a source tree built by another recipe; its packaging pins do not apply",

@@ -43,10 +43,10 @@ pub fn run(g: &GlobalArgs) -> Result<()> {
         }
         let width = s.recipes.iter().map(|r| r.name.len()).max().unwrap_or(0);
         for r in &s.recipes {
-            let kind = if r.output == OutputKind::Source {
-                " [source]"
-            } else {
-                ""
+            let kind = match r.output {
+                OutputKind::Wheel => "",
+                OutputKind::Source => " [source]",
+                OutputKind::Tree => " [tree]",
             };
             let deps = if r.depends.is_empty() {
                 String::new()

@@ -210,6 +210,7 @@ fn render_recipe(n: usize, r: &RecipePlan, verbose: bool) -> String {
     let kind = match r.output {
         OutputKind::Wheel => "wheel",
         OutputKind::Source => "prepared source",
+        OutputKind::Tree => "installed tree",
     };
     let mut out = format!("{n}. {} {} ({kind})\n", r.name, r.version);
     let src = &r.source;
@@ -261,7 +262,7 @@ fn render_recipe(n: usize, r: &RecipePlan, verbose: bool) -> String {
             res.name, res.url
         ));
     }
-    if r.output == OutputKind::Wheel {
+    if r.output != OutputKind::Source {
         let j = &r.jobs;
         let mut jobs = format!("MAX_JOBS={} ({})", j.max_jobs, j.reason);
         if let Some(t) = j.nvcc_threads {

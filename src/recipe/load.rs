@@ -270,21 +270,34 @@ fn load_recipe(
     {
         None | Some(("wheel", _)) => OutputKind::Wheel,
         Some(("source", _)) => OutputKind::Source,
+        Some(("tree", _)) => OutputKind::Tree,
         Some((other, span)) => {
             diags.push(
                 cx.at(span, format!("unknown output kind `{other}`"))
-                    .with_hint("use `wheel` or `source`"),
+                    .with_hint("use `wheel`, `source` or `tree`"),
             );
             OutputKind::Wheel
         }
     };
-    if output == OutputKind::Wheel && steps.is_empty() {
+    if output != OutputKind::Source && steps.is_empty() {
         diags.push(
             cx.at(
                 raw.package.name.span(),
-                format!("recipe `{name}` builds a wheel but has no build steps"),
+                format!(
+                    "recipe `{name}` builds a {} but has no build steps",
+                    output.noun()
+                ),
             )
             .with_hint("add [build] steps, or set [output] kind = \"source\""),
+        );
+    }
+    if output == OutputKind::Tree && raw.verify.is_some() {
+        diags.push(
+            cx.at(
+                find_table(&text, "verify"),
+                format!("recipe `{name}` installs a tree, which has nothing to import: [verify] does not apply"),
+            )
+            .with_hint("check the tree in the recipe that uses it (its verify imports the wheel built against it)"),
         );
     }
     check_template_refs(&cx, &raw, diags);
@@ -957,6 +970,12 @@ fn check_template_refs(cx: &Cx, raw: &RecipeFile, diags: &mut Diagnostics) {
         .map(|r| r.name.get_ref().as_str())
         .collect();
     for (s, span) in templated(raw) {
+        if let Some(msg) = Template::block_error(s) {
+            let at = locate(cx.text, &span, "{");
+            diags.push(cx.at(at, msg).with_hint(
+                "write `{per_arch}…{each_arch_nodot}…{end_per_arch}`: the body is repeated once per target CUDA arch",
+            ));
+        }
         for r in Template::parse(s).1 {
             let shown = template::display_var(&r.name, r.arg.as_deref());
             let at = locate(cx.text, &span, &shown);
@@ -993,6 +1012,25 @@ fn check_template_refs(cx: &Cx, raw: &RecipeFile, diags: &mut Diagnostics) {
             }
         }
     }
+}
+
+/// The recipes a recipe's templates name with `{tree_dir:NAME}`.
+fn tree_dir_args(r: &Recipe) -> BTreeSet<String> {
+    let mut templates: Vec<&Template> = r.env.iter().map(|(_, t)| t).collect();
+    templates.extend(r.edits.iter().map(|e| &e.replace));
+    for s in &r.steps {
+        match &s.kind {
+            StepKind::Script(t) => templates.push(t),
+            StepKind::Argv(a) => templates.extend(a),
+        }
+        templates.extend(&s.cwd);
+    }
+    templates
+        .iter()
+        .flat_map(|t| t.vars())
+        .filter_map(|(name, arg)| (name == "tree_dir").then_some(arg).flatten())
+        .map(str::to_string)
+        .collect()
 }
 
 /// The byte range of `needle` inside the value at `span` (falls back to the whole value).
@@ -1044,6 +1082,27 @@ fn check_set(
                         format!("`{}` depends on unknown recipe `{d}`", r.name),
                     )
                     .with_hint(format!("recipes in set `{name}`: {}", known.join(", "))),
+                );
+            }
+        }
+    }
+    for r in &recipes {
+        for d in tree_dir_args(r) {
+            if first
+                .get(d.as_str())
+                .is_some_and(|dep| dep.output != OutputKind::Tree)
+            {
+                let shown = format!("{{tree_dir:{d}}}");
+                diags.push(
+                    Diagnostic::at(
+                        &r.file,
+                        &r.text,
+                        r.text.find(&shown).map_or(0..0, |i| i..i + shown.len()),
+                        format!("`{shown}` names `{d}`, whose output is not a tree"),
+                    )
+                    .with_hint(format!(
+                        "give `{d}` [output] kind = \"tree\" (its steps install into {{out}}), or use {{source_dir:{d}}}"
+                    )),
                 );
             }
         }

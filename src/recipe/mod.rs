@@ -199,6 +199,20 @@ pub enum OutputKind {
     Wheel,
     /// A prepared source tree consumed by another recipe; nothing is built.
     Source,
+    /// A directory tree the steps install into `{out}` (e.g. an LLVM install prefix); no wheel.
+    /// Recipes that depend on it read it through `{tree_dir:NAME}`.
+    Tree,
+}
+
+impl OutputKind {
+    /// What the recipe produces, for messages.
+    pub fn noun(self) -> &'static str {
+        match self {
+            OutputKind::Wheel => "wheel",
+            OutputKind::Source => "source tree",
+            OutputKind::Tree => "tree",
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -51,10 +51,6 @@ fn embedded_set_lists_and_checks_from_any_directory() {
         .arg("check")
         .output()
         .unwrap();
-    // Until the triton commits are known, check flags their placeholders (see sets.rs).
     let text = stdout(&out);
-    assert!(
-        out.status.success() || text.contains("placeholder commit"),
-        "{text}"
-    );
+    assert!(out.status.success(), "{text}");
 }

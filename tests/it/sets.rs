@@ -232,19 +232,13 @@ fn real(args: &[&str], host_name: &str) -> std::process::Output {
 }
 
 #[test]
-fn both_real_sets_check_except_the_flagged_triton_placeholder() {
+fn both_real_sets_pass_check() {
     for set in ["jp6-vllm-0.12", "jp6-vllm-0.5"] {
         let out = real(&["--set", set, "check"], "agx-orin-64g");
         let text = stdout(&out);
-        // The triton commits could not be verified upstream: check must say so (and fail).
-        let flagged = text.contains("recipe `triton`") && text.contains("placeholder commit");
-        let verdict = if flagged {
-            "error (1 problem(s))"
-        } else {
-            "ok"
-        };
-        assert!(text.contains(&format!("{verdict}: set `{set}`")), "{text}");
-        assert_eq!(out.status.success(), !flagged, "{text}\n{}", stderr(&out));
+        assert!(text.contains(&format!("ok: set `{set}`")), "{text}");
+        assert!(out.status.success(), "{text}\n{}", stderr(&out));
+        assert!(!text.contains("placeholder"), "{text}");
         assert!(!text.contains('✘'), "{text}");
     }
 }
@@ -294,4 +288,76 @@ fn real_sets_plan_in_order_for_sm87_with_memory_aware_jobs() {
             assert!(jobs(&nano, n) < jobs(&agx, n), "{set} {n}");
         }
     }
+}
+
+/// The recipes #11 added: LLVM (an installed tree) before triton in the 0.5 set, NCCL (a source
+/// tree torch's build copies in) before torch in the 0.12 set, with MAX_JOBS from memory that
+/// never exceeds the CPUs and grows with the machine.
+#[test]
+fn real_sets_plan_llvm_and_nccl_before_their_users_with_sane_jobs() {
+    for (set, dep, user, kind) in [
+        ("jp6-vllm-0.5", "llvm", "triton", "tree"),
+        ("jp6-vllm-0.12", "nccl", "torch", "source"),
+    ] {
+        let agx = plan(set, "agx-orin-64g");
+        let names: Vec<&str> = agx["recipes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["name"].as_str().unwrap())
+            .collect();
+        let at = |n: &str| names.iter().position(|x| *x == n).unwrap();
+        assert!(at(dep) < at(user), "{set}: {names:?}");
+        assert_eq!(recipe(&agx, dep)["output"], kind, "{set}");
+        assert!(
+            recipe(&agx, user)["depends"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|d| d == dep),
+            "{set}"
+        );
+    }
+    // LLVM: the install prefix reaches triton as LLVM_SYSPATH; links run one at a time.
+    for host_name in ["orin-nano-8g", "agx-orin-64g"] {
+        let p = plan("jp6-vllm-0.5", host_name);
+        let llvm = recipe(&p, "llvm");
+        let jobs = llvm["jobs"]["jobs"].as_u64().unwrap();
+        assert!((1..=12).contains(&jobs), "{host_name}: {jobs}");
+        let prefix = recipe(&p, "triton")["env"]["LLVM_SYSPATH"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(prefix.ends_with("/out/llvm"), "{prefix}");
+        let configure = llvm["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == "configure")
+            .unwrap()
+            .to_string();
+        assert!(
+            configure.contains("-DLLVM_PARALLEL_LINK_JOBS=1"),
+            "{configure}"
+        );
+        assert!(
+            configure.contains(&format!("-DCMAKE_INSTALL_PREFIX={prefix}")),
+            "{configure}"
+        );
+    }
+    let jobs = |p: &Value| recipe(p, "llvm")["jobs"]["jobs"].as_u64().unwrap();
+    assert!(
+        jobs(&plan("jp6-vllm-0.5", "orin-nano-8g")) < jobs(&plan("jp6-vllm-0.5", "agx-orin-64g"))
+    );
+    // NCCL: torch's first step puts the nccl recipe's tree where checkout_nccl() looks.
+    let p = plan("jp6-vllm-0.12", "agx-orin-64g");
+    let nccl_dir = recipe(&p, "nccl")["source_dir"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let step = recipe(&p, "torch")["steps"][0].to_string();
+    assert!(
+        step.contains(&format!("cp -a {nccl_dir} third_party/nccl")),
+        "{step}"
+    );
 }
