@@ -7,3 +7,4 @@ pub mod runner;
 pub mod sources;
 pub mod state;
 pub mod venv;
+pub mod verify_venv;

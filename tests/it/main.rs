@@ -15,3 +15,4 @@ mod sets;
 mod src_e2e;
 mod support;
 mod util;
+mod verify_install;
