@@ -922,9 +922,8 @@ fn verify(cx: &BuildContext, r: &Recipe, venv: &VenvSpec, wheels: &[PathBuf]) ->
         VerifyOutcome::Fail { status, .. } => Err(crate::error::failure_hint(
             format!("{}: verify failed ({status}):\n{}", r.name, shown()),
             format!(
-                "the wheel was moved to broken/; the snippet ran as a user runs the wheel: in `{}` with none of the recipe's [env] (`jetforge verify {}` runs it again)",
-                cx.layout.verify_venv_dir().display(),
-                r.name
+                "the wheel was moved to broken/; the snippet ran as a user runs the wheel, with none of the recipes' [env]: investigate with `{}`, which still has it installed",
+                verify_venv.python().display()
             ),
         )),
         VerifyOutcome::Timeout { secs, .. } => Err(crate::error::failure_hint(
