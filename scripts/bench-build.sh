@@ -54,7 +54,7 @@ for i in $(seq "$repeats"); do
   jet+=("$(echo "$t1 - $t0" | bc)"); hand+=("$(echo "$t3 - $t2" | bc)")
 done
 j=$(median "${jet[@]}"); st=$(median "${steps[@]}"); h=$(median "${hand[@]}")
-python3 -c "import sys; j,st,h=map(float,sys.argv[1:]); print(f'jetforge {j:.3f} s in all (the step {st:.3f} s; the rest: fingerprints, wheel checks, verify, wheelhouse), by hand {h:.3f} s; ratio {j/h:.3f} in all, {st/h:.3f} for the step (target <= 1.05)')" "$j" "$st" "$h"
+python3 -c "import sys; j,st,h=map(float,sys.argv[1:]); print(f'jetforge {j:.3f} s in all (the step {st:.3f} s; the rest: fingerprints, wheel checks, install into the verify venv, verify, wheelhouse), by hand {h:.3f} s; ratio {j/h:.3f} in all, {st/h:.3f} for the step (target <= 1.05)')" "$j" "$st" "$h"
 
 echo "== P5: OOM-killed and retried vs started at the right jobs"
 own=$(awk -F: '$2=="memory"{print $3}' /proc/self/cgroup)

@@ -130,5 +130,5 @@ for sec in d["sections"]:
             print(f"  {c['level']:<7} {sec['title']}/{c['name']}: {c['detail']}")
 PY
 echo "verify: $("$py" -c 'import json,sys; print([(r["package"], r["result"]) for r in json.load(open(sys.argv[1]))["results"]])' "$out/verify.json")"
-echo "P7: by hand ${by_hand} s, through jetforge ${through} s (steps + wheel checks + GPU verify), ratio $(calc "$through / $by_hand")"
+echo "P7: by hand ${by_hand} s, through jetforge ${through} s (steps + wheel checks + install into the verify venv + GPU verify), ratio $(calc "$through / $by_hand")"
 echo "P7 (steps only): by hand ${by_hand} s, jetforge's steps ${steps_only} s, ratio $(calc "$steps_only / $by_hand")"

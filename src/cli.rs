@@ -209,6 +209,10 @@ pub struct InstallArgs {
     /// Like --index, for a page or directory of wheel links (pip's --find-links).
     #[arg(long, value_name = "URL")]
     pub find_links: Option<String>,
+    /// Install wheels built from other inputs than the recipes' current ones (a recipe changed
+    /// and its rebuild failed), with a warning, instead of refusing.
+    #[arg(long)]
+    pub allow_stale: bool,
 }
 
 #[derive(Debug, Args)]

@@ -10,6 +10,7 @@
 //!     venv/                the build venv of this set and target
 //!     cross/               cross builds only: the target's sysconfigdata, CMake toolchain file
 //!     verify/<name>/       cross builds only: the wheels installed for the target, for verify
+//!     verify-venv/         the set's wheels installed as a user would, where verify snippets run
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -52,6 +53,10 @@ impl Layout {
 
     pub fn cross_dir(&self) -> PathBuf {
         self.root.join("cross")
+    }
+
+    pub fn verify_venv_dir(&self) -> PathBuf {
+        self.root.join("verify-venv")
     }
 
     pub fn verify_dir(&self, name: &str) -> PathBuf {

@@ -56,15 +56,18 @@ impl Outcome {
     }
 }
 
-/// Runs `verify.python` with `python -c`, with exactly `env`, killed after its timeout. A
-/// snippet that needs a GPU is skipped when `gpu_visible` is false.
+/// Runs `verify.python` with `python -c`, with exactly `env`, killed after its timeout; the
+/// command and its whole output are appended to `log`. A snippet that needs a GPU is skipped
+/// when `gpu_visible` is false.
 pub fn run_snippet(
     python: &Path,
     verify: &Verify,
     env: &[(String, String)],
     gpu_visible: bool,
+    log: &mut String,
 ) -> Result<Outcome> {
     if verify.gpu && !gpu_visible {
+        log.push_str("# skipped: the snippet needs a GPU and none is visible\n");
         return Ok(Outcome::Skipped {
             reason: "needs a GPU and none is visible".into(),
         });
@@ -74,7 +77,17 @@ pub fn run_snippet(
         "-c".into(),
         verify.python.clone(),
     ];
-    run_timed(&argv, env, Duration::from_secs(verify.timeout_secs))
+    let timeout = Duration::from_secs(verify.timeout_secs);
+    let out = runner::run_with_timeout(&argv, env, &std::env::temp_dir(), timeout)?;
+    log.push_str(&format!(
+        "$ {} -c <<'EOF'\n{}\nEOF\n{}",
+        python.display(),
+        verify.python.trim_end(),
+        out.output
+    ));
+    let outcome = outcome_of(&out, timeout);
+    log.push_str(&format!("# {}\n", outcome.label()));
+    Ok(outcome)
 }
 
 fn run_timed(argv: &[String], env: &[(String, String)], timeout: Duration) -> Result<Outcome> {
@@ -245,13 +258,21 @@ mod tests {
     #[test]
     fn snippet_outcomes() {
         let py = python3();
-        let pass = run_snippet(&py, &verify("print('hi')", 30, false), &env(), false).unwrap();
+        let pass = run_snippet(
+            &py,
+            &verify("print('hi')", 30, false),
+            &env(),
+            false,
+            &mut String::new(),
+        )
+        .unwrap();
         assert!(matches!(pass, Outcome::Pass { .. }), "{pass:?}");
         let fail = run_snippet(
             &py,
             &verify("raise SystemExit('nope')", 30, false),
             &env(),
             false,
+            &mut String::new(),
         )
         .unwrap();
         match fail {
@@ -261,7 +282,14 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        let skipped = run_snippet(&py, &verify("x", 30, true), &env(), false).unwrap();
+        let skipped = run_snippet(
+            &py,
+            &verify("x", 30, true),
+            &env(),
+            false,
+            &mut String::new(),
+        )
+        .unwrap();
         assert!(matches!(skipped, Outcome::Skipped { .. }));
     }
 
@@ -276,6 +304,7 @@ mod tests {
             ),
             &env(),
             true,
+            &mut String::new(),
         )
         .unwrap();
         assert!(matches!(out, Outcome::Timeout { secs: 1, .. }), "{out:?}");

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context, Result};
 
+use super::verify_venv::{self, VerifyVenv};
 use crate::cross::emulate::EmulatedVerify;
 use crate::cross::Cross;
 use crate::env::{Origin, RenderedStep};
@@ -407,7 +408,7 @@ fn build_one(
     let (jobs_ok, retried) = run_steps(cx, r, p, &res.fingerprint.hash, opts, &mut state)?;
     let wheels = match r.output {
         OutputKind::Tree => Vec::new(),
-        _ => collect_wheels(cx, r, p, venv)?,
+        _ => collect_wheels(cx, r, venv)?,
     };
     let mut names = Vec::new();
     for w in &wheels {
@@ -417,6 +418,7 @@ fn build_one(
                 fingerprint: res.fingerprint.hash.clone(),
                 commit: res.commit.clone(),
                 target: cx.target.name.clone(),
+                recipe: Some(r.name.clone()),
             },
         )?;
         names.push(stored.entry.file);
@@ -518,6 +520,7 @@ fn fetch_remote(
         fingerprint: res.fingerprint.hash.clone(),
         commit: res.commit.clone(),
         target: cx.target.name.clone(),
+        recipe: Some(r.name.clone()),
     };
     wheels
         .iter()
@@ -639,11 +642,11 @@ fn dependency_wheels(cx: &BuildContext, r: &Recipe) -> Result<Vec<PathBuf>> {
         if dep.output != OutputKind::Wheel {
             continue;
         }
-        let names = dep.distributions();
+        let declared = dep.distributions();
         out.extend(
             entries
                 .iter()
-                .filter(|e| e.target == cx.target.name && names.contains(&e.package))
+                .filter(|e| e.target == cx.target.name && e.is_of(&dep.name, &declared))
                 .map(|e| cx.wheelhouse.dir().join(&e.file)),
         );
     }
@@ -854,14 +857,9 @@ fn clear_wheels(out: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Finds the wheels the steps wrote, checks them, installs them into the build venv and runs
-/// the verify snippet. A wheel failing any of that goes to `broken/` and fails the recipe.
-fn collect_wheels(
-    cx: &BuildContext,
-    r: &Recipe,
-    p: &RecipePlan,
-    venv: &VenvSpec,
-) -> Result<Vec<PathBuf>> {
+/// Finds the wheels the steps wrote, checks them and runs the verify snippet with them
+/// installed. A wheel failing any of that goes to `broken/` and fails the recipe.
+fn collect_wheels(cx: &BuildContext, r: &Recipe, venv: &VenvSpec) -> Result<Vec<PathBuf>> {
     cx.reporter.phase(&r.name, "verify");
     let out = cx.layout.out_dir(&r.name);
     let mut wheels: Vec<PathBuf> = std::fs::read_dir(&out)
@@ -896,7 +894,8 @@ fn collect_wheels(
             ));
         }
     }
-    if let Err(e) = verify(cx, r, p, venv, &wheels) {
+    same_distribution_elsewhere(cx, r, &wheels)?;
+    if let Err(e) = verify(cx, r, venv, &wheels) {
         for w in &wheels {
             cx.wheelhouse.add_broken(w, &format!("{e:#}"))?;
         }
@@ -905,21 +904,56 @@ fn collect_wheels(
     Ok(wheels)
 }
 
-/// Runs the recipe's `[verify]` snippet with the build venv's python, or in a cross build with
-/// the target's python under its emulator.
-fn verify(
-    cx: &BuildContext,
-    r: &Recipe,
-    p: &RecipePlan,
-    venv: &VenvSpec,
-    wheels: &[PathBuf],
-) -> Result<()> {
+/// Refuses a wheel whose distribution (from its METADATA) another recipe of the set already
+/// produces for this target: storing it would replace that recipe's wheel, which would then
+/// rebuild and replace this one, forever.
+fn same_distribution_elsewhere(cx: &BuildContext, r: &Recipe, wheels: &[PathBuf]) -> Result<()> {
+    let entries = cx.wheelhouse.entries()?;
+    for w in wheels {
+        let info = WheelInfo::read(w)?;
+        let package = info.package();
+        let other = entries.iter().find_map(|e| {
+            let owner = e.recipe.as_deref()?;
+            (e.package == package
+                && e.target == cx.target.name
+                && owner != r.name
+                && cx.set.get(owner).is_some())
+            .then_some(owner)
+        });
+        if let Some(other) = other {
+            return Err(crate::error::failure_hint(
+                format!(
+                    "{}: its wheel `{}` is distribution `{package}`, which recipe `{other}` of set `{}` also produces",
+                    r.name,
+                    info.file(),
+                    cx.set.name
+                ),
+                format!(
+                    "two recipes cannot produce the same distribution: change the package one of them builds, or remove `{}` or `{other}` from the set",
+                    r.name
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Runs the recipe's `[verify]` snippet as a user would run the wheel: in the verify venv
+/// holding the new wheels and the set's wheels they need, with the caller's environment only
+/// (see `verify_venv`); in a cross build with the target's python under its emulator. The
+/// whole output goes to `logs/<recipe>/verify.log`, and is shown on failure.
+fn verify(cx: &BuildContext, r: &Recipe, venv: &VenvSpec, wheels: &[PathBuf]) -> Result<()> {
     let Some(v) = &r.verify else { return Ok(()) };
-    let env: Vec<(String, String)> = p
-        .build_env
-        .pairs()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
+    let log_path = cx.layout.log_dir(&r.name).join("verify.log");
+    let mut log = String::new();
+    let verify_venv = VerifyVenv::new(
+        cx.layout.verify_venv_dir(),
+        venv.base_python.clone(),
+        venv.system_site_packages,
+    );
+    let caller: Vec<(String, String)> = std::env::vars().collect();
+    let user = verify_venv::user_env(caller, cx.set, cx.layout, &verify_venv.spec.dir);
+    let env = verify_venv::with_package(&user, &r.name, &r.version);
     let outcome = match cx.cross {
         Some(_) if v.gpu => VerifyOutcome::Skipped {
             reason: "it needs the target's GPU, which a cross build does not have".into(),
@@ -932,24 +966,34 @@ fn verify(
             }
         }
         None => {
-            // The new wheels, unpacked, first on the path: what an install would put in
-            // site-packages, without a pip run per recipe. Dependents install them properly.
-            let dir = cx.layout.verify_dir(&r.name);
-            unpack_wheels(wheels, &dir)?;
-            let mut env = env;
-            let path = match env.iter().find(|(k, _)| k == "PYTHONPATH") {
-                Some((_, old)) => format!("{}:{old}", dir.display()),
-                None => dir.display().to_string(),
-            };
-            env.retain(|(k, _)| k != "PYTHONPATH");
-            env.push(("PYTHONPATH".into(), path));
-            crate::verify::run_snippet(
-                &venv.python(),
-                v,
-                &env,
-                cx.facts.gpu_visible || cx.facts.gpu_arch.is_some(),
-            )?
+            let mut all = dependency_wheels(cx, r)?;
+            all.extend(wheels.iter().cloned());
+            let ran = verify_venv.sync(&all, &env, &mut log).and_then(|()| {
+                crate::verify::run_snippet(
+                    &verify_venv.python(),
+                    v,
+                    &env,
+                    cx.facts.gpu_visible || cx.facts.gpu_arch.is_some(),
+                    &mut log,
+                )
+            });
+            verify_venv::write_log(&log_path, &log)?;
+            ran.with_context(|| {
+                format!(
+                    "{}: verify could not run (log: {})",
+                    r.name,
+                    log_path.display()
+                )
+            })?
         }
+    };
+    let shown = || {
+        let text = std::fs::read_to_string(&log_path).unwrap_or_default();
+        format!(
+            "  log: {}\n{}",
+            log_path.display(),
+            verify_venv::tail(&text)
+        )
     };
     match outcome {
         VerifyOutcome::Pass { said, .. } => {
@@ -963,46 +1007,22 @@ fn verify(
                 .message(&format!("{}: verify skipped: {reason}", r.name));
             Ok(())
         }
-        VerifyOutcome::Fail { status, tail, .. } => Err(crate::error::failure_hint(
+        VerifyOutcome::Fail { status, .. } => Err(crate::error::failure_hint(
+            format!("{}: verify failed ({status}):\n{}", r.name, shown()),
             format!(
-                "{}: verify failed ({status}):\n{}",
-                r.name,
-                indent_tail(&tail)
+                "the wheel was moved to broken/; the snippet ran as a user runs the wheel, with none of the recipes' [env]: investigate with `{}`, which still has it installed",
+                verify_venv.python().display()
             ),
-            "the wheel was moved to broken/; run the snippet in the build venv to investigate",
         )),
         VerifyOutcome::Timeout { secs, .. } => Err(crate::error::failure_hint(
             format!(
-                "{}: verify did not finish within {secs}s and was stopped",
-                r.name
+                "{}: verify did not finish within {secs}s and was stopped\n{}",
+                r.name,
+                shown()
             ),
             "raise [verify] timeout_secs if the check is slow, or look for a hang",
         )),
     }
-}
-
-/// Unpacks `wheels` into a fresh `dir` (zip entries are checked to stay inside it).
-fn unpack_wheels(wheels: &[PathBuf], dir: &Path) -> Result<()> {
-    if dir.exists() {
-        std::fs::remove_dir_all(dir)
-            .with_context(|| format!("failed to clear `{}`", dir.display()))?;
-    }
-    std::fs::create_dir_all(dir)
-        .with_context(|| format!("failed to create `{}`", dir.display()))?;
-    for w in wheels {
-        let file =
-            std::fs::File::open(w).with_context(|| format!("failed to open `{}`", w.display()))?;
-        zip::ZipArchive::new(file)
-            .and_then(|mut z| z.extract(dir))
-            .with_context(|| {
-                format!(
-                    "failed to unpack `{}` into `{}`",
-                    w.display(),
-                    dir.display()
-                )
-            })?;
-    }
-    Ok(())
 }
 
 /// The emulated run of a cross build's verify snippet, with the recipe's dependency wheels
@@ -1058,16 +1078,21 @@ fn verify_emulated(
 /// Every wheel of this target in the wheelhouse must have its `Requires-Dist` on set packages
 /// satisfied by the versions the set builds.
 fn check_set_pins(cx: &BuildContext) -> Result<()> {
+    let entries = cx.wheelhouse.entries()?;
     let mut versions = BTreeMap::new();
     for r in &cx.set.recipes {
         let v: pep440_rs::Version = r.version.parse().map_err(|e| anyhow!("{e}"))?;
-        for n in r.distributions() {
+        let declared = r.distributions();
+        // The distributions its wheels say they are, whatever the recipe is called.
+        let built = entries
+            .iter()
+            .filter(|e| e.target == cx.target.name && e.is_of(&r.name, &declared))
+            .map(|e| e.package.clone());
+        for n in declared.iter().cloned().chain(built) {
             versions.insert(n, v.clone());
         }
     }
-    let infos: Vec<WheelInfo> = cx
-        .wheelhouse
-        .entries()?
+    let infos: Vec<WheelInfo> = entries
         .iter()
         .filter(|e| e.target == cx.target.name)
         .map(|e| WheelInfo::read(&cx.wheelhouse.dir().join(&e.file)))

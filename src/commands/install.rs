@@ -5,17 +5,25 @@
 //!
 //! `--index URL` / `--find-links URL` take the set from a remote cache instead: every set
 //! package pinned to its recipe version, binary wheels only, and that source alone.
+//!
+//! A wheelhouse wheel goes in only if it was built from the recipe's current inputs (its
+//! fingerprint is the one a build would compute now): after a recipe changed and its rebuild
+//! failed, the old wheel is refused, naming what changed, unless `--allow-stale`.
 
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 
 use super::Session;
+use std::collections::BTreeSet;
+
 use crate::cli::{GlobalArgs, InstallArgs};
+use crate::fingerprint::explain;
 use crate::net::index::simple_url;
 use crate::process::runner::{self, Program, StepCommand};
 use crate::recipe::OutputKind;
 use crate::redact::redact;
+use crate::state::RecipeState;
 use crate::venv::{self, Installer, VenvSpec};
 use crate::wheelhouse::store::{ManifestEntry, Wheelhouse};
 
@@ -26,8 +34,10 @@ pub fn run(g: &GlobalArgs, a: &InstallArgs) -> Result<()> {
     }
     let wheelhouse = Wheelhouse::open(a.wheelhouse.as_deref().unwrap_or(&s.wheelhouse))?;
     let entries = selected_entries(&s, &wheelhouse, &a.packages.packages)?;
+    refuse_stale(&s, &a.packages.packages, &entries, a.allow_stale)?;
     let env = pip_env(&s);
     let venv = create_venv(&s, a, &env)?;
+    let entries: Vec<ManifestEntry> = entries.into_iter().map(|(_, e)| e).collect();
     let files: Vec<PathBuf> = entries
         .iter()
         .map(|e| wheelhouse.dir().join(&e.file))
@@ -146,18 +156,91 @@ fn install_remote(s: &Session, a: &InstallArgs, source: &[String]) -> Result<()>
     Ok(())
 }
 
-/// Manifest entries of the selected recipes (and their dependencies) for this target.
-fn selected_entries(s: &Session, wh: &Wheelhouse, names: &[String]) -> Result<Vec<ManifestEntry>> {
+/// Refuses (or with `allow` warns about) wheels whose fingerprint is not the one their recipe
+/// has now, saying what changed as `plan -v` does. A recipe whose key cannot be known here
+/// (a git source never prepared in this work dir) is a warning: the wheelhouse may have come
+/// from another machine.
+fn refuse_stale(
+    s: &Session,
+    names: &[String],
+    entries: &[(String, ManifestEntry)],
+    allow: bool,
+) -> Result<()> {
+    let plan = super::plan::make(s, names, None)?;
+    let selected = s.set.select(names).map_err(crate::error::input)?;
+    let known =
+        crate::builder::driver::known_fingerprints(&plan.recipes, &selected, &s.target, &s.facts);
+    let mut stale = Vec::new();
+    let mut unknown = BTreeSet::new();
+    for (recipe, e) in entries {
+        match known.get(recipe).cloned().flatten() {
+            None => {
+                unknown.insert(recipe.as_str());
+            }
+            Some(fp) if fp.hash != e.fingerprint => {
+                let last = RecipeState::load(&s.layout.state_file(recipe)).last_built;
+                let why = match last.filter(|l| l.hash == e.fingerprint) {
+                    Some(l) => explain(Some(&l), &fp).join("; "),
+                    None => {
+                        "it was built from other inputs than the recipe's current ones".to_string()
+                    }
+                };
+                stale.push((recipe.clone(), e.file.clone(), why));
+            }
+            Some(_) => {}
+        }
+    }
+    for r in unknown {
+        eprintln!(
+            "warning: {r}: cannot tell whether its wheel is current (its source is not prepared in `{}`); installing the wheelhouse's",
+            s.layout.root.display()
+        );
+    }
+    if stale.is_empty() {
+        return Ok(());
+    }
+    let lines: Vec<String> = stale
+        .iter()
+        .map(|(r, file, why)| format!("  {r}: `{file}` is stale: {why}"))
+        .collect();
+    let recipes: Vec<&str> = stale.iter().map(|(r, _, _)| r.as_str()).collect();
+    if allow {
+        eprintln!(
+            "warning: installing stale wheels (--allow-stale):\n{}",
+            lines.join("\n")
+        );
+        return Ok(());
+    }
+    Err(crate::error::failure_hint(
+        format!(
+            "the wheelhouse's wheels are not what the recipes build now:\n{}",
+            lines.join("\n")
+        ),
+        format!(
+            "build them first: `jetforge build {}` (same --set and --target); or install the old wheels anyway with --allow-stale",
+            recipes.join(" ")
+        ),
+    ))
+}
+
+/// Manifest entries of the selected recipes (and their dependencies) for this target, each with
+/// its recipe: the wheels the manifest records as the recipe's (whatever their distribution
+/// is called).
+fn selected_entries(
+    s: &Session,
+    wh: &Wheelhouse,
+    names: &[String],
+) -> Result<Vec<(String, ManifestEntry)>> {
     let recipes = s.set.select(names).map_err(crate::error::input)?;
     let all = wh.entries()?;
     let mut out = Vec::new();
     let mut missing = Vec::new();
     for r in recipes.iter().filter(|r| r.output == OutputKind::Wheel) {
-        let dists = r.distributions();
+        let declared = r.distributions();
         let found: Vec<_> = all
             .iter()
-            .filter(|e| e.target == s.target.name && dists.contains(&e.package))
-            .cloned()
+            .filter(|e| e.target == s.target.name && e.is_of(&r.name, &declared))
+            .map(|e| (r.name.clone(), e.clone()))
             .collect();
         if found.is_empty() {
             missing.push(r.name.clone());

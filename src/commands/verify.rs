@@ -1,15 +1,23 @@
-//! `jetforge verify [PKG…] --venv DIR [--nccl]`: runs the selected recipes' `[verify]`
-//! snippets with `DIR/bin/python`, prints a table (or `--json`), exit 1 on any failure.
+//! `jetforge verify [PKG…] [--venv DIR] [--nccl]`: runs the selected recipes' `[verify]`
+//! snippets as a user runs the wheels, prints a table (or `--json`), exit 1 on any failure.
+//! With `--venv DIR`, in that venv (where `jetforge install` put the set); without, in the
+//! set's verify venv, synced with the wheelhouse's wheels of the selection (see
+//! `build::verify_venv`). Either way with the caller's environment only: no recipe's `[env]`.
+//! Each recipe's whole output goes to `logs/<recipe>/verify.log`.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use serde::Serialize;
 
+use crate::builder::verify_venv::{self, VerifyVenv};
 use crate::cli::{GlobalArgs, VerifyArgs};
 use crate::process::runner::{self, Status};
+use crate::recipe::{OutputKind, Recipe};
+use crate::venv;
 use crate::verify::{self, NcclReport, Outcome};
+use crate::wheelhouse::store::Wheelhouse;
 
 use super::Session;
 
@@ -38,22 +46,27 @@ enum NcclSection {
 
 pub fn run(g: &GlobalArgs, a: &VerifyArgs) -> Result<()> {
     let session = Session::load(g)?;
-    let venv = a.venv.clone().unwrap_or_else(|| session.layout.venv_dir());
-    let venv = std::path::absolute(&venv)
-        .map_err(|e| crate::error::input(format!("venv `{}`: {e}", venv.display())))?;
-    let python = venv.join("bin/python");
-    if !python.exists() {
-        return Err(crate::error::input_hint(
-            format!("`{}` is not a venv: no bin/python", venv.display()),
-            "pass the venv the set was installed into: `jetforge install --venv DIR`, then `jetforge verify --venv DIR`",
-        ));
-    }
     let recipes = session
         .set
         .select(&a.packages.packages)
         .map_err(crate::error::input)?;
+    let venv = match &a.venv {
+        Some(dir) => {
+            let venv = std::path::absolute(dir)
+                .map_err(|e| crate::error::input(format!("venv `{}`: {e}", dir.display())))?;
+            if !venv.join("bin/python").exists() {
+                return Err(crate::error::input_hint(
+                    format!("`{}` is not a venv: no bin/python", venv.display()),
+                    "pass the venv the set was installed into (`jetforge install --venv DIR`), or leave out --venv to verify the wheelhouse's wheels",
+                ));
+            }
+            venv
+        }
+        None => sync_verify_venv(&session, &recipes)?,
+    };
+    let python = venv.join("bin/python");
     let gpu_visible = session.facts.gpu_visible || session.facts.gpu_arch.is_some();
-    let base_env = venv_env(&venv);
+    let base_env = user_env(&session, &venv);
     let mut results = Vec::new();
     for r in recipes {
         let outcome = match &r.verify {
@@ -61,10 +74,11 @@ pub fn run(g: &GlobalArgs, a: &VerifyArgs) -> Result<()> {
                 reason: "the recipe has no [verify]".into(),
             },
             Some(v) => {
-                let mut env = base_env.clone();
-                env.push(("JETFORGE_PACKAGE".into(), r.name.clone()));
-                env.push(("JETFORGE_VERSION".into(), r.version.clone()));
-                verify::run_snippet(&python, v, &env, gpu_visible)?
+                let env = verify_venv::with_package(&base_env, &r.name, &r.version);
+                let mut log = String::new();
+                let outcome = verify::run_snippet(&python, v, &env, gpu_visible, &mut log)?;
+                verify_venv::write_log(&session.layout.log_dir(&r.name).join("verify.log"), &log)?;
+                outcome
             }
         };
         results.push(Row {
@@ -106,17 +120,71 @@ pub fn run(g: &GlobalArgs, a: &VerifyArgs) -> Result<()> {
     ))
 }
 
-/// The caller's environment with the venv activated, so snippets see the machine as a user of
-/// the venv does.
-fn venv_env(venv: &Path) -> Vec<(String, String)> {
-    let bin = venv.join("bin").to_string_lossy().into_owned();
-    let mut env: Vec<(String, String)> = std::env::vars()
-        .filter(|(k, _)| k != "PATH" && k != "VIRTUAL_ENV" && k != "PYTHONHOME")
-        .collect();
-    let path = super::caller_env("PATH").map_or(bin.clone(), |p| format!("{bin}:{p}"));
-    env.push(("PATH".into(), path));
-    env.push(("VIRTUAL_ENV".into(), venv.to_string_lossy().into_owned()));
-    env
+/// The caller's environment with the venv activated and nothing of the recipes' build
+/// environment, so snippets see the machine as a user of the venv does.
+fn user_env(s: &Session, venv: &Path) -> Vec<(String, String)> {
+    verify_venv::user_env(std::env::vars(), &s.set, &s.layout, venv)
+}
+
+/// Brings the set's verify venv up to date with the wheelhouse's wheels of `recipes` (and
+/// their dependencies): made as the build made it (its interpreter and
+/// `--system-site-packages`), else with the target's Python, seeing system site-packages when
+/// the build venv does.
+fn sync_verify_venv(s: &Session, recipes: &[&Recipe]) -> Result<PathBuf> {
+    let wheelhouse = Wheelhouse::open(s.wheelhouse_dir())?;
+    let entries = wheelhouse.entries()?;
+    let mut wheels = Vec::new();
+    let mut missing = Vec::new();
+    for r in recipes.iter().filter(|r| r.output == OutputKind::Wheel) {
+        let declared = r.distributions();
+        let found: Vec<PathBuf> = entries
+            .iter()
+            .filter(|e| e.target == s.target.name && e.is_of(&r.name, &declared))
+            .map(|e| wheelhouse.dir().join(&e.file))
+            .collect();
+        if found.is_empty() {
+            missing.push(r.name.as_str());
+        }
+        wheels.extend(found);
+    }
+    if !missing.is_empty() {
+        return Err(crate::error::failure_hint(
+            format!(
+                "the wheelhouse `{}` has no wheel of {} for target `{}`",
+                wheelhouse.dir().display(),
+                missing.join(", "),
+                s.target.name
+            ),
+            "run `jetforge build` first (with the same --set and --target), or pass --venv DIR to verify an installed venv",
+        ));
+    }
+    let dir = s.layout.verify_venv_dir();
+    let (python, system_site) = match VerifyVenv::made_with(&dir) {
+        Some(made) => made,
+        None => (
+            venv::find_python(&s.target.python_version, s.python.as_deref())?,
+            build_venv_sees_system_site(&s.layout.venv_dir()),
+        ),
+    };
+    let vv = VerifyVenv::new(dir, python, system_site);
+    let env = user_env(s, &vv.spec.dir);
+    let mut log = String::new();
+    let synced = vv.sync(&wheels, &env, &mut log);
+    let log_path = s.layout.root.join("logs").join("verify-venv.log");
+    verify_venv::write_log(&log_path, &log)?;
+    synced.with_context(|| format!("log: {}", log_path.display()))?;
+    Ok(vv.spec.dir)
+}
+
+/// Whether the build venv was made with `--system-site-packages` (its `pyvenv.cfg` says so).
+fn build_venv_sees_system_site(venv: &Path) -> bool {
+    std::fs::read_to_string(venv.join("pyvenv.cfg")).is_ok_and(|cfg| {
+        cfg.lines().any(|l| {
+            l.split_once('=').is_some_and(|(k, v)| {
+                k.trim() == "include-system-site-packages" && v.trim() == "true"
+            })
+        })
+    })
 }
 
 fn nccl(python: &Path, env: &[(String, String)], timeout: u64) -> Result<NcclSection> {

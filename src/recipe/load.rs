@@ -1070,6 +1070,34 @@ fn check_set(
             first.insert(&r.name, r);
         }
     }
+    // Two recipes declaring the same distribution would replace each other's wheel in the
+    // wheelhouse and rebuild forever.
+    let mut producer: BTreeMap<String, &Recipe> = BTreeMap::new();
+    for r in &recipes {
+        for w in &r.wheel_names {
+            let dist = crate::pkgname::normalize(w);
+            match producer.get(&dist) {
+                Some(prev) if prev.name != r.name => diags.push(
+                    Diagnostic::at(
+                        &r.file,
+                        &r.text,
+                        quoted_span(&r.text, w),
+                        format!(
+                            "`{}` declares distribution `{w}`, which recipe `{}` also declares",
+                            r.name, prev.name
+                        ),
+                    )
+                    .with_hint(format!(
+                        "`{}` already produces it; two recipes of a set cannot produce the same distribution",
+                        prev.file
+                    )),
+                ),
+                _ => {
+                    producer.insert(dist, r);
+                }
+            }
+        }
+    }
     for r in &recipes {
         for d in r.ordering_deps() {
             if !first.contains_key(d.as_str()) {
@@ -1141,6 +1169,13 @@ fn check_set(
             None
         }
     }
+}
+
+/// Where `"value"` is written in the recipe (the whole file when it is not found as such).
+fn quoted_span(text: &str, value: &str) -> Range<usize> {
+    let quoted = format!("\"{value}\"");
+    text.find(&quoted)
+        .map_or(0..0, |i| i + 1..i + 1 + value.len())
 }
 
 fn name_span(text: &str) -> Range<usize> {

@@ -105,6 +105,17 @@ impl Recipe {
     pub fn ordering_deps(&self) -> impl Iterator<Item = &String> {
         self.depends.iter().chain(&self.after)
     }
+
+    /// The distribution names its wheels are expected to have before any is built: `[output]
+    /// wheels`, else the recipe's name. Once built, the wheelhouse manifest records the real ones
+    /// (from each wheel's METADATA) with the recipe that built them.
+    pub fn declared_wheels(&self) -> Vec<String> {
+        if self.wheel_names.is_empty() {
+            vec![self.name.clone()]
+        } else {
+            self.wheel_names.clone()
+        }
+    }
 }
 
 /// A git repository that a build step clones by itself (torch's NCCL, a CMake FetchContent):

@@ -330,17 +330,18 @@ fn http_get_with_retries(
     // A fresh temp file per try; failing to make one (`Err`) is not worth another try.
     let got = opts.retry(
         || {
-            let mut tmp = temp_file(dir).map_err(Err)?;
-            let hash = http_get(&agent, proxy.as_deref(), url, tmp.as_file_mut()).map_err(Ok)?;
+            let mut tmp = temp_file(dir).map_err(|e| Err(Box::new(e)))?;
+            let hash = http_get(&agent, proxy.as_deref(), url, tmp.as_file_mut())
+                .map_err(|f| Ok(Box::new(f)))?;
             Ok((tmp, hash))
         },
         |e| matches!(e, Ok(f) if f.transient),
     );
     match got {
         Ok(done) => Ok(done),
-        Err((Err(e), _)) => Err(e),
+        Err((Err(e), _)) => Err(*e),
         Err((Ok(failure), tries)) => {
-            Err(download_error(res, url, proxy.as_deref(), failure, tries))
+            Err(download_error(res, url, proxy.as_deref(), *failure, tries))
         }
     }
 }

@@ -364,6 +364,7 @@ mod tests {
                 fingerprint: "f".repeat(64),
                 commit: None,
                 target: "host".into(),
+                recipe: None,
             },
         )
         .unwrap();

@@ -46,6 +46,21 @@ pub struct ManifestEntry {
     pub target: String,
     /// RFC 3339, UTC.
     pub built_at: String,
+    /// The recipe that built it: a recipe's distributions are known from its wheels' METADATA,
+    /// whatever the recipe is called. Absent in manifests written before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recipe: Option<String>,
+}
+
+impl ManifestEntry {
+    /// Whether this wheel is one of `recipe`'s: recorded so, or (in an older manifest that
+    /// records no recipe) named as one of the distributions the recipe declares.
+    pub fn is_of(&self, recipe: &str, declared: &[String]) -> bool {
+        match &self.recipe {
+            Some(r) => r == recipe,
+            None => declared.iter().any(|d| normalize_name(d) == self.package),
+        }
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -60,6 +75,8 @@ pub struct EntryMeta {
     pub fingerprint: String,
     pub commit: Option<String>,
     pub target: String,
+    /// The recipe that built it.
+    pub recipe: Option<String>,
 }
 
 /// A wheel after [`Wheelhouse::add`].
@@ -117,6 +134,7 @@ impl Wheelhouse {
             commit: meta.commit.clone(),
             target: meta.target.clone(),
             built_at: now_rfc3339(),
+            recipe: meta.recipe.clone(),
         };
         let mut manifest = self.load()?;
         let replaced = take_entry(&mut manifest, &entry.package, &entry.target);
@@ -299,6 +317,7 @@ mod tests {
             fingerprint: fingerprint.to_string(),
             commit: Some("a".repeat(40)),
             target: "jetson-orin".to_string(),
+            recipe: Some("torch".to_string()),
         }
     }
 
