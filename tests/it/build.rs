@@ -544,9 +544,8 @@ fn interrupting_a_build_stops_the_step_and_the_next_build_resumes() {
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(130));
     assert!(start.elapsed().as_secs() < 30, "interrupt took too long");
-    std::thread::sleep(std::time::Duration::from_millis(200));
     assert!(
-        !Path::new(&format!("/proc/{sleeper}")).exists(),
+        crate::util::process_gone_within(sleeper, 5),
         "the step's process was left running"
     );
     std::fs::write(dir.join("fast"), "").unwrap();

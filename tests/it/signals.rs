@@ -73,14 +73,6 @@ fn step_pids(dir: &Path, jetforge: &mut Child) -> (i32, i32) {
     }
 }
 
-fn alive(pid: i32) -> bool {
-    // A zombie is dead for our purpose: it runs nothing and holds no pipe.
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
-        !s.rsplit_once(')')
-            .is_some_and(|(_, r)| r.trim_start().starts_with('Z'))
-    })
-}
-
 /// Whether any live process is in process group `pgid`.
 fn group_alive(pgid: i32) -> bool {
     std::fs::read_dir("/proc").unwrap().flatten().any(|e| {
@@ -117,11 +109,11 @@ fn stopped_promptly_by(signal: i32, code: i32) {
         "signal {signal}: jetforge took {took:?} to exit (grace {GRACE:?} + 1 s)\n{err}"
     );
     assert!(
-        !alive(leader),
+        !crate::util::process_alive(leader),
         "the step's leader {leader} was left running"
     );
     assert!(
-        !alive(job),
+        !crate::util::process_alive(job),
         "the step's background job {job} was left running"
     );
     assert!(
@@ -154,7 +146,10 @@ fn kill_9_of_jetforge_takes_the_step_with_it() {
     jf.kill().unwrap();
     jf.wait().unwrap();
     let start = Instant::now();
-    while alive(leader) || alive(job) || group_alive(leader) {
+    while crate::util::process_alive(leader)
+        || crate::util::process_alive(job)
+        || group_alive(leader)
+    {
         assert!(
             start.elapsed() < Duration::from_secs(5),
             "the step (leader {leader}, job {job}) still runs 5 s after jetforge was killed"

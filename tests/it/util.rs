@@ -87,3 +87,24 @@ pub fn git(dir: &Path, args: &[&str]) -> String {
 pub fn work_layout(dir: &Path, target: &str) -> jetforge::layout::Layout {
     jetforge::layout::Layout::new(&dir.join("work"), "recipes", target)
 }
+
+/// Whether `pid` is a live process. A zombie counts as gone: it runs nothing and holds no pipe,
+/// and once its parent has died only init reaps it, whenever init gets to it.
+pub fn process_alive(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+        !s.rsplit_once(')')
+            .is_some_and(|(_, r)| r.trim_start().starts_with('Z'))
+    })
+}
+
+/// Waits up to `secs` seconds for `pid` to be gone; true if it is.
+pub fn process_gone_within(pid: i32, secs: u64) -> bool {
+    let start = std::time::Instant::now();
+    while process_alive(pid) {
+        if start.elapsed().as_secs() >= secs {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    true
+}
