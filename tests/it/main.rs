@@ -8,6 +8,7 @@ mod doctor;
 mod fixtures;
 mod git;
 mod net;
+mod noop;
 mod plan;
 mod publish;
 mod recipe_errors;
