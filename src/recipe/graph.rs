@@ -205,6 +205,7 @@ mod tests {
             description: None,
             requires: Default::default(),
             recipes: rs,
+            index: Default::default(),
         };
         let got: Vec<&str> = select(&set, &["bitsandbytes".into()])
             .unwrap()
@@ -231,6 +232,7 @@ mod tests {
                 r("torchvision", &["torch"]),
                 r("triton", &[]),
             ],
+            index: Default::default(),
         };
         let got: Vec<&str> = select(&set, &["torchvision".into()])
             .unwrap()
