@@ -13,8 +13,8 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
 cd "$root"
-cargo build -q --release
-jf="$root/target/release/jetforge"
+# JETFORGE_BIN: a jetforge already built (e.g. carried to a machine without cargo).
+if [ -n "${JETFORGE_BIN:-}" ]; then jf=$JETFORGE_BIN; else cargo build -q --release; jf="$root/target/release/jetforge"; fi
 py=$(python3 -c "import sys; print(sys.executable)")
 unset PIP_FIND_LINKS MAX_JOBS
 export JETFORGE_CONFIG="$tmp/none.toml"

@@ -208,3 +208,48 @@ fn verify_wheels_rehashes_and_plan_reads_the_named_wheelhouse() {
     let plan = stdout(&jf(dir, &["plan", "all"]));
     assert!(!plan.contains("cached ("), "{plan}");
 }
+
+/// `check` for a profile target needs no Python: none is started (a pyenv shim alone costs
+/// ~65 ms). The `host` target is made of this machine's Python, so there it is asked.
+#[test]
+fn check_starts_no_python_unless_the_target_is_host() {
+    let p = project();
+    let dir = p.path();
+    let bin = dir.join("fakebin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let fake = bin.join("python3");
+    std::fs::write(
+        &fake,
+        format!(
+            "#!/bin/sh\ntouch '{}'\nexec '{}' \"$@\"\n",
+            dir.join("python-ran").display(),
+            crate::fixtures::python()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let check = |target: &str| {
+        crate::util::jetforge()
+            .current_dir(dir)
+            .env("PATH", &path)
+            .env("JETFORGE_CONFIG", dir.join("none.toml"))
+            .args(["--recipes", "recipes", "--target", target, "check"])
+            .output()
+            .unwrap()
+    };
+    let out = check("jetson-orin");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!dir.join("python-ran").exists(), "check started python3");
+    let out = check("host");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        dir.join("python-ran").exists(),
+        "the host target asks python3"
+    );
+}
