@@ -28,6 +28,7 @@ pub fn run(g: &GlobalArgs, a: &InstallArgs) -> Result<()> {
     }
     let wheelhouse = Wheelhouse::open(a.wheelhouse.as_deref().unwrap_or(&s.wheelhouse))?;
     let entries = selected_entries(&s, &wheelhouse, &a.packages.packages)?;
+    wheelhouse.verify_files(&entries)?;
     let env = pip_env(&s);
     let venv = create_venv(&s, a, &env)?;
     let files: Vec<PathBuf> = entries

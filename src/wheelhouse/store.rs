@@ -338,6 +338,26 @@ impl Wheelhouse {
         Ok(Cached::Hit(files))
     }
 
+    /// Re-hashes the files of `entries` (whatever their stat data says): what `install` runs
+    /// before handing them to pip. The first one that is missing or changed is an error.
+    pub fn verify_files(&self, entries: &[ManifestEntry]) -> Result<()> {
+        for e in entries {
+            let path = self.dir.join(&e.file);
+            let actual = hash(&path)?;
+            if actual != e.sha256 {
+                return Err(error::failure_hint(
+                    format!(
+                        "`{}` in the wheelhouse changed since it was built\n  manifest sha256: {}\n  file sha256:     {actual}",
+                        path.display(),
+                        e.sha256
+                    ),
+                    "rebuild it (`jetforge build` rebuilds a changed wheel) before installing",
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Forgets the entry of `package` for `target` and deletes its file unless another entry
     /// uses it.
     pub fn remove(&self, package: &str, target: &str) -> Result<Option<ManifestEntry>> {
@@ -901,6 +921,22 @@ mod tests {
             before,
             "nothing to write"
         );
+    }
+
+    /// `install` re-hashes whatever the stat data says.
+    #[test]
+    fn verify_files_catches_a_changed_wheel() {
+        let out = tempfile::tempdir().unwrap();
+        let house = tempfile::tempdir().unwrap();
+        let wh = Wheelhouse::open(house.path()).unwrap();
+        let a = wh
+            .add(&TestWheel::new("a", "1.0").write(out.path()), &meta("fp"))
+            .unwrap();
+        wh.verify_files(&wh.entries().unwrap()).unwrap();
+        fs::write(&a.path, b"tampered").unwrap();
+        let err = crate::error::render(&wh.verify_files(&wh.entries().unwrap()).unwrap_err());
+        assert!(err.contains("changed since it was built"), "{err}");
+        assert!(err.contains(&a.entry.sha256), "{err}");
     }
 
     #[test]
