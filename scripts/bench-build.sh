@@ -3,7 +3,11 @@
 #   P1  no-op `build all` vs the full build of the fixture set   (target <= 1% and < 0.3 s)
 #   P4  `jetforge build first` vs `pip wheel --no-build-isolation` by hand (target <= 1.05x)
 #   P5  a build that is OOM-killed and retried vs one started at the right jobs (target <= 1.5x)
-# P5 needs root and a cgroup v1 memory controller (as on these machines); it is skipped otherwise.
+#   P3  the jobs policy in a memory cgroup: OOM kills and makespan of --jobs 2, --jobs 4 and the
+#       policy, for a 700 MiB cap with 300 MiB jobs and a 2.8 GiB cap with 800 MiB jobs (target:
+#       the policy has 0 kills and <= 1.2x the makespan of the best fixed jobs that had 0 kills)
+# P5 and P3 need root and a cgroup v1 memory controller (as on these machines); they are skipped
+# otherwise.
 #
 # usage: scripts/bench-build.sh [REPEATS]   (default 3; medians are reported)
 set -euo pipefail
@@ -11,12 +15,12 @@ repeats=${1:-3}
 root=$(cd "$(dirname "$0")/.." && pwd)
 tmp=$(mktemp -d)
 cg=""
-cleanup() { [ -n "$cg" ] && rmdir "$cg" 2>/dev/null; rm -rf "$tmp"; }
+cleanup() { [ -n "$cg" ] && rmdir "$cg" 2>/dev/null; [ -n "${cg3:-}" ] && rmdir "$cg3" 2>/dev/null; rm -rf "$tmp"; }
 trap cleanup EXIT
 
 cd "$root"
-cargo build -q --release
-jf="$root/target/release/jetforge"
+# JETFORGE_BIN: a jetforge already built (e.g. carried to a machine without cargo).
+if [ -n "${JETFORGE_BIN:-}" ]; then jf=$JETFORGE_BIN; else cargo build -q --release; jf="$root/target/release/jetforge"; fi
 # The interpreter itself, not a pyenv shim: the host target asks it for its version.
 py=$(python3 -c "import sys; print(sys.executable)")
 unset PIP_FIND_LINKS MAX_JOBS
@@ -75,3 +79,40 @@ for i in $(seq "$repeats"); do
 done
 a=$(median "${retry[@]}"); b=$(median "${right[@]}")
 python3 -c "import sys; a,b=map(float,sys.argv[1:]); print(f'OOM + retry {a:.3f} s, right jobs {b:.3f} s, ratio {a/b:.3f} (target <= 1.5)')" "$a" "$b"
+
+echo "== P3: jobs policy in a memory cgroup (6 objects per build)"
+rmdir "$cg"; cg=""
+cg3="/sys/fs/cgroup/memory$own/jf-bench-p3-$$"
+# p3 CAP MIB JOBS: one build of the hog set with MIB per job in a fresh cgroup capped at CAP;
+# prints "seconds oom_kills".
+p3() {
+  mkdir "$cg3"
+  echo "$1" > "$cg3/memory.limit_in_bytes"; echo "$1" > "$cg3/memory.memsw.limit_in_bytes" 2>/dev/null || true
+  copy hog "$tmp/p3"
+  local gib; gib=$(python3 -c "print(round($2 / 1024, 4))")
+  sed -i "s|\"python hog.py\"|\"HOG_OBJECTS=6 HOG_MIB=$2 python hog.py\"|" "$tmp/p3/recipes/hog.toml"
+  printf '\n[jobs]\nmem_per_job_gib = %s\n' "$gib" >> "$tmp/p3/recipes/hog.toml"
+  local jobs=(); [ "$3" = policy ] || jobs=(--jobs "$3")
+  local t0 t1; t0=$(now)
+  bash -c "echo \$\$ > $cg3/cgroup.procs; $(declare -f jfb); jf=$jf py=$py; jfb $tmp/p3 ${jobs[*]}" || true
+  t1=$(now)
+  local kills; kills=$(awk '$1=="oom_kill"{print $2}' "$cg3/memory.oom_control"); kills=${kills:-?}
+  [ -e "$tmp/p3/wheelhouse/hog-1.0.0-py3-none-any.whl" ] || kills="$kills (build failed)"
+  rmdir "$cg3"
+  echo "$(echo "$t1 - $t0" | bc) $kills"
+}
+for case in "700M 300" "2867M 800"; do   # 2867 MiB = 2.8 GiB
+  set -- $case
+  declare -A span=() kill=()
+  for i in $(seq "$repeats"); do
+    for j in 2 4 policy; do
+      read -r t k < <(p3 "$1" "$2" "$j")
+      span[$j]="${span[$j]:-} $t"; kill[$j]="${kill[$j]:-} $k"
+    done
+  done
+  for j in 2 4 policy; do
+    # shellcheck disable=SC2086
+    echo "cap $1, $2 MiB per job, jobs $j: makespan $(median ${span[$j]}) s, OOM kills per run:${kill[$j]}"
+  done
+  unset span kill
+done

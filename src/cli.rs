@@ -138,6 +138,9 @@ pub struct PlanArgs {
     /// Also look recipes up in this remote wheel cache (repeatable; `[cache] indexes` too).
     #[arg(long, value_name = "URL")]
     pub cache_from: Vec<String>,
+    /// Wheelhouse directory.
+    #[arg(long, value_name = "DIR")]
+    pub wheelhouse: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -176,6 +179,9 @@ pub struct BuildArgs {
     /// Wheelhouse directory.
     #[arg(long, value_name = "DIR")]
     pub wheelhouse: Option<PathBuf>,
+    /// Re-hash every cached wheel instead of trusting its unchanged size, mtime, inode and ctime.
+    #[arg(long)]
+    pub verify_wheels: bool,
     /// Remote wheel cache (an index or static tree filled by `publish`), tried before building
     /// and before `[cache] indexes`; repeatable.
     #[arg(long, value_name = "URL")]

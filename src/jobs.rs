@@ -5,7 +5,8 @@
 //! ```text
 //! usable_gib = min(MemAvailable + SWAP_FRACTION × SwapFree,
 //!                  cgroup limit − cgroup usage + cgroup inactive_file)   (when limited)
-//!              − RESERVE_GIB
+//!              − reserve
+//! reserve    = clamp(RESERVE_FRACTION × that memory, RESERVE_MIN_GIB, RESERVE_MAX_GIB)
 //! cpu_limit  = usable CPUs, or usable CPUs ÷ nvcc_threads (≥ 1) when the recipe sets it
 //! jobs       = clamp(floor(usable_gib ÷ mem_per_job_gib), 1, cpu_limit), then ≤ policy.max
 //! MAX_JOBS   = jobs × nvcc_threads when policy.max_jobs_counts_nvcc_threads, else jobs
@@ -21,9 +22,22 @@ use crate::recipe::JobsPolicy;
 /// thrashing, but ignoring it wastes the 16 GB swap file an 8 GB Orin Nano is set up with.
 pub const SWAP_FRACTION: f64 = 0.5;
 
-/// GiB kept back for the OS, the desktop of a devkit and the build driver itself (pip,
-/// CMake, ninja), which the per-job figure of a recipe does not include.
-pub const RESERVE_GIB: f64 = 1.0;
+/// Memory kept back for the build driver itself (pip, CMake, ninja, jetforge) and for what the
+/// rest of the machine allocates meanwhile, which the per-job figure of a recipe does not
+/// include: a share of the memory seen, so that a small cgroup is not eaten whole by a fixed
+/// amount (a 700 MiB cap keeps 70 MiB back and fits 2 jobs of 300 MiB), with a floor for the
+/// driver's own processes and a cap, since a big machine does not need more than a devkit's
+/// desktop takes.
+pub const RESERVE_FRACTION: f64 = 0.1;
+/// 64 MiB: jetforge, a Python driver process and ninja together.
+pub const RESERVE_MIN_GIB: f64 = 1.0 / 16.0;
+/// What the old fixed reserve was: enough for a devkit's desktop session.
+pub const RESERVE_MAX_GIB: f64 = 1.0;
+
+/// The reserve for `seen_gib` of memory (see [`RESERVE_FRACTION`]).
+pub fn reserve_gib(seen_gib: f64) -> f64 {
+    (RESERVE_FRACTION * seen_gib).clamp(RESERVE_MIN_GIB, RESERVE_MAX_GIB)
+}
 
 /// Where the jobs number came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -180,11 +194,21 @@ impl Usable {
                 explanation = format!("{text} (the host has {explanation})");
             }
         }
+        let reserve = reserve_gib(gib);
         Self {
-            gib: (gib - RESERVE_GIB).max(0.0),
-            explanation: format!("{explanation} − {RESERVE_GIB:.1} GiB reserve"),
+            gib: (gib - reserve).max(0.0),
+            explanation: format!("{explanation} − {} reserve", gib_text(reserve)),
             cgroup_limit_gib,
         }
+    }
+}
+
+/// "1.0 GiB", or "70 MiB" below 1 GiB, where a tenth of a GiB is too coarse.
+fn gib_text(gib: f64) -> String {
+    if gib < 1.0 {
+        format!("{:.0} MiB", gib * 1024.0)
+    } else {
+        format!("{gib:.1} GiB")
     }
 }
 
@@ -273,11 +297,11 @@ mod tests {
     #[test]
     fn reasons_name_what_bound() {
         let nano = computed(&torch(), "orin-nano-8g");
-        assert_eq!(nano.reason, "5.3 GiB usable ÷ 3.0 GiB per job; 6 CPUs");
+        assert_eq!(nano.reason, "5.7 GiB usable ÷ 3.0 GiB per job; 6 CPUs");
         let ci = computed(&vllm(), "x86-ci-cgroup6g");
         assert_eq!(
             ci.reason,
-            "4.2 GiB usable ÷ 4.0 GiB per job; 4 of 16 CPUs (cgroup quota) ÷ 2 nvcc threads; \
+            "4.7 GiB usable ÷ 4.0 GiB per job; 4 of 16 CPUs (cgroup quota) ÷ 2 nvcc threads; \
              cgroup limit 6.0 GiB; nvcc_threads=2 → MAX_JOBS=2"
         );
     }
@@ -303,10 +327,58 @@ mod tests {
         cg.limit = Some(7 << 30);
         cg.usage = Some(0);
         let (gib, _) = usable_memory(&facts);
-        assert!((gib - 5.3).abs() < 0.01, "{gib}");
+        assert!((gib - 6.3 * 0.9).abs() < 0.01, "{gib}");
         assert!(!decide(&torch(), &facts, &JobsOverride::default())
             .reason
             .contains("cgroup"));
+    }
+
+    /// The reserve is a tenth of the memory seen, at least 64 MiB and at most 1 GiB.
+    #[test]
+    fn reserve_is_proportional_with_a_floor_and_a_cap() {
+        let mib = |m: f64| m / 1024.0;
+        assert!((reserve_gib(mib(700.0)) - mib(70.0)).abs() < 1e-9);
+        assert_eq!(reserve_gib(mib(300.0)), RESERVE_MIN_GIB);
+        assert_eq!(reserve_gib(0.0), RESERVE_MIN_GIB);
+        assert!((reserve_gib(5.0) - 0.5).abs() < 1e-9);
+        assert_eq!(reserve_gib(10.0), RESERVE_MAX_GIB);
+        assert_eq!(reserve_gib(64.0), RESERVE_MAX_GIB);
+    }
+
+    /// A 700 MiB cgroup fits 2 jobs of 300 MiB (a fixed 1 GiB reserve left it 1); 2.8 GiB fits
+    /// 3 of 800 MiB.
+    #[test]
+    fn a_small_cgroup_is_not_eaten_by_the_reserve() {
+        let cases = [(700, 300.0, 2), (2867, 800.0, 3), (500, 300.0, 1)];
+        for (limit_mib, per_job_mib, jobs) in cases {
+            let mut facts = fixtures::facts("agx-orin-64g");
+            facts.cgroup = Some(crate::host::CgroupMemory {
+                limit: Some(limit_mib << 20),
+                usage: Some(0),
+                inactive_file: Some(0),
+                version: 1,
+                path: "/jf".into(),
+            });
+            let policy = JobsPolicy {
+                mem_per_job_gib: per_job_mib / 1024.0,
+                ..torch()
+            };
+            let d = decide(&policy, &facts, &JobsOverride::default());
+            assert_eq!(d.jobs, jobs, "{limit_mib} MiB: {}", d.reason);
+            assert!(d.reason.contains("cgroup limit"), "{}", d.reason);
+        }
+        let (_, text) = usable_memory(&{
+            let mut f = fixtures::facts("agx-orin-64g");
+            f.cgroup = Some(crate::host::CgroupMemory {
+                limit: Some(700 << 20),
+                usage: Some(0),
+                inactive_file: Some(0),
+                version: 1,
+                path: "/jf".into(),
+            });
+            f
+        });
+        assert!(text.ends_with("− 70 MiB reserve"), "{text}");
     }
 
     #[test]

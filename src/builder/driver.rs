@@ -42,7 +42,7 @@ use crate::venv::{self, Installer, VenvSpec};
 use crate::verify::Outcome as VerifyOutcome;
 use crate::wheelhouse::check::{check_requirements, check_wheel};
 use crate::wheelhouse::remote::{RemoteCaches, RemoteHit};
-use crate::wheelhouse::store::{EntryMeta, Wheelhouse};
+use crate::wheelhouse::store::{Cached, EntryMeta, Wheelhouse};
 use crate::wheelhouse::wheel::WheelInfo;
 
 /// Everything a build needs that does not change per recipe.
@@ -185,6 +185,11 @@ pub fn build(cx: &BuildContext, selected: &[&Recipe], opts: &BuildOptions) -> Re
     let plan_refs: Vec<&RecipePlan> = plans.iter().collect();
     let prepared = sources::prepare_all(&plan_refs, selected, &cache, cx.reporter)?;
     let resolved = fingerprints(cx, selected, &prepared)?;
+    // Read the manifest now, so that a recovery from a missing one is told before any result.
+    cx.wheelhouse.entries()?;
+    if let Some(note) = cx.wheelhouse.take_recovery_note() {
+        cx.reporter.message(&note);
+    }
     let mut summary = Summary { rows: Vec::new() };
     let mut errors = Vec::new();
     let mut bad: BTreeSet<String> = BTreeSet::new();
@@ -228,7 +233,8 @@ pub fn build(cx: &BuildContext, selected: &[&Recipe], opts: &BuildOptions) -> Re
     if let Err(e) = check_set_pins(cx) {
         errors.push(crate::error::render(&e));
     }
-    cx.wheelhouse.write_index()?;
+    cx.wheelhouse.flush()?;
+    cx.wheelhouse.refresh_index()?;
     if errors.is_empty() && !summary.failed() {
         Ok(summary)
     } else {
@@ -379,14 +385,22 @@ fn build_one(
         return Ok(Outcome::Prepared);
     }
     let forced = opts.force.iter().any(|f| f == &r.name || f == "all");
+    let mut unusable = None;
     if !forced && r.output == OutputKind::Tree && tree_is_current(cx, r, &state, res) {
         cx.reporter.finished(&r.name, "cached (installed tree)");
         return Ok(Outcome::Cached { wheels: Vec::new() });
     }
     if !forced && r.output == OutputKind::Wheel {
-        if let Some(wheels) = cached_wheels(cx, &res.fingerprint.hash)? {
-            cx.reporter.finished(&r.name, "cached");
-            return Ok(Outcome::Cached { wheels });
+        match cx
+            .wheelhouse
+            .cached(&res.fingerprint.hash, &cx.target.name)?
+        {
+            Cached::Hit(wheels) => {
+                cx.reporter.finished(&r.name, "cached");
+                return Ok(Outcome::Cached { wheels });
+            }
+            Cached::Unusable(why) => unusable = Some(why),
+            Cached::Miss => {}
         }
         if let Some((wheels, from)) = remote_cached(cx, r, res)? {
             cx.reporter
@@ -394,10 +408,20 @@ fn build_one(
             return Ok(Outcome::CachedRemote { wheels, from });
         }
     }
-    let why = if forced {
-        vec!["--force".to_string()]
-    } else {
-        fingerprint::explain(state.last_built.as_ref(), &res.fingerprint)
+    let why = match (forced, unusable) {
+        (true, _) => vec!["--force".to_string()],
+        (false, Some(why)) => vec![why],
+        (false, None) => {
+            let why = fingerprint::explain(state.last_built.as_ref(), &res.fingerprint);
+            if why.is_empty() {
+                vec![format!(
+                    "no wheel of this build is recorded in the wheelhouse `{}`",
+                    cx.wheelhouse.dir().display()
+                )]
+            } else {
+                why
+            }
+        }
     };
     if opts.verbose {
         cx.reporter
@@ -445,27 +469,6 @@ fn tree_is_current(cx: &BuildContext, r: &Recipe, state: &RecipeState, res: &Res
     state.last_built.as_ref().map(|f| &f.hash) == Some(&res.fingerprint.hash)
         && state.steps_done >= r.steps.len()
         && std::fs::read_dir(cx.layout.out_dir(&r.name)).is_ok_and(|mut d| d.next().is_some())
-}
-
-/// The wheels recorded for this fingerprint, if every one is still there with its hash.
-fn cached_wheels(cx: &BuildContext, fingerprint: &str) -> Result<Option<Vec<String>>> {
-    let entries: Vec<_> = cx
-        .wheelhouse
-        .entries()?
-        .into_iter()
-        .filter(|e| e.fingerprint == fingerprint && e.target == cx.target.name)
-        .collect();
-    if entries.is_empty() {
-        return Ok(None);
-    }
-    let mut files = Vec::new();
-    for e in &entries {
-        match cx.wheelhouse.find(&e.package, fingerprint)? {
-            Some(found) => files.push(found.file),
-            None => return Ok(None),
-        }
-    }
-    Ok(Some(files))
 }
 
 /// The wheels of this fingerprint from the first remote cache whose every wheel downloads with

@@ -29,12 +29,16 @@ pub fn run(g: &GlobalArgs, a: &CheckArgs) -> Result<()> {
     let targets = target::load_targets(&tree)?;
     let root = super::host_root(g)?;
     let cuda_arch = (!g.cuda_arch.is_empty()).then_some(g.cuda_arch.as_slice());
-    let target = target::select(
-        g.target.as_deref(),
-        &targets,
-        &HostFacts::read(&root),
-        cuda_arch,
-    )?;
+    // Only files are read: the `host` target is the one that needs this machine's Python
+    // and GPU, and only it pays for asking them.
+    let mut facts = HostFacts::read_files(&root);
+    if g.target.as_deref() == Some(target::HOST_TARGET) {
+        facts.probe_python(&root, g.python.as_deref());
+        if cuda_arch.is_none() {
+            facts.probe_gpu(&root);
+        }
+    }
+    let target = target::select(g.target.as_deref(), &targets, &facts, cuda_arch)?;
     let mut problems = Vec::new();
     for s in &sets.sets {
         if let Some(name) = &g.set {

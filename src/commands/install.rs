@@ -35,6 +35,8 @@ pub fn run(g: &GlobalArgs, a: &InstallArgs) -> Result<()> {
     let wheelhouse = Wheelhouse::open(a.wheelhouse.as_deref().unwrap_or(&s.wheelhouse))?;
     let entries = selected_entries(&s, &wheelhouse, &a.packages.packages)?;
     refuse_stale(&s, &a.packages.packages, &entries, a.allow_stale)?;
+    let files: Vec<ManifestEntry> = entries.iter().map(|(_, e)| e.clone()).collect();
+    wheelhouse.verify_files(&files)?;
     let env = pip_env(&s);
     let venv = create_venv(&s, a, &env)?;
     let entries: Vec<ManifestEntry> = entries.into_iter().map(|(_, e)| e).collect();

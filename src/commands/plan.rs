@@ -13,7 +13,7 @@ use crate::plan::{self, Plan, PlanInputs, RecipePlan};
 use crate::recipe::OutputKind;
 use crate::state::RecipeState;
 use crate::wheelhouse::remote::RemoteCaches;
-use crate::wheelhouse::store::Wheelhouse;
+use crate::wheelhouse::store::{Cached, Wheelhouse};
 
 pub fn run(g: &GlobalArgs, a: &PlanArgs) -> Result<()> {
     let s = Session::load(g)?;
@@ -21,7 +21,7 @@ pub fn run(g: &GlobalArgs, a: &PlanArgs) -> Result<()> {
     if let Some(w) = foreign_target_warning(&s, &plan) {
         eprintln!("{w}");
     }
-    fill_cache_status(&s, &mut plan, &a.packages.packages, &a.cache_from)?;
+    fill_cache_status(&s, &mut plan, a)?;
     if g.json {
         println!("{}", serde_json::to_string_pretty(&plan)?);
     } else {
@@ -51,23 +51,24 @@ pub fn make(s: &Session, packages: &[String], jobs: Option<u32>) -> Result<Plan>
 }
 
 /// Says per recipe whether `build` would take it from the wheelhouse or build it, and why.
-fn fill_cache_status(
-    s: &Session,
-    plan: &mut Plan,
-    packages: &[String],
-    cache_from: &[String],
-) -> Result<()> {
-    let urls: Vec<String> = cache_from
+fn fill_cache_status(s: &Session, plan: &mut Plan, a: &PlanArgs) -> Result<()> {
+    let urls: Vec<String> = a
+        .cache_from
         .iter()
         .chain(&s.config.cache.indexes)
         .cloned()
         .collect();
     let remote = RemoteCaches::new(&urls, IndexClient::new(&s.policy, FetchOptions::from_env()));
-    let selected = s.set.select(packages).map_err(crate::error::input)?;
+    let selected = s
+        .set
+        .select(&a.packages.packages)
+        .map_err(crate::error::input)?;
     let known =
         crate::builder::driver::known_fingerprints(&plan.recipes, &selected, &s.target, &s.facts);
-    let wheelhouse = if s.wheelhouse.join("manifest.json").is_file() {
-        Some(Wheelhouse::open(&s.wheelhouse)?)
+    // Loaded once for all recipes; not created when it does not exist (plan writes nothing).
+    let dir = a.wheelhouse.as_deref().unwrap_or(&s.wheelhouse);
+    let wheelhouse = if dir.is_dir() {
+        Some(Wheelhouse::open(dir)?)
     } else {
         None
     };
@@ -82,11 +83,8 @@ fn fill_cache_status(
             continue;
         };
         let hit = match &wheelhouse {
-            Some(w) => w
-                .entries()?
-                .into_iter()
-                .find(|e| e.fingerprint == fp.hash && e.target == s.target.name),
-            None => None,
+            Some(w) => w.cached(&fp.hash, &s.target.name)?,
+            None => Cached::Miss,
         };
         let remote_hit = || {
             remote
@@ -95,8 +93,9 @@ fn fill_cache_status(
                 .find(|h| h.entries.iter().all(|e| e.target == s.target.name))
         };
         r.cache = Some(match hit {
-            Some(e) => format!("cached ({})", e.file),
-            None => match remote_hit() {
+            Cached::Hit(files) => format!("cached ({})", files.join(", ")),
+            Cached::Unusable(why) => format!("will build: {why}"),
+            Cached::Miss => match remote_hit() {
                 Some(h) => format!("cached (remote: {})", h.url),
                 None => {
                     let last = RecipeState::load(&s.layout.state_file(&r.name)).last_built;

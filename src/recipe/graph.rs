@@ -206,6 +206,7 @@ mod tests {
             description: None,
             requires: Default::default(),
             recipes: rs,
+            index: Default::default(),
         };
         let got: Vec<&str> = select(&set, &["bitsandbytes".into()])
             .unwrap()
@@ -232,6 +233,7 @@ mod tests {
                 r("torchvision", &["torch"]),
                 r("triton", &[]),
             ],
+            index: Default::default(),
         };
         let got: Vec<&str> = select(&set, &["torchvision".into()])
             .unwrap()

@@ -1143,6 +1143,7 @@ fn check_set(
         description,
         requires: SetRequires::default(),
         recipes,
+        index: Default::default(),
     };
     match super::graph::order(&set.recipes) {
         Ok(order) => {

@@ -254,11 +254,25 @@ pub struct RecipeSet {
     pub requires: SetRequires,
     /// Recipes in topological order (dependencies first; ties broken by name).
     pub recipes: Vec<Recipe>,
+    /// name → index into `recipes`, built on the first [`RecipeSet::get`]: a lookup per
+    /// dependency of every recipe must not scan the set (quadratic at thousands of recipes).
+    pub(crate) index: std::sync::OnceLock<std::collections::HashMap<String, usize>>,
 }
 
 impl RecipeSet {
     pub fn get(&self, name: &str) -> Option<&Recipe> {
-        self.recipes.iter().find(|r| r.name == name)
+        let index = self.index.get_or_init(|| {
+            self.recipes
+                .iter()
+                .enumerate()
+                .map(|(i, r)| (r.name.clone(), i))
+                .collect()
+        });
+        match index.get(name).and_then(|&i| self.recipes.get(i)) {
+            Some(r) if r.name == name => Some(r),
+            // `recipes` was changed after the index was built (it is a public field).
+            _ => self.recipes.iter().find(|r| r.name == name),
+        }
     }
 
     /// The selected recipes plus everything they depend on, in build order.

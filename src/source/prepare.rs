@@ -67,7 +67,13 @@ pub fn prepare_all(cache: &MirrorCache, jobs: &[PrepareJob]) -> Result<Vec<Prepa
     let mut plans = Vec::new();
     let mut failures = Vec::new();
     for (job, patches) in jobs.iter().zip(&parsed) {
-        match plan_parsed(job.recipe, &dir_reader(&job.source_dir), patches, &job.vars) {
+        // A local directory is its own pristine copy: planned against it, the work tree is
+        // then written once, only where it differs (a no-op prepare writes nothing).
+        let pristine = match &job.recipe.source {
+            Source::Path { dir } => dir.as_path(),
+            Source::Git { .. } => job.source_dir.as_path(),
+        };
+        match plan_parsed(job.recipe, &dir_reader(pristine), patches, &job.vars) {
             Ok(plan) => plans.push(plan),
             Err(e) => failures.push(format!("{e:#}")),
         }
@@ -79,6 +85,13 @@ pub fn prepare_all(cache: &MirrorCache, jobs: &[PrepareJob]) -> Result<Vec<Prepa
         );
     }
     for ((job, plan), p) in jobs.iter().zip(&plans).zip(&prepared) {
+        if let Source::Path { dir } = &job.recipe.source {
+            let planned: std::collections::BTreeSet<&Path> =
+                plan.iter().map(|c| c.path.as_path()).collect();
+            sync_tree_except(dir, &job.source_dir, Path::new(""), &planned).with_context(|| {
+                format!("recipe `{}`: failed to copy its source", job.recipe.name)
+            })?;
+        }
         write_changes(&job.source_dir, plan)?;
         write_marker(job, p)?;
     }
@@ -173,7 +186,10 @@ fn restore_pristine(
 ) -> Result<Prepared> {
     let recipe = job.recipe;
     let marker = marker_path(job);
-    if marker.exists() {
+    // A git tree's marker says it may be skipped, so it goes before the tree is touched; a
+    // local directory is always synced, and its marker is rewritten only when it changes.
+    let is_git = matches!(recipe.source, Source::Git { .. });
+    if is_git && marker.exists() {
         std::fs::remove_file(&marker)
             .with_context(|| format!("failed to remove `{}`", marker.display()))?;
     }
@@ -192,12 +208,12 @@ fn restore_pristine(
             (Some(commit.clone()), subs)
         }
         Source::Path { dir } => {
-            sync_tree(dir, &job.source_dir)
-                .with_context(|| format!("recipe `{}`: failed to copy its source", recipe.name))?;
-            for p in patches {
-                for fp in p.files.iter().filter(|f| f.old.is_none()) {
-                    remove_file_if_exists(&inside(&job.source_dir, &p.path_of(fp))?)?;
-                }
+            if !dir.is_dir() {
+                bail!(
+                    "recipe `{}`: source directory `{}` does not exist",
+                    recipe.name,
+                    dir.display()
+                );
             }
             (None, Vec::new())
         }
@@ -220,11 +236,15 @@ fn restore_pristine(
 
 /// Copies a local source directory into the work tree, writing only files whose bytes differ,
 /// so unchanged files keep their mtimes (incremental builds) and patched files are restored.
-/// Build outputs in the work tree that the source does not have are left alone. `.git` is skipped.
-pub fn sync_tree(src: &Path, dst: &Path) -> Result<()> {
-    if !src.is_dir() {
-        bail!("source directory `{}` does not exist", src.display());
-    }
+/// Build outputs in the work tree that the source does not have are left alone. `.git` is
+/// skipped, and so are the files at the relative paths in `skip` (below `rel`), which the
+/// patches and edits write.
+fn sync_tree_except(
+    src: &Path,
+    dst: &Path,
+    rel: &Path,
+    skip: &std::collections::BTreeSet<&Path>,
+) -> Result<()> {
     std::fs::create_dir_all(dst)
         .with_context(|| format!("failed to create `{}`", dst.display()))?;
     for entry in crate::paths::dir_entries(src)? {
@@ -232,9 +252,10 @@ pub fn sync_tree(src: &Path, dst: &Path) -> Result<()> {
             continue;
         }
         let (from, to) = (entry.path(), dst.join(entry.file_name()));
-        if from.is_dir() && !from.is_symlink() {
-            sync_tree(&from, &to)?;
-        } else {
+        let rel = rel.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            sync_tree_except(&from, &to, &rel, skip)?;
+        } else if !skip.contains(rel.as_path()) {
             let bytes = std::fs::read(&from)
                 .with_context(|| format!("failed to read `{}`", from.display()))?;
             if std::fs::read(&to).ok().as_deref() != Some(bytes.as_slice()) {
@@ -421,11 +442,13 @@ fn write_changes(root: &Path, changes: &[FileChange]) -> Result<()> {
                     std::fs::create_dir_all(parent)
                         .with_context(|| format!("failed to create `{}`", parent.display()))?;
                 }
-                std::fs::write(&path, bytes)
-                    .with_context(|| format!("failed to write `{}`", path.display()))?;
+                // Unchanged bytes keep their mtime (incremental builds; a no-op writes nothing).
+                if std::fs::read(&path).ok().as_deref() != Some(bytes.as_slice()) {
+                    std::fs::write(&path, bytes)
+                        .with_context(|| format!("failed to write `{}`", path.display()))?;
+                }
             }
-            None => std::fs::remove_file(&path)
-                .with_context(|| format!("failed to remove `{}`", path.display()))?,
+            None => remove_file_if_exists(&path)?,
         }
     }
     Ok(())
@@ -434,6 +457,9 @@ fn write_changes(root: &Path, changes: &[FileChange]) -> Result<()> {
 fn write_marker(job: &PrepareJob, prepared: &Prepared) -> Result<()> {
     let path = marker_path(job);
     let json = serde_json::to_string_pretty(prepared).context("failed to serialise the marker")?;
+    if std::fs::read(&path).ok().as_deref() == Some(json.as_bytes()) {
+        return Ok(());
+    }
     std::fs::write(&path, json).with_context(|| format!("failed to write `{}`", path.display()))
 }
 

@@ -49,11 +49,21 @@ pub fn write_simple_index(dir: &Path) -> Result<Vec<IndexedWheel>> {
 /// Writes `root/simple/` for `wheels`, which may live anywhere: wheels under `root` get
 /// relative links (the tree can be served or copied as a whole), others `file://` URLs.
 pub fn write_index(root: &Path, wheels: &[PathBuf]) -> Result<Vec<IndexedWheel>> {
+    write_index_with(root, wheels, &|_| None)
+}
+
+/// [`write_index`], taking a wheel's sha256 from `known` when it answers (the wheelhouse knows
+/// the hashes of files whose stat data did not change) instead of reading the file.
+pub fn write_index_with(
+    root: &Path,
+    wheels: &[PathBuf],
+    known: &dyn Fn(&Path) -> Option<String>,
+) -> Result<Vec<IndexedWheel>> {
     let root = fs::canonicalize(root)
         .with_context(|| format!("failed to resolve `{}`", root.display()))?;
     let mut projects: BTreeMap<String, Vec<IndexedWheel>> = BTreeMap::new();
     for wheel in wheels {
-        let indexed = index_entry(&root, wheel)?;
+        let indexed = index_entry(&root, wheel, known)?;
         projects
             .entry(indexed.project.clone())
             .or_default()
@@ -66,18 +76,22 @@ pub fn write_index(root: &Path, wheels: &[PathBuf]) -> Result<Vec<IndexedWheel>>
         let page_dir = simple.join(project);
         fs::create_dir_all(&page_dir)
             .with_context(|| format!("failed to create `{}`", page_dir.display()))?;
-        atomic::write(
+        write_if_changed(
             &page_dir.join("index.html"),
             project_page(project, files).as_bytes(),
         )?;
     }
     remove_stale_projects(&simple, &projects)?;
     let names: Vec<&String> = projects.keys().collect();
-    atomic::write(&simple.join("index.html"), root_page(&names).as_bytes())?;
+    write_if_changed(&simple.join("index.html"), root_page(&names).as_bytes())?;
     Ok(projects.into_values().flatten().collect())
 }
 
-fn index_entry(root: &Path, wheel: &Path) -> Result<IndexedWheel> {
+fn index_entry(
+    root: &Path,
+    wheel: &Path,
+    known: &dyn Fn(&Path) -> Option<String>,
+) -> Result<IndexedWheel> {
     let file = wheel
         .file_name()
         .map(|f| f.to_string_lossy().into_owned())
@@ -90,8 +104,10 @@ fn index_entry(root: &Path, wheel: &Path) -> Result<IndexedWheel> {
     })?;
     let abs = fs::canonicalize(wheel)
         .with_context(|| format!("failed to resolve `{}`", wheel.display()))?;
-    let sha256 =
-        sha256_file(&abs).with_context(|| format!("failed to hash `{}`", abs.display()))?;
+    let sha256 = match known(wheel) {
+        Some(sha) => sha,
+        None => sha256_file(&abs).with_context(|| format!("failed to hash `{}`", abs.display()))?,
+    };
     let href = match abs.strip_prefix(root) {
         Ok(rel) => format!("../../{}", url_path(&rel.to_string_lossy())),
         Err(_) => format!("file://{}", url_path(&abs.to_string_lossy())),
@@ -102,6 +118,14 @@ fn index_entry(root: &Path, wheel: &Path) -> Result<IndexedWheel> {
         sha256,
         href,
     })
+}
+
+/// A page with the same bytes is left alone: a no-op build writes nothing.
+fn write_if_changed(path: &Path, bytes: &[u8]) -> Result<()> {
+    if fs::read(path).is_ok_and(|old| old == bytes) {
+        return Ok(());
+    }
+    atomic::write(path, bytes)
 }
 
 fn remove_stale_projects(
