@@ -38,6 +38,10 @@ pub struct GlobalArgs {
     /// Work directory for sources, logs and build state.
     #[arg(long, global = true, value_name = "DIR", default_value = ".jetforge")]
     pub work_dir: PathBuf,
+    /// Wheelhouse directory (default: config `[wheelhouse] dir`, else `./wheelhouse`); `build`
+    /// fills it, `plan`, `install` and `publish` read it, `clean` never removes it.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub wheelhouse: Option<PathBuf>,
     /// Proxy for every download, overriding config and environment (credentials are redacted).
     #[arg(long, global = true, value_name = "URL")]
     pub proxy: Option<String>,
@@ -173,9 +177,6 @@ pub struct BuildArgs {
     /// Keep building what does not depend on a failed recipe.
     #[arg(long)]
     pub keep_going: bool,
-    /// Wheelhouse directory.
-    #[arg(long, value_name = "DIR")]
-    pub wheelhouse: Option<PathBuf>,
     /// Remote wheel cache (an index or static tree filled by `publish`), tried before building
     /// and before `[cache] indexes`; repeatable.
     #[arg(long, value_name = "URL")]
@@ -193,8 +194,6 @@ pub struct InstallArgs {
     /// The venv to create or use.
     #[arg(long, value_name = "DIR")]
     pub venv: PathBuf,
-    #[arg(long, value_name = "DIR")]
-    pub wheelhouse: Option<PathBuf>,
     /// Create the venv with access to the interpreter's site-packages.
     #[arg(long)]
     pub system_site_packages: bool,
@@ -224,9 +223,6 @@ pub struct PublishArgs {
     /// Write a static PEP 503 index into this directory.
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
-    /// Wheelhouse to publish.
-    #[arg(long, value_name = "DIR")]
-    pub wheelhouse: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -30,7 +30,8 @@ pub fn run(g: &GlobalArgs, a: &BuildArgs) -> Result<()> {
     }
     let reporter = progress::for_terminal(g.no_progress, g.verbose > 0);
     let _lock = super::sources::lock_work_dir(&s, reporter.as_ref())?;
-    let wheelhouse = Wheelhouse::open(a.wheelhouse.as_deref().unwrap_or(&s.wheelhouse))?;
+    let wheelhouse = Wheelhouse::open(&s.wheelhouse)?;
+    super::clean::remember_wheelhouse(&s.layout, wheelhouse.dir())?;
     let urls: Vec<String> = a
         .cache_from
         .iter()

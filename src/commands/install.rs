@@ -24,7 +24,7 @@ pub fn run(g: &GlobalArgs, a: &InstallArgs) -> Result<()> {
     if let Some(source) = remote_source(a) {
         return install_remote(&s, a, &source);
     }
-    let wheelhouse = Wheelhouse::open(a.wheelhouse.as_deref().unwrap_or(&s.wheelhouse))?;
+    let wheelhouse = Wheelhouse::open(&s.wheelhouse)?;
     let entries = selected_entries(&s, &wheelhouse, &a.packages.packages)?;
     let env = pip_env(&s);
     let venv = create_venv(&s, a, &env)?;

@@ -138,7 +138,7 @@ pub struct Session {
     pub policy: NetPolicy,
     pub proxy_env: Vec<(String, String)>,
     pub cache_dir: PathBuf,
-    /// Where built wheels are kept (`--wheelhouse`, config, or `./wheelhouse`).
+    /// Where built wheels are kept (`--wheelhouse`, config, or `./wheelhouse`), absolute.
     pub wheelhouse: PathBuf,
     /// `--python`: the target's interpreter, when given.
     pub python: Option<PathBuf>,
@@ -192,10 +192,7 @@ impl Session {
             crate::redact::register(v);
         }
         let cache_dir = std::path::absolute(config.cache_dir())?;
-        let wheelhouse = config
-            .wheelhouse
-            .clone()
-            .unwrap_or_else(|| PathBuf::from(crate::wheelhouse::Wheelhouse::DEFAULT_DIR));
+        let wheelhouse = wheelhouse_dir(g, &config)?;
         Ok(Self {
             set,
             target,
@@ -240,10 +237,6 @@ impl Session {
         }
     }
 
-    pub fn wheelhouse_dir(&self) -> &Path {
-        &self.wheelhouse
-    }
-
     /// `--jobs`, then MAX_JOBS from the caller's environment.
     pub fn jobs_override(&self, cli: Option<u32>) -> Result<JobsOverride> {
         Ok(JobsOverride {
@@ -252,6 +245,18 @@ impl Session {
             remembered: None,
         })
     }
+}
+
+/// The wheelhouse every command uses: `--wheelhouse`, else the config's, else `./wheelhouse`;
+/// absolute, so `clean` compares it with the work dir's paths reliably.
+fn wheelhouse_dir(g: &GlobalArgs, config: &Config) -> Result<PathBuf> {
+    let dir = g
+        .wheelhouse
+        .clone()
+        .or_else(|| config.wheelhouse.clone())
+        .unwrap_or_else(|| PathBuf::from(crate::wheelhouse::Wheelhouse::DEFAULT_DIR));
+    std::path::absolute(&dir)
+        .map_err(|e| crate::error::input(format!("wheelhouse `{}`: {e}", dir.display())))
 }
 
 /// MAX_JOBS from the environment: unset or empty is none; anything but a whole number ≥ 1 is

@@ -66,11 +66,7 @@ fn fill_cache_status(
     let selected = s.set.select(packages).map_err(crate::error::input)?;
     let known =
         crate::builder::driver::known_fingerprints(&plan.recipes, &selected, &s.target, &s.facts);
-    let wheelhouse = if s.wheelhouse.join("manifest.json").is_file() {
-        Some(Wheelhouse::open(&s.wheelhouse)?)
-    } else {
-        None
-    };
+    let wheelhouse = Wheelhouse::open_existing(&s.wheelhouse)?;
     for r in plan
         .recipes
         .iter_mut()

@@ -15,7 +15,7 @@ use crate::wheelhouse::store::Wheelhouse;
 
 pub fn run(g: &GlobalArgs, a: &PublishArgs) -> Result<()> {
     let s = Session::load(g)?;
-    let wh = Wheelhouse::open(a.wheelhouse.as_deref().unwrap_or(&s.wheelhouse))?;
+    let wh = Wheelhouse::open(&s.wheelhouse)?;
     let mut print = |p: &Published| println!("{}: {}", p.file, p.action);
     let (results, dest) = match &a.dir {
         Some(dir) => (

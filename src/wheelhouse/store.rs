@@ -94,6 +94,18 @@ impl Wheelhouse {
         })
     }
 
+    /// Opens `dir` for reading when it exists, creating nothing: `None` when there is no
+    /// wheelhouse yet (e.g. `plan` before the first build).
+    pub fn open_existing(dir: &Path) -> Result<Option<Self>> {
+        if !dir.is_dir() {
+            return Ok(None);
+        }
+        check_format_marker(dir)?;
+        Ok(Some(Self {
+            dir: dir.to_path_buf(),
+        }))
+    }
+
     pub fn dir(&self) -> &Path {
         &self.dir
     }

@@ -23,3 +23,4 @@ mod src_offline;
 mod support;
 mod tree_output;
 mod util;
+mod wheelhouse_flag;
