@@ -511,7 +511,7 @@ fn fetch_remote(
         let path = cx.remote.download(hit, e, tmp.path())?;
         let info = WheelInfo::read(&path)?;
         check_wheel(&info, &version, cx.target)
-            .map_err(|errs| anyhow!("`{}` failed its checks:\n{errs}", e.file))?;
+            .map_err(|errs| errs.into_error(&format!("`{}` failed its checks:", e.file), &[]))?;
         wheels.push(path);
     }
     let meta = EntryMeta {
@@ -885,15 +885,13 @@ fn collect_wheels(
         let info = WheelInfo::read(w)?;
         if let Err(errs) = check_wheel(&info, &version, cx.target) {
             cx.wheelhouse.add_broken(w, &errs.to_string())?;
-            return Err(crate::error::failure_hint(
-                format!(
-                    "{}: `{}` failed its checks (moved to {}):\n{errs}",
-                    r.name,
-                    info.file(),
-                    cx.wheelhouse.broken_dir().display()
-                ),
-                "see the hint above; the wheel is not in the wheelhouse",
-            ));
+            let message = format!(
+                "{}: `{}` failed its checks (moved to {}, not into the wheelhouse):",
+                r.name,
+                info.file(),
+                cx.wheelhouse.broken_dir().display()
+            );
+            return Err(errs.into_error(&message, &[]));
         }
     }
     if let Err(e) = verify(cx, r, p, venv, &wheels) {
@@ -1073,9 +1071,9 @@ fn check_set_pins(cx: &BuildContext) -> Result<()> {
         .map(|e| WheelInfo::read(&cx.wheelhouse.dir().join(&e.file)))
         .collect::<Result<_, _>>()?;
     check_requirements(&infos, &versions, cx.target).map_err(|errs| {
-        crate::error::failure_hint(
-            format!("version pins across the set are not satisfied:\n{errs}"),
-            "change the recipe versions so every pin holds, or patch the pin (and say why)",
+        errs.into_error(
+            "version pins across the set are not satisfied:",
+            &["change the recipe versions so every pin holds, or patch the pin (and say why)"],
         )
     })
 }

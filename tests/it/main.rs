@@ -9,6 +9,7 @@ mod doctor;
 mod epipe;
 mod fixtures;
 mod git;
+mod json_errors;
 mod net;
 mod plan;
 mod proxy_errors;

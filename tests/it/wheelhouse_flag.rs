@@ -45,8 +45,14 @@ fn solo_cache(dir: &Path, extra: &[&str]) -> String {
 fn clean_keeps_a_wheelhouse_given_only_to_build() {
     let p = fixture_project("first==1.0.0");
     let dir = p.path();
-    ok(&build(dir, &["solo", "--wheelhouse", "work/recipes-host/wheels"]));
-    refused(&jf(dir, &["clean"]), "work dir holding a build's wheelhouse");
+    ok(&build(
+        dir,
+        &["solo", "--wheelhouse", "work/recipes-host/wheels"],
+    ));
+    refused(
+        &jf(dir, &["clean"]),
+        "work dir holding a build's wheelhouse",
+    );
     assert!(dir.join("work/recipes-host/wheels/manifest.json").is_file());
 
     ok(&build(dir, &["solo", "--wheelhouse", "cache/wh"]));
