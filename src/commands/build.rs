@@ -7,7 +7,6 @@ use super::{caller_env, Session};
 use crate::builder::driver::{self, BuildContext, BuildOptions};
 use crate::cli::{BuildArgs, GlobalArgs};
 use crate::net::index::IndexClient;
-use crate::net::FetchOptions;
 use crate::wheelhouse::remote::RemoteCaches;
 use crate::wheelhouse::store::Wheelhouse;
 
@@ -38,14 +37,14 @@ pub fn run(g: &GlobalArgs, a: &BuildArgs) -> Result<()> {
         .chain(&s.config.cache.indexes)
         .cloned()
         .collect();
-    let remote = RemoteCaches::new(&urls, IndexClient::new(&s.policy, FetchOptions::from_env()));
+    let remote = RemoteCaches::new(&urls, IndexClient::new(&s.policy, s.policy.fetch.clone()));
     let cx = BuildContext {
         set: &s.set,
         target: &s.target,
         facts: &s.facts,
         layout: &s.layout,
         policy: &s.policy,
-        proxy_env: s.proxy_env.clone(),
+        proxy_env: s.policy.proxy_env(),
         cache_dir: &s.cache_dir,
         wheelhouse: &wheelhouse,
         remote: &remote,

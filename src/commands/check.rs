@@ -13,10 +13,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
-use super::{load_all_sets, Session};
+use super::Session;
 use crate::cli::{CheckArgs, GlobalArgs};
 use crate::fetch_pins;
-use crate::host::HostFacts;
 use crate::pins::{self, CommitFiles, Origin, PinCheck, SourceFiles, Verdict};
 use crate::recipe::{OutputKind, Recipe, RecipeSet, Source};
 use crate::source::git::MirrorCache;
@@ -25,16 +24,8 @@ use crate::target::{self, Target};
 use crate::wheelhouse::check::marker_environment;
 
 pub fn run(g: &GlobalArgs, a: &CheckArgs) -> Result<()> {
-    let (sets, tree) = load_all_sets(g)?;
-    let targets = target::load_targets(&tree)?;
-    let root = super::host_root(g)?;
-    let cuda_arch = (!g.cuda_arch.is_empty()).then_some(g.cuda_arch.as_slice());
-    let target = target::select(
-        g.target.as_deref(),
-        &targets,
-        &HostFacts::read(&root),
-        cuda_arch,
-    )?;
+    let session = Session::load(g)?;
+    let (sets, targets, target) = (&session.sets, &session.targets, &session.target);
     let mut problems = Vec::new();
     for s in &sets.sets {
         if let Some(name) = &g.set {
@@ -45,7 +36,7 @@ pub fn run(g: &GlobalArgs, a: &CheckArgs) -> Result<()> {
         let patches: usize = s.recipes.iter().map(|r| r.patches.len()).sum();
         let edits: usize = s.recipes.iter().map(|r| r.edits.len()).sum();
         // The set's verdict comes first and agrees with the lines under it.
-        let (lines, set_problems) = check_set(s, &target)?;
+        let (lines, set_problems) = check_set(s, target)?;
         let verdict = if set_problems.is_empty() {
             "ok".to_string()
         } else {
@@ -66,7 +57,6 @@ pub fn run(g: &GlobalArgs, a: &CheckArgs) -> Result<()> {
         }
         problems.extend(set_problems);
     }
-    sets.pick(g.set.as_deref()).map_err(crate::error::input)?;
     println!(
         "ok: {} target profiles ({})",
         targets.len() + 1,
@@ -78,7 +68,7 @@ pub fn run(g: &GlobalArgs, a: &CheckArgs) -> Result<()> {
             .join(", ")
     );
     if a.deep {
-        problems.extend(deep(g)?);
+        problems.extend(deep(&session)?);
     }
     finish(problems, a.deep)
 }
@@ -164,9 +154,8 @@ fn finish(problems: Vec<String>, deep: bool) -> Result<()> {
 }
 
 /// `check --deep` for the selected set.
-fn deep(g: &GlobalArgs) -> Result<Vec<String>> {
-    let s = Session::load(g)?;
-    let plan = super::plan::make(&s, &[], None)?;
+fn deep(s: &Session) -> Result<Vec<String>> {
+    let plan = super::plan::make(s, &[], None)?;
     let cache = MirrorCache::new(&s.cache_dir, &s.policy);
     let built = pins::built_versions(&s.set)?;
     let names: Vec<String> = built.keys().cloned().collect();

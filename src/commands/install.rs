@@ -202,7 +202,7 @@ fn pip_env(s: &Session) -> Vec<(String, String)> {
         .filter(|(k, _)| !k.starts_with("PIP_") || k == "PIP_INDEX_URL" || k == "PIP_CERT")
         .filter(|(k, _)| !k.to_ascii_lowercase().ends_with("_proxy"))
         .collect();
-    env.extend(s.proxy_env.iter().cloned());
+    env.extend(s.policy.proxy_env());
     env
 }
 

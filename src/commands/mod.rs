@@ -25,7 +25,7 @@ use crate::cross::{self, Cross, Mode};
 use crate::host::HostFacts;
 use crate::jobs::JobsOverride;
 use crate::layout::Layout;
-use crate::net::{NetPolicy, ProxySettings};
+use crate::net::{FetchOptions, NetPolicy, ProxySettings};
 use crate::recipe::tree::FileTree;
 use crate::recipe::{load_sets, RecipeSet, RecipeSets};
 use crate::target::{self, Target};
@@ -129,14 +129,18 @@ pub fn host_root(g: &GlobalArgs) -> Result<PathBuf> {
 
 /// What most commands need, resolved from the global flags.
 pub struct Session {
+    /// Every set of the recipe tree (`check` looks at all of them).
+    pub sets: RecipeSets,
+    /// The chosen set (`--set`, else the default one).
     pub set: RecipeSet,
+    /// The target profiles of the recipe tree, without the built-in `host`.
+    pub targets: Vec<Target>,
     pub target: Target,
     pub facts: HostFacts,
     pub layout: Layout,
     pub config: Config,
-    pub proxy: ProxySettings,
+    /// Proxy, mirrors, offline and download options: the one network setting every stage gets.
     pub policy: NetPolicy,
-    pub proxy_env: Vec<(String, String)>,
     pub cache_dir: PathBuf,
     /// Where built wheels are kept (`--wheelhouse`, config, or `./wheelhouse`), absolute.
     pub wheelhouse: PathBuf,
@@ -182,9 +186,9 @@ impl Session {
                 "fix the proxy URL (e.g. http://user:pass@proxy:3128)",
             )
         })?;
-        let policy = NetPolicy::new(&config, proxy.clone(), g.offline);
-        let proxy_env = proxy.export_env();
-        for v in proxy_env
+        let policy = NetPolicy::new(&config, proxy, g.offline, FetchOptions::from_env());
+        for v in policy
+            .proxy_env()
             .iter()
             .map(|(_, v)| v)
             .chain(config.network.proxy.iter().map(|p| &p.value))
@@ -194,14 +198,14 @@ impl Session {
         let cache_dir = std::path::absolute(config.cache_dir())?;
         let wheelhouse = wheelhouse_dir(g, &config)?;
         Ok(Self {
+            sets,
             set,
+            targets,
             target,
             facts,
             layout,
             config,
-            proxy,
             policy,
-            proxy_env,
             cache_dir,
             wheelhouse,
             python: g.python.clone(),

@@ -8,7 +8,6 @@ use crate::env::Origin;
 use crate::fingerprint::explain;
 use crate::host::{HostFacts, GIB};
 use crate::net::index::IndexClient;
-use crate::net::FetchOptions;
 use crate::plan::{self, Plan, PlanInputs, RecipePlan};
 use crate::recipe::OutputKind;
 use crate::state::RecipeState;
@@ -41,7 +40,7 @@ pub fn make(s: &Session, packages: &[String], jobs: Option<u32>) -> Result<Plan>
         layout: &s.layout,
         jobs: &ov,
         policy: &s.policy,
-        proxy_env: s.proxy_env.clone(),
+        proxy_env: s.policy.proxy_env(),
         resource_cache: &s.cache_dir,
         caller: &caller_env,
         network: network_lines(s),
@@ -62,7 +61,7 @@ fn fill_cache_status(
         .chain(&s.config.cache.indexes)
         .cloned()
         .collect();
-    let remote = RemoteCaches::new(&urls, IndexClient::new(&s.policy, FetchOptions::from_env()));
+    let remote = RemoteCaches::new(&urls, IndexClient::new(&s.policy, s.policy.fetch.clone()));
     let selected = s.set.select(packages).map_err(crate::error::input)?;
     let known =
         crate::builder::driver::known_fingerprints(&plan.recipes, &selected, &s.target, &s.facts);
@@ -106,7 +105,7 @@ fn fill_cache_status(
 
 /// The proxy and offline settings, masked, for `plan`.
 pub fn network_lines(s: &Session) -> Vec<String> {
-    let mut lines = s.proxy.describe();
+    let mut lines = s.policy.proxy.describe();
     if s.policy.offline {
         lines.push("offline: only the caches are used".to_string());
     }

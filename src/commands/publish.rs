@@ -8,7 +8,6 @@ use super::{caller_env, Session};
 use crate::cli::{GlobalArgs, PublishArgs};
 use crate::envvars::{JETFORGE_INDEX_PASSWORD, JETFORGE_INDEX_TOKEN, JETFORGE_INDEX_USER};
 use crate::net::index::{simple_url, Credentials, IndexClient};
-use crate::net::FetchOptions;
 use crate::redact::redact;
 use crate::wheelhouse::publish::{self, Action, IndexDestination, Published};
 use crate::wheelhouse::store::Wheelhouse;
@@ -24,7 +23,7 @@ pub fn run(g: &GlobalArgs, a: &PublishArgs) -> Result<()> {
         ),
         None => {
             let dest = destination(&s, a)?;
-            let client = IndexClient::new(&s.policy, FetchOptions::from_env());
+            let client = IndexClient::new(&s.policy, s.policy.fetch.clone());
             (
                 publish::publish_index(&wh, &client, &dest, &mut print)?,
                 redact(&dest.upload_url),

@@ -130,9 +130,9 @@ fn io_err(what: &'static str, path: &Path) -> impl FnOnce(io::Error) -> Resource
 }
 
 /// Fetches `res` into the cache (unless it is there) and returns the file, or with `extract` the
-/// unpacked directory (its `subdir` when given). Reads `SSL_CERT_FILE`.
+/// unpacked directory (its `subdir` when given), with the policy's fetch options.
 pub fn fetch_resource(res: &Resource, cache_dir: &Path, policy: &dyn UrlPolicy) -> Result<PathBuf> {
-    fetch_resource_with(res, cache_dir, policy, &FetchOptions::from_env())
+    fetch_resource_with(res, cache_dir, policy, &policy.fetch_options())
 }
 
 /// [`fetch_resource`] with explicit options.

@@ -38,6 +38,7 @@ fn via_proxy(proxy: &str, no_proxy: Option<&str>) -> NetPolicy {
         proxy,
         mirrors: Mirrors::default(),
         offline: false,
+        fetch: FetchOptions::default(),
     }
 }
 
