@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::build::{build, jf};
 use crate::fixtures::fixture_project;
-use crate::util::{stderr, stdout};
+use crate::util::{stderr, stdout, work_layout};
 
 fn ok(out: &Output) {
     assert!(out.status.success(), "{}\n{}", stdout(out), stderr(out));
@@ -45,15 +45,16 @@ fn solo_cache(dir: &Path, extra: &[&str]) -> String {
 fn clean_keeps_a_wheelhouse_given_only_to_build() {
     let p = fixture_project("first==1.0.0");
     let dir = p.path();
+    let inside = work_layout(dir, "host").root.join("wheels");
     ok(&build(
         dir,
-        &["solo", "--wheelhouse", "work/recipes-host/wheels"],
+        &["solo", "--wheelhouse", inside.to_str().unwrap()],
     ));
     refused(
         &jf(dir, &["clean"]),
         "work dir holding a build's wheelhouse",
     );
-    assert!(dir.join("work/recipes-host/wheels/manifest.json").is_file());
+    assert!(inside.join("manifest.json").is_file());
 
     ok(&build(dir, &["solo", "--wheelhouse", "cache/wh"]));
     refused(
