@@ -322,21 +322,14 @@ fn assigned_string(text: &str, var: &str) -> Option<String> {
 
 /// Which packages the set builds, by normalized name: the recipes that make wheels, under
 /// their names and their `[output] wheels` names. Source-only recipes make no distribution.
-pub fn built_versions(set: &RecipeSet) -> Result<BTreeMap<String, Version>> {
+pub fn built_versions(set: &RecipeSet) -> BTreeMap<String, Version> {
     let mut out = BTreeMap::new();
     for r in set.recipes.iter().filter(|r| r.output == OutputKind::Wheel) {
-        let v = Version::from_str(&r.version).map_err(|e| {
-            anyhow!(
-                "recipe `{}`: version `{}` is not PEP 440: {e}",
-                r.name,
-                r.version
-            )
-        })?;
         for name in std::iter::once(&r.name).chain(&r.wheel_names) {
-            out.insert(normalize_name(name), v.clone());
+            out.insert(normalize_name(name), r.version.clone());
         }
     }
-    Ok(out)
+    out
 }
 
 /// What became of one requirement on a set package.
@@ -390,7 +383,7 @@ impl PinCheck {
 /// Where a requirement comes from, for [`check_requirements`].
 pub struct Origin<'a> {
     pub recipe: &'a str,
-    pub version: &'a str,
+    pub version: &'a Version,
     /// The recipe runs `use_existing_torch.py`.
     pub strips_torch: bool,
 }
@@ -468,7 +461,7 @@ pub fn strips_torch(recipe: &crate::recipe::Recipe) -> bool {
 
 /// The pins the recipes of a set declare themselves (`[depends] python`) on set packages.
 pub fn declared_pins(set: &RecipeSet, env: &MarkerEnvironment) -> Result<Vec<PinCheck>> {
-    let built = built_versions(set)?;
+    let built = built_versions(set);
     let mut out = Vec::new();
     for r in &set.recipes {
         let found: Vec<Found> = r

@@ -216,13 +216,13 @@ pub fn build(cx: &BuildContext, selected: &[&Recipe], opts: &BuildOptions) -> Re
             if !opts.keep_going && matches!(outcome, Outcome::Failed { .. }) {
                 summary
                     .rows
-                    .push((r.name.clone(), r.version.clone(), outcome));
+                    .push((r.name.clone(), r.version.to_string(), outcome));
                 return Err(BuildFailed { summary, errors }.into());
             }
         }
         summary
             .rows
-            .push((r.name.clone(), r.version.clone(), outcome));
+            .push((r.name.clone(), r.version.to_string(), outcome));
     }
     if let Err(e) = check_set_pins(cx) {
         errors.push(crate::error::render(&e));
@@ -505,12 +505,11 @@ fn fetch_remote(
             cx.layout.root.display()
         )
     })?;
-    let version: pep440_rs::Version = r.version.parse().map_err(|e| anyhow!("{e}"))?;
     let mut wheels = Vec::new();
     for e in &hit.entries {
         let path = cx.remote.download(hit, e, tmp.path())?;
         let info = WheelInfo::read(&path)?;
-        check_wheel(&info, &version, cx.target)
+        check_wheel(&info, &r.version, cx.target)
             .map_err(|errs| errs.into_error(&format!("`{}` failed its checks:", e.file), &[]))?;
         wheels.push(path);
     }
@@ -880,10 +879,9 @@ fn collect_wheels(
             "the steps must write the wheel to {out} (e.g. `pip wheel -w {out} .`)",
         ));
     }
-    let version: pep440_rs::Version = r.version.parse().map_err(|e| anyhow!("{e}"))?;
     for w in &wheels {
         let info = WheelInfo::read(w)?;
-        if let Err(errs) = check_wheel(&info, &version, cx.target) {
+        if let Err(errs) = check_wheel(&info, &r.version, cx.target) {
             cx.wheelhouse.add_broken(w, &errs.to_string())?;
             let message = format!(
                 "{}: `{}` failed its checks (moved to {}, not into the wheelhouse):",
@@ -1058,9 +1056,8 @@ fn verify_emulated(
 fn check_set_pins(cx: &BuildContext) -> Result<()> {
     let mut versions = BTreeMap::new();
     for r in &cx.set.recipes {
-        let v: pep440_rs::Version = r.version.parse().map_err(|e| anyhow!("{e}"))?;
         for n in r.distributions() {
-            versions.insert(n, v.clone());
+            versions.insert(n, r.version.clone());
         }
     }
     let infos: Vec<WheelInfo> = cx

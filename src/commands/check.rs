@@ -157,7 +157,7 @@ fn finish(problems: Vec<String>, deep: bool) -> Result<()> {
 fn deep(s: &Session) -> Result<Vec<String>> {
     let plan = super::plan::make(s, &[], None)?;
     let cache = MirrorCache::new(&s.cache_dir, &s.policy);
-    let built = pins::built_versions(&s.set)?;
+    let built = pins::built_versions(&s.set);
     let names: Vec<String> = built.keys().cloned().collect();
     let env = marker_environment(&s.target);
     println!(
@@ -188,7 +188,7 @@ fn deep(s: &Session) -> Result<Vec<String>> {
             let fetched = fetch_pins::fetch_pins(files.as_ref())
                 .map_err(|e| e.context(format!("recipe `{}`", r.name)))?;
             for v in fetch_pins::check(&fetched, &s.set) {
-                let line = v.render(&r.name, &r.version);
+                let line = v.render(&r.name, &r.version.to_string());
                 println!("{line}");
                 if v.result.is_err() {
                     problems.push(line);

@@ -63,13 +63,13 @@ pub fn run(g: &GlobalArgs, a: &VerifyArgs) -> Result<()> {
             Some(v) => {
                 let mut env = base_env.clone();
                 env.push(("JETFORGE_PACKAGE".into(), r.name.clone()));
-                env.push(("JETFORGE_VERSION".into(), r.version.clone()));
+                env.push(("JETFORGE_VERSION".into(), r.version.to_string()));
                 verify::run_snippet(&python, v, &env, gpu_visible)?
             }
         };
         results.push(Row {
             package: r.name.clone(),
-            version: r.version.clone(),
+            version: r.version.to_string(),
             outcome,
         });
     }

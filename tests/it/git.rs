@@ -365,7 +365,7 @@ fn a_second_checkout_resets_tracked_files_and_keeps_build_outputs() {
 fn recipe(name: &str, url: &str, commit: &str, patches: Vec<Patch>, edits: Vec<Edit>) -> Recipe {
     Recipe {
         name: name.into(),
-        version: "1.0".into(),
+        version: "1.0".parse().unwrap(),
         description: None,
         disk_gib: None,
         file: format!("recipes/{name}.toml"),
