@@ -280,7 +280,11 @@ pub fn compose(cx: &EnvContext) -> Result<BuildEnv> {
         Origin::Jetforge,
     );
     env.set("JETFORGE_PACKAGE", &cx.recipe.name, Origin::Jetforge);
-    env.set("JETFORGE_VERSION", cx.recipe.version.to_string(), Origin::Jetforge);
+    env.set(
+        "JETFORGE_VERSION",
+        cx.recipe.version.to_string(),
+        Origin::Jetforge,
+    );
     env.set("JETFORGE_TARGET", &cx.target.name, Origin::Jetforge);
     env.set("CUDA_HOME", path_str(&cx.target.cuda_home), Origin::Target);
     if !cx.target.cuda_arch_list.is_empty() {

@@ -29,7 +29,7 @@ use std::str::FromStr;
 
 use anyhow::{anyhow, Context, Result};
 use pep440_rs::{Version, VersionSpecifiers};
-use pep508_rs::{MarkerEnvironment, Requirement, VersionOrUrl};
+use pep508_rs::{MarkerEnvironment, PackageName, Requirement, VersionOrUrl};
 
 use crate::recipe::{OutputKind, RecipeSet, StepKind};
 use crate::wheelhouse::normalize_name;
@@ -322,11 +322,13 @@ fn assigned_string(text: &str, var: &str) -> Option<String> {
 
 /// Which packages the set builds, by normalized name: the recipes that make wheels, under
 /// their names and their `[output] wheels` names. Source-only recipes make no distribution.
-pub fn built_versions(set: &RecipeSet) -> BTreeMap<String, Version> {
+pub fn built_versions(set: &RecipeSet) -> BTreeMap<PackageName, Version> {
     let mut out = BTreeMap::new();
     for r in set.recipes.iter().filter(|r| r.output == OutputKind::Wheel) {
         for name in std::iter::once(&r.name).chain(&r.wheel_names) {
-            out.insert(normalize_name(name), r.version.clone());
+            if let Some(name) = crate::pkgname::package_name(name) {
+                out.insert(name, r.version.clone());
+            }
         }
     }
     out
@@ -393,7 +395,7 @@ pub struct Origin<'a> {
 pub fn check_requirements(
     origin: &Origin,
     found: &[Found],
-    built: &BTreeMap<String, Version>,
+    built: &BTreeMap<PackageName, Version>,
     env: &MarkerEnvironment,
 ) -> Result<Vec<PinCheck>> {
     let mut out = Vec::new();
@@ -411,11 +413,10 @@ pub fn check_requirements(
                 f.text
             )
         })?;
-        let package = normalize_name(req.name.as_ref());
-        let Some(version) = built.get(&package) else {
+        let Some(version) = built.get(&req.name) else {
             continue;
         };
-        if package == normalize_name(origin.recipe) {
+        if crate::pkgname::package_name(origin.recipe).as_ref() == Some(&req.name) {
             continue;
         }
         // The script drops every line that mentions torch (torchvision, torchaudio too).
@@ -435,7 +436,7 @@ pub fn check_requirements(
             version: origin.version.to_string(),
             location,
             requirement: f.text.clone(),
-            package,
+            package: req.name.to_string(),
             built: version.clone(),
             verdict,
         });

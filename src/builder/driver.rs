@@ -1056,7 +1056,11 @@ fn verify_emulated(
 fn check_set_pins(cx: &BuildContext) -> Result<()> {
     let mut versions = BTreeMap::new();
     for r in &cx.set.recipes {
-        for n in r.distributions() {
+        for n in r
+            .distributions()
+            .iter()
+            .filter_map(|n| crate::pkgname::package_name(n))
+        {
             versions.insert(n, r.version.clone());
         }
     }

@@ -158,7 +158,7 @@ fn deep(s: &Session) -> Result<Vec<String>> {
     let plan = super::plan::make(s, &[], None)?;
     let cache = MirrorCache::new(&s.cache_dir, &s.policy);
     let built = pins::built_versions(&s.set);
-    let names: Vec<String> = built.keys().cloned().collect();
+    let names: Vec<String> = built.keys().map(|n| n.to_string()).collect();
     let env = marker_environment(&s.target);
     println!(
         "deep check of set `{}` against the upstream files at the pinned commits",

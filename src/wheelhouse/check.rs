@@ -7,9 +7,9 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use pep440_rs::{Version, VersionSpecifiers};
-use pep508_rs::{MarkerEnvironment, MarkerEnvironmentBuilder, VersionOrUrl};
+use pep508_rs::{MarkerEnvironment, MarkerEnvironmentBuilder, PackageName, VersionOrUrl};
 
-use super::wheel::{normalize_name, WheelInfo};
+use super::wheel::WheelInfo;
 use crate::target::Target;
 
 /// One failed check. The message names the package and the wheel file; [`CheckError::hint`]
@@ -276,15 +276,14 @@ pub fn marker_environment(target: &Target) -> MarkerEnvironment {
 /// only under an `extra` do not apply. Returns every violation.
 pub fn check_requirements(
     wheels: &[WheelInfo],
-    set_versions: &BTreeMap<String, Version>,
+    set_versions: &BTreeMap<PackageName, Version>,
     target: &Target,
 ) -> Result<(), CheckErrors> {
     let env = marker_environment(target);
     let mut errors = Vec::new();
     for wheel in wheels {
         for req in &wheel.metadata.requires_dist {
-            let dependency = normalize_name(req.name.as_ref());
-            let Some(built) = set_versions.get(&dependency) else {
+            let Some(built) = set_versions.get(&req.name) else {
                 continue;
             };
             let Some(VersionOrUrl::VersionSpecifier(spec)) = &req.version_or_url else {
@@ -293,7 +292,7 @@ pub fn check_requirements(
             if !req.evaluate_markers(&env, &[]) || spec.contains(built) {
                 continue;
             }
-            errors.push(pin_violated(wheel, &dependency, spec, built));
+            errors.push(pin_violated(wheel, req.name.as_ref(), spec, built));
         }
     }
     into_result(errors)
@@ -457,10 +456,10 @@ mod tests {
         assert_eq!(out.matches("= hint:").count(), 2, "{out}");
     }
 
-    fn set(pairs: &[(&str, &str)]) -> BTreeMap<String, Version> {
+    fn set(pairs: &[(&str, &str)]) -> BTreeMap<PackageName, Version> {
         pairs
             .iter()
-            .map(|(n, ver)| (n.to_string(), v(ver)))
+            .map(|(n, ver)| (PackageName::from_str(n).unwrap(), v(ver)))
             .collect()
     }
 
