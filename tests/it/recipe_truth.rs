@@ -7,7 +7,7 @@ use std::str::FromStr;
 
 use serde_json::Value;
 
-use crate::util::{git, host, jetforge, stderr, stdout, tree};
+use crate::util::{git, host, in_project, jetforge, stderr, stdout, tree};
 
 fn real_recipe(rel: &str) -> String {
     std::fs::read_to_string(
@@ -19,15 +19,8 @@ fn real_recipe(rel: &str) -> String {
 }
 
 fn run(dir: &Path, args: &[&str]) -> std::process::Output {
-    jetforge()
-        .arg("--recipes")
-        .arg(dir.join("recipes"))
-        .arg("--work-dir")
-        .arg(dir.join("work"))
-        .env("JETFORGE_CACHE_DIR", dir.join("cache"))
-        .env("JETFORGE_CONFIG", dir.join("none.toml"))
+    in_project(dir)
         .env("JETFORGE_HOST_ROOT", host("agx-orin-64g"))
-        .arg("--no-progress")
         .args(args)
         .output()
         .unwrap()
@@ -199,12 +192,10 @@ fn a_placeholder_commit_is_named_by_file_and_line() {
     )]);
     let out = run(dir.path(), &["check"]);
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
-    let want = format!(
-        "{}:8: set `",
-        dir.path().join("recipes/thing.toml").display()
-    );
+    // The path as given: `in_project` runs with `--recipes recipes`.
+    let want = "recipes/thing.toml:8: set `";
     let text = stdout(&out);
-    assert!(text.contains(&want), "{text}");
+    assert!(text.contains(want), "{text}");
     assert!(text.contains("placeholder commit"), "{text}");
 }
 

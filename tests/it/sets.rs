@@ -6,7 +6,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::util::{git, host, jetforge, stderr, stdout, tree};
+use crate::util::{git, host, in_project, jetforge, stderr, stdout, tree};
 
 /// A repository under `root/name` with `files` in one commit; returns (file:// URL, commit).
 fn repo(root: &Path, name: &str, files: &[(&str, &str)]) -> (String, String) {
@@ -100,15 +100,8 @@ fn fixture(torch_version: &str, strip: bool) -> tempfile::TempDir {
 }
 
 fn run(dir: &Path, args: &[&str]) -> std::process::Output {
-    jetforge()
-        .arg("--recipes")
-        .arg(dir.join("recipes"))
-        .arg("--work-dir")
-        .arg(dir.join("work"))
-        .env("JETFORGE_CACHE_DIR", dir.join("cache"))
-        .env("JETFORGE_CONFIG", dir.join("none.toml"))
+    in_project(dir)
         .env("JETFORGE_HOST_ROOT", host("orin-nano-8g"))
-        .arg("--no-progress")
         .args(args)
         .output()
         .unwrap()
@@ -214,11 +207,9 @@ fn a_declared_pin_the_set_does_not_satisfy_fails_plain_check() {
     std::fs::write(&p, text).unwrap();
     let out = run(dir.path(), &["check"]);
     assert_eq!(out.status.code(), Some(1));
-    let want = format!(
-        "flash-attn-like 1.0.0 requires torch>=2.10 ({}:8); the set builds torch 2.9.0 ✘",
-        p.display()
-    );
-    assert!(stdout(&out).contains(&want), "{}", stdout(&out));
+    let want = "flash-attn-like 1.0.0 requires torch>=2.10 (recipes/flash-attn-like.toml:8); \
+                the set builds torch 2.9.0 ✘";
+    assert!(stdout(&out).contains(want), "{}", stdout(&out));
 }
 
 /// The real sets, as embedded in the binary.

@@ -36,6 +36,25 @@ pub fn jetforge_process() -> std::process::Command {
     c
 }
 
+/// [`jetforge`] for a project directory: started in it, with its `recipes/`, a `work/` dir and a
+/// `cache/` inside it, no user configuration, no PIP_FIND_LINKS and plain output. Every test
+/// that runs a project resolves these the same way ([`work_layout`] finds the work paths).
+pub fn in_project(dir: &Path) -> Command {
+    let mut c = jetforge();
+    c.current_dir(dir)
+        .env("JETFORGE_CACHE_DIR", dir.join("cache"))
+        .env("JETFORGE_CONFIG", dir.join("no-user-config.toml"))
+        .env_remove("PIP_FIND_LINKS")
+        .args([
+            "--recipes",
+            "recipes",
+            "--work-dir",
+            "work",
+            "--no-progress",
+        ]);
+    c
+}
+
 /// A fake machine from `tests/hosts/<name>`.
 pub fn host(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
