@@ -7,7 +7,7 @@ use std::str::FromStr;
 
 use serde_json::Value;
 
-use crate::util::{git, host, in_project, jetforge, stderr, stdout, tree};
+use crate::util::{host, in_project, jetforge, repo, stderr, stdout, tree};
 
 fn real_recipe(rel: &str) -> String {
     std::fs::read_to_string(
@@ -197,23 +197,6 @@ fn a_placeholder_commit_is_named_by_file_and_line() {
     let text = stdout(&out);
     assert!(text.contains(want), "{text}");
     assert!(text.contains("placeholder commit"), "{text}");
-}
-
-/// A repository under `root/name` with `files` in one commit; returns (file:// URL, commit).
-fn repo(root: &Path, name: &str, files: &[(&str, &str)]) -> (String, String) {
-    let dir = root.join(name);
-    for (rel, text) in files {
-        let p = dir.join(rel);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, text).unwrap();
-    }
-    git(&dir, &["init", "-q"]);
-    git(&dir, &["add", "-A"]);
-    git(&dir, &["commit", "-q", "-m", "fixture"]);
-    (
-        format!("file://{}", dir.display()),
-        git(&dir, &["rev-parse", "HEAD"]),
-    )
 }
 
 /// A vLLM-like tree that FetchContents a CUTLASS-like repository at `pin` (through a

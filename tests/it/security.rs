@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::Output;
 
 use crate::fixtures::python;
-use crate::util::{git, host, jetforge, stderr, stdout, tree};
+use crate::util::{git, host, in_project, jetforge, stderr, stdout, tree};
 
 const RECIPE: &str = r#"[package]
 name = "first"
@@ -270,18 +270,7 @@ steps = ['echo "proxy is $https_proxy"; echo "password is ${https_proxy#http://u
 }
 
 fn jf(dir: &Path, args: &[&str]) -> Output {
-    jetforge()
-        .current_dir(dir)
-        .env("JETFORGE_CACHE_DIR", dir.join("cache"))
-        .env("JETFORGE_CONFIG", dir.join("none.toml"))
-        .env_remove("PIP_FIND_LINKS")
-        .args([
-            "--recipes",
-            "recipes",
-            "--work-dir",
-            "work",
-            "--no-progress",
-        ])
+    in_project(dir)
         .args(["--proxy", "http://u:hunter2@127.0.0.1:9"])
         .args(args)
         .output()

@@ -6,24 +6,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::util::{git, host, in_project, jetforge, stderr, stdout, tree};
-
-/// A repository under `root/name` with `files` in one commit; returns (file:// URL, commit).
-fn repo(root: &Path, name: &str, files: &[(&str, &str)]) -> (String, String) {
-    let dir = root.join(name);
-    for (rel, text) in files {
-        let p = dir.join(rel);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, text).unwrap();
-    }
-    git(&dir, &["init", "-q"]);
-    git(&dir, &["add", "-A"]);
-    git(&dir, &["commit", "-q", "-m", "fixture"]);
-    (
-        format!("file://{}", dir.display()),
-        git(&dir, &["rev-parse", "HEAD"]),
-    )
-}
+use crate::util::{host, in_project, jetforge, repo, stderr, stdout, tree};
 
 const VLLM_SETUP: &str = "from setuptools import setup\n# CUDA_SUPPORTED_ARCHS lives in CMake\nsetup(name='vllm-like')\n";
 const VLLM_CMAKE: &str = "set(CUDA_SUPPORTED_ARCHS \"8.0;8.6;9.0\")\n";

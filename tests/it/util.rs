@@ -106,3 +106,20 @@ pub fn git(dir: &Path, args: &[&str]) -> String {
 pub fn work_layout(dir: &Path, target: &str) -> jetforge::layout::Layout {
     jetforge::layout::Layout::new(&dir.join("work"), "recipes", target)
 }
+
+/// A repository under `root/name` with `files` in one commit; returns (file:// URL, commit).
+pub fn repo(root: &Path, name: &str, files: &[(&str, &str)]) -> (String, String) {
+    let dir = root.join(name);
+    for (rel, text) in files {
+        let p = dir.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+    git(&dir, &["init", "-q"]);
+    git(&dir, &["add", "-A"]);
+    git(&dir, &["commit", "-q", "-m", "fixture"]);
+    (
+        format!("file://{}", dir.display()),
+        git(&dir, &["rev-parse", "HEAD"]),
+    )
+}
