@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::Output;
 
 use crate::fixtures::python;
-use crate::util::{git, host, in_project, jetforge, stderr, stdout, tree};
+use crate::util::{check_recipes, git, host, in_project, jetforge, stderr, stdout, tree};
 
 const RECIPE: &str = r#"[package]
 name = "first"
@@ -29,12 +29,7 @@ const PATCH: &str = "--- a/x.txt\n+++ b/x.txt\n@@ -1 +1 @@\n-a\n+b\n";
 /// a pointer at `needle` (file:line:col and a caret). Returns stderr.
 fn check_refuses(text: &str, needle: &str, message: &str) -> String {
     let dir = tree(&[("recipes/first.toml", text), ("patches/ok.patch", PATCH)]);
-    let out = jetforge()
-        .arg("--recipes")
-        .arg(dir.path().join("recipes"))
-        .arg("check")
-        .output()
-        .unwrap();
+    let out = check_recipes(dir.path()).output().unwrap();
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(2), "{err}");
     let at = text
@@ -65,12 +60,7 @@ fn edit_climbing_out_with_dotdot_is_refused_by_check() {
     // `..` that stays inside is fine.
     let ok = format!("{RECIPE}[[edit]]\nfile = \"a/../x.txt\"\nfind = \"a\"\n");
     let dir = tree(&[("recipes/first.toml", &ok)]);
-    jetforge()
-        .arg("--recipes")
-        .arg(dir.path().join("recipes"))
-        .arg("check")
-        .assert()
-        .success();
+    check_recipes(dir.path()).assert().success();
 }
 
 #[test]

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::util::{host, in_project, jetforge, repo, stderr, stdout, tree};
+use crate::util::{host, in_project, jetforge, plan_recipe, repo, stderr, stdout, tree};
 
 const VLLM_SETUP: &str = "from setuptools import setup\n# CUDA_SUPPORTED_ARCHS lives in CMake\nsetup(name='vllm-like')\n";
 const VLLM_CMAKE: &str = "set(CUDA_SUPPORTED_ARCHS \"8.0;8.6;9.0\")\n";
@@ -223,15 +223,6 @@ fn plan(set: &str, host_name: &str) -> Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
-fn recipe<'a>(plan: &'a Value, name: &str) -> &'a Value {
-    plan["recipes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["name"] == name)
-        .unwrap_or_else(|| panic!("no {name} in {plan}"))
-}
-
 #[test]
 fn real_sets_plan_in_order_for_sm87_with_memory_aware_jobs() {
     for (set, torch) in [("jp6-vllm-0.12", "2.9.0"), ("jp6-vllm-0.5", "2.3.1")] {
@@ -256,8 +247,11 @@ fn real_sets_plan_in_order_for_sm87_with_memory_aware_jobs() {
                 assert_eq!(r["env"]["TORCH_CUDA_ARCH_LIST"], "8.7", "{set}: {r}");
             }
         }
-        assert_eq!(recipe(&agx, "torch")["env"]["PYTORCH_BUILD_VERSION"], torch);
-        let jobs = |p: &Value, n: &str| recipe(p, n)["jobs"]["jobs"].as_u64().unwrap();
+        assert_eq!(
+            plan_recipe(&agx, "torch")["env"]["PYTORCH_BUILD_VERSION"],
+            torch
+        );
+        let jobs = |p: &Value, n: &str| plan_recipe(p, n)["jobs"]["jobs"].as_u64().unwrap();
         for n in ["torch", "vllm"] {
             assert!(jobs(&nano, n) < jobs(&agx, n), "{set} {n}");
         }
@@ -282,9 +276,9 @@ fn real_sets_plan_llvm_and_nccl_before_their_users_with_sane_jobs() {
             .collect();
         let at = |n: &str| names.iter().position(|x| *x == n).unwrap();
         assert!(at(dep) < at(user), "{set}: {names:?}");
-        assert_eq!(recipe(&agx, dep)["output"], kind, "{set}");
+        assert_eq!(plan_recipe(&agx, dep)["output"], kind, "{set}");
         assert!(
-            recipe(&agx, user)["depends"]
+            plan_recipe(&agx, user)["depends"]
                 .as_array()
                 .unwrap()
                 .iter()
@@ -295,10 +289,10 @@ fn real_sets_plan_llvm_and_nccl_before_their_users_with_sane_jobs() {
     // LLVM: the install prefix reaches triton as LLVM_SYSPATH; links run one at a time.
     for host_name in ["orin-nano-8g", "agx-orin-64g"] {
         let p = plan("jp6-vllm-0.5", host_name);
-        let llvm = recipe(&p, "llvm");
+        let llvm = plan_recipe(&p, "llvm");
         let jobs = llvm["jobs"]["jobs"].as_u64().unwrap();
         assert!((1..=12).contains(&jobs), "{host_name}: {jobs}");
-        let prefix = recipe(&p, "triton")["env"]["LLVM_SYSPATH"]
+        let prefix = plan_recipe(&p, "triton")["env"]["LLVM_SYSPATH"]
             .as_str()
             .unwrap()
             .to_string();
@@ -319,17 +313,17 @@ fn real_sets_plan_llvm_and_nccl_before_their_users_with_sane_jobs() {
             "{configure}"
         );
     }
-    let jobs = |p: &Value| recipe(p, "llvm")["jobs"]["jobs"].as_u64().unwrap();
+    let jobs = |p: &Value| plan_recipe(p, "llvm")["jobs"]["jobs"].as_u64().unwrap();
     assert!(
         jobs(&plan("jp6-vllm-0.5", "orin-nano-8g")) < jobs(&plan("jp6-vllm-0.5", "agx-orin-64g"))
     );
     // NCCL: torch's first step puts the nccl recipe's tree where checkout_nccl() looks.
     let p = plan("jp6-vllm-0.12", "agx-orin-64g");
-    let nccl_dir = recipe(&p, "nccl")["source_dir"]
+    let nccl_dir = plan_recipe(&p, "nccl")["source_dir"]
         .as_str()
         .unwrap()
         .to_string();
-    let step = recipe(&p, "torch")["steps"][0].to_string();
+    let step = plan_recipe(&p, "torch")["steps"][0].to_string();
     assert!(
         step.contains(&format!("cp -a {nccl_dir} third_party/nccl")),
         "{step}"

@@ -55,6 +55,13 @@ pub fn in_project(dir: &Path) -> Command {
     c
 }
 
+/// `jetforge --recipes DIR/recipes check`, to add flags to or run.
+pub fn check_recipes(dir: &Path) -> Command {
+    let mut c = jetforge();
+    c.arg("--recipes").arg(dir.join("recipes")).arg("check");
+    c
+}
+
 /// A fake machine from `tests/hosts/<name>`.
 pub fn host(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -122,4 +129,14 @@ pub fn repo(root: &Path, name: &str, files: &[(&str, &str)]) -> (String, String)
         format!("file://{}", dir.display()),
         git(&dir, &["rev-parse", "HEAD"]),
     )
+}
+
+/// The entry of recipe `name` in the JSON of `plan --json`.
+pub fn plan_recipe<'a>(plan: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    plan["recipes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == name)
+        .unwrap_or_else(|| panic!("no {name} in {plan}"))
 }

@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::build::{build, jf};
 use crate::fixtures::fixture_project;
-use crate::util::{stderr, stdout, work_layout};
+use crate::util::{plan_recipe, stderr, stdout, work_layout};
 
 fn ok(out: &Output) {
     assert!(out.status.success(), "{}\n{}", stdout(out), stderr(out));
@@ -30,12 +30,7 @@ fn solo_cache(dir: &Path, extra: &[&str]) -> String {
     let out = jf(dir, &args);
     ok(&out);
     let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
-    plan["recipes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["name"] == "solo")
-        .unwrap()["cache"]
+    plan_recipe(&plan, "solo")["cache"]
         .as_str()
         .unwrap()
         .to_string()
