@@ -1,6 +1,8 @@
-//! One module per subcommand: glue between parsed flags and the engines. `Session` gathers what
-//! most commands need (recipes, the chosen set and target, host facts, paths) from the global
-//! flags, once.
+//! One module per subcommand: glue between parsed flags and the engines. `Session` resolves
+//! what the commands need from the global flags, once: the recipe sets and the chosen one, the
+//! target, host facts, the work-dir `Layout`, the config, the wheelhouse (`--wheelhouse`, config,
+//! default) and the one network policy (proxy, mirrors, offline, fetch options). Commands take
+//! paths and settings from it, never from the flags again.
 
 mod build;
 mod check;

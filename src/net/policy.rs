@@ -1,4 +1,6 @@
-//! The production [`UrlPolicy`]: resolved proxy settings, `[mirrors]` and the offline switch.
+//! The production [`UrlPolicy`]: resolved proxy settings, `[mirrors]`, the offline switch and the
+//! download options (CA bundle, tries), resolved once per run; the proxy variables build steps
+//! get come from it too.
 
 use super::proxy::ProxySettings;
 use super::{FetchOptions, UrlPolicy};
