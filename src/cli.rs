@@ -38,6 +38,10 @@ pub struct GlobalArgs {
     /// Work directory for sources, logs and build state.
     #[arg(long, global = true, value_name = "DIR", default_value = ".jetforge")]
     pub work_dir: PathBuf,
+    /// Wheelhouse directory (default: config `[wheelhouse] dir`, else `./wheelhouse`); `build`
+    /// fills it, `plan`, `install` and `publish` read it, `clean` never removes it.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub wheelhouse: Option<PathBuf>,
     /// Proxy for every download, overriding config and environment (credentials are redacted).
     #[arg(long, global = true, value_name = "URL")]
     pub proxy: Option<String>,
@@ -176,9 +180,6 @@ pub struct BuildArgs {
     /// Keep building what does not depend on a failed recipe.
     #[arg(long)]
     pub keep_going: bool,
-    /// Wheelhouse directory.
-    #[arg(long, value_name = "DIR")]
-    pub wheelhouse: Option<PathBuf>,
     /// Re-hash every cached wheel instead of trusting its unchanged size, mtime, inode and ctime.
     #[arg(long)]
     pub verify_wheels: bool,
@@ -199,8 +200,6 @@ pub struct InstallArgs {
     /// The venv to create or use.
     #[arg(long, value_name = "DIR")]
     pub venv: PathBuf,
-    #[arg(long, value_name = "DIR")]
-    pub wheelhouse: Option<PathBuf>,
     /// Create the venv with access to the interpreter's site-packages.
     #[arg(long)]
     pub system_site_packages: bool,
@@ -234,9 +233,6 @@ pub struct PublishArgs {
     /// Write a static PEP 503 index into this directory.
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
-    /// Wheelhouse to publish.
-    #[arg(long, value_name = "DIR")]
-    pub wheelhouse: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -201,7 +201,7 @@ pub fn template_vars(cx: &EnvContext) -> Vars {
     let t = cx.target;
     let mut v = Vars::default();
     v.set("name", &r.name)
-        .set("version", &r.version)
+        .set("version", r.version.to_string())
         .set("cuda_arch_list", t.cuda_arch_list_str())
         .set("cuda_arch_nodot", t.cuda_arch_nodot())
         .set("cuda_home", path_str(&t.cuda_home))
@@ -221,7 +221,7 @@ pub fn template_vars(cx: &EnvContext) -> Vars {
     for d in &r.depends {
         v.set_arg("source_dir", d, path_str(&cx.layout.source_dir(d)));
         if let Some(dep) = cx.set.get(d) {
-            v.set_arg("version", d, &dep.version);
+            v.set_arg("version", d, dep.version.to_string());
             if dep.output == OutputKind::Tree {
                 // A tree recipe installs into its `{out}`; that prefix is what dependents read.
                 v.set_arg("tree_dir", d, path_str(&cx.layout.out_dir(d)));
@@ -280,7 +280,11 @@ pub fn compose(cx: &EnvContext) -> Result<BuildEnv> {
         Origin::Jetforge,
     );
     env.set("JETFORGE_PACKAGE", &cx.recipe.name, Origin::Jetforge);
-    env.set("JETFORGE_VERSION", &cx.recipe.version, Origin::Jetforge);
+    env.set(
+        "JETFORGE_VERSION",
+        cx.recipe.version.to_string(),
+        Origin::Jetforge,
+    );
     env.set("JETFORGE_TARGET", &cx.target.name, Origin::Jetforge);
     env.set("CUDA_HOME", path_str(&cx.target.cuda_home), Origin::Target);
     if !cx.target.cuda_arch_list.is_empty() {

@@ -2,6 +2,7 @@
 //! never leaves two parts of the code disagreeing.
 //!
 //! ```text
+//! <work-dir>/wheelhouses       the wheelhouses builds in this work dir filled, which `clean` keeps
 //! <work-dir>/<set>-<target>/
 //!     src/<name>/          prepared source tree (patched), kept between builds for incremental work
 //!     out/<name>/          where a recipe's build writes its wheel
@@ -17,14 +18,21 @@ use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone)]
 pub struct Layout {
+    pub work_dir: PathBuf,
     pub root: PathBuf,
 }
 
 impl Layout {
     pub fn new(work_dir: &Path, set: &str, target: &str) -> Self {
         Self {
+            work_dir: work_dir.to_path_buf(),
             root: work_dir.join(format!("{set}-{target}")),
         }
+    }
+
+    /// One absolute path a line: every wheelhouse a build in this work dir used.
+    pub fn wheelhouses_file(&self) -> PathBuf {
+        self.work_dir.join("wheelhouses")
     }
 
     pub fn source_dir(&self, name: &str) -> PathBuf {

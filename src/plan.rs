@@ -192,7 +192,7 @@ pub fn plan_recipe(inp: &PlanInputs, r: &Recipe, git: &Redirects) -> Result<Reci
     let steps = env::render_steps(&cx)?;
     Ok(RecipePlan {
         name: r.name.clone(),
-        version: r.version.clone(),
+        version: r.version.to_string(),
         file: r.file.clone(),
         output: r.output,
         commit: r.source.commit().map(str::to_string),

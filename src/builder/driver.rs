@@ -222,13 +222,13 @@ pub fn build(cx: &BuildContext, selected: &[&Recipe], opts: &BuildOptions) -> Re
             if !opts.keep_going && matches!(outcome, Outcome::Failed { .. }) {
                 summary
                     .rows
-                    .push((r.name.clone(), r.version.clone(), outcome));
+                    .push((r.name.clone(), r.version.to_string(), outcome));
                 return Err(BuildFailed { summary, errors }.into());
             }
         }
         summary
             .rows
-            .push((r.name.clone(), r.version.clone(), outcome));
+            .push((r.name.clone(), r.version.to_string(), outcome));
     }
     if let Err(e) = check_set_pins(cx) {
         errors.push(crate::error::render(&e));
@@ -510,13 +510,12 @@ fn fetch_remote(
             cx.layout.root.display()
         )
     })?;
-    let version: pep440_rs::Version = r.version.parse().map_err(|e| anyhow!("{e}"))?;
     let mut wheels = Vec::new();
     for e in &hit.entries {
         let path = cx.remote.download(hit, e, tmp.path())?;
         let info = WheelInfo::read(&path)?;
-        check_wheel(&info, &version, cx.target)
-            .map_err(|errs| anyhow!("`{}` failed its checks:\n{errs}", e.file))?;
+        check_wheel(&info, &r.version, cx.target)
+            .map_err(|errs| errs.into_error(&format!("`{}` failed its checks:", e.file), &[]))?;
         wheels.push(path);
     }
     let meta = EntryMeta {
@@ -881,20 +880,17 @@ fn collect_wheels(cx: &BuildContext, r: &Recipe, venv: &VenvSpec) -> Result<Vec<
             "the steps must write the wheel to {out} (e.g. `pip wheel -w {out} .`)",
         ));
     }
-    let version: pep440_rs::Version = r.version.parse().map_err(|e| anyhow!("{e}"))?;
     for w in &wheels {
         let info = WheelInfo::read(w)?;
-        if let Err(errs) = check_wheel(&info, &version, cx.target) {
+        if let Err(errs) = check_wheel(&info, &r.version, cx.target) {
             cx.wheelhouse.add_broken(w, &errs.to_string())?;
-            return Err(crate::error::failure_hint(
-                format!(
-                    "{}: `{}` failed its checks (moved to {}):\n{errs}",
-                    r.name,
-                    info.file(),
-                    cx.wheelhouse.broken_dir().display()
-                ),
-                "see the hint above; the wheel is not in the wheelhouse",
-            ));
+            let message = format!(
+                "{}: `{}` failed its checks (moved to {}, not into the wheelhouse):",
+                r.name,
+                info.file(),
+                cx.wheelhouse.broken_dir().display()
+            );
+            return Err(errs.into_error(&message, &[]));
         }
     }
     same_distribution_elsewhere(cx, r, &wheels)?;
@@ -956,7 +952,7 @@ fn verify(cx: &BuildContext, r: &Recipe, venv: &VenvSpec, wheels: &[PathBuf]) ->
     );
     let caller: Vec<(String, String)> = std::env::vars().collect();
     let user = verify_venv::user_env(caller, cx.set, cx.layout, &verify_venv.spec.dir);
-    let env = verify_venv::with_package(&user, &r.name, &r.version);
+    let env = verify_venv::with_package(&user, &r.name, &r.version.to_string());
     let outcome = match cx.cross {
         Some(_) if v.gpu => VerifyOutcome::Skipped {
             reason: "it needs the target's GPU, which a cross build does not have".into(),
@@ -1084,15 +1080,19 @@ fn check_set_pins(cx: &BuildContext) -> Result<()> {
     let entries = cx.wheelhouse.entries()?;
     let mut versions = BTreeMap::new();
     for r in &cx.set.recipes {
-        let v: pep440_rs::Version = r.version.parse().map_err(|e| anyhow!("{e}"))?;
         let declared = r.distributions();
         // The distributions its wheels say they are, whatever the recipe is called.
         let built = entries
             .iter()
             .filter(|e| e.target == cx.target.name && e.is_of(&r.name, &declared))
             .map(|e| e.package.clone());
-        for n in declared.iter().cloned().chain(built) {
-            versions.insert(n, v.clone());
+        for n in declared
+            .iter()
+            .cloned()
+            .chain(built)
+            .filter_map(|n| crate::pkgname::package_name(&n))
+        {
+            versions.insert(n, r.version.clone());
         }
     }
     let infos: Vec<WheelInfo> = entries
@@ -1101,9 +1101,9 @@ fn check_set_pins(cx: &BuildContext) -> Result<()> {
         .map(|e| WheelInfo::read(&cx.wheelhouse.dir().join(&e.file)))
         .collect::<Result<_, _>>()?;
     check_requirements(&infos, &versions, cx.target).map_err(|errs| {
-        crate::error::failure_hint(
-            format!("version pins across the set are not satisfied:\n{errs}"),
-            "change the recipe versions so every pin holds, or patch the pin (and say why)",
+        errs.into_error(
+            "version pins across the set are not satisfied:",
+            &["change the recipe versions so every pin holds, or patch the pin (and say why)"],
         )
     })
 }

@@ -7,7 +7,6 @@ use super::{caller_env, Session};
 use crate::builder::driver::{self, BuildContext, BuildOptions};
 use crate::cli::{BuildArgs, GlobalArgs};
 use crate::net::index::IndexClient;
-use crate::net::FetchOptions;
 use crate::wheelhouse::remote::RemoteCaches;
 use crate::wheelhouse::store::Wheelhouse;
 
@@ -30,22 +29,22 @@ pub fn run(g: &GlobalArgs, a: &BuildArgs) -> Result<()> {
     }
     let reporter = progress::for_terminal(g.no_progress, g.verbose > 0);
     let _lock = super::sources::lock_work_dir(&s, reporter.as_ref())?;
-    let wheelhouse = Wheelhouse::open(a.wheelhouse.as_deref().unwrap_or(&s.wheelhouse))?
-        .verify_all(a.verify_wheels);
+    let wheelhouse = Wheelhouse::open(&s.wheelhouse)?.verify_all(a.verify_wheels);
+    super::clean::remember_wheelhouse(&s.layout, wheelhouse.dir())?;
     let urls: Vec<String> = a
         .cache_from
         .iter()
         .chain(&s.config.cache.indexes)
         .cloned()
         .collect();
-    let remote = RemoteCaches::new(&urls, IndexClient::new(&s.policy, FetchOptions::from_env()));
+    let remote = RemoteCaches::new(&urls, IndexClient::new(&s.policy, s.policy.fetch.clone()));
     let cx = BuildContext {
         set: &s.set,
         target: &s.target,
         facts: &s.facts,
         layout: &s.layout,
         policy: &s.policy,
-        proxy_env: s.proxy_env.clone(),
+        proxy_env: s.policy.proxy_env(),
         cache_dir: &s.cache_dir,
         wheelhouse: &wheelhouse,
         remote: &remote,

@@ -44,7 +44,7 @@ pub fn run(g: &GlobalArgs, a: &Packages) -> Result<()> {
         probes: &probes,
         set: &set,
         target: &session.target,
-        proxy: session.proxy.describe(),
+        proxy: session.policy.proxy.describe(),
         work_dir: session.layout.root.clone(),
         sysroot: session
             .config

@@ -1,6 +1,8 @@
-//! One module per subcommand: glue between parsed flags and the engines. `Session` gathers what
-//! most commands need (recipes, the chosen set and target, host facts, paths) from the global
-//! flags, once.
+//! One module per subcommand: glue between parsed flags and the engines. `Session` resolves
+//! what the commands need from the global flags, once: the recipe sets and the chosen one, the
+//! target, host facts, the work-dir `Layout`, the config, the wheelhouse (`--wheelhouse`, config,
+//! default) and the one network policy (proxy, mirrors, offline, fetch options). Commands take
+//! paths and settings from it, never from the flags again.
 
 mod build;
 mod check;
@@ -25,7 +27,7 @@ use crate::cross::{self, Cross, Mode};
 use crate::host::HostFacts;
 use crate::jobs::JobsOverride;
 use crate::layout::Layout;
-use crate::net::{NetPolicy, ProxySettings};
+use crate::net::{FetchOptions, NetPolicy, ProxySettings};
 use crate::recipe::tree::FileTree;
 use crate::recipe::{load_sets, RecipeSet, RecipeSets};
 use crate::target::{self, Target};
@@ -129,16 +131,20 @@ pub fn host_root(g: &GlobalArgs) -> Result<PathBuf> {
 
 /// What most commands need, resolved from the global flags.
 pub struct Session {
+    /// Every set of the recipe tree (`check` looks at all of them).
+    pub sets: RecipeSets,
+    /// The chosen set (`--set`, else the default one).
     pub set: RecipeSet,
+    /// The target profiles of the recipe tree, without the built-in `host`.
+    pub targets: Vec<Target>,
     pub target: Target,
     pub facts: HostFacts,
     pub layout: Layout,
     pub config: Config,
-    pub proxy: ProxySettings,
+    /// Proxy, mirrors, offline and download options: the one network setting every stage gets.
     pub policy: NetPolicy,
-    pub proxy_env: Vec<(String, String)>,
     pub cache_dir: PathBuf,
-    /// Where built wheels are kept (`--wheelhouse`, config, or `./wheelhouse`).
+    /// Where built wheels are kept (`--wheelhouse`, config, or `./wheelhouse`), absolute.
     pub wheelhouse: PathBuf,
     /// `--python`: the target's interpreter, when given.
     pub python: Option<PathBuf>,
@@ -182,9 +188,9 @@ impl Session {
                 "fix the proxy URL (e.g. http://user:pass@proxy:3128)",
             )
         })?;
-        let policy = NetPolicy::new(&config, proxy.clone(), g.offline);
-        let proxy_env = proxy.export_env();
-        for v in proxy_env
+        let policy = NetPolicy::new(&config, proxy, g.offline, FetchOptions::from_env());
+        for v in policy
+            .proxy_env()
             .iter()
             .map(|(_, v)| v)
             .chain(config.network.proxy.iter().map(|p| &p.value))
@@ -192,19 +198,16 @@ impl Session {
             crate::redact::register(v);
         }
         let cache_dir = std::path::absolute(config.cache_dir())?;
-        let wheelhouse = config
-            .wheelhouse
-            .clone()
-            .unwrap_or_else(|| PathBuf::from(crate::wheelhouse::Wheelhouse::DEFAULT_DIR));
+        let wheelhouse = wheelhouse_dir(g, &config)?;
         Ok(Self {
+            sets,
             set,
+            targets,
             target,
             facts,
             layout,
             config,
-            proxy,
             policy,
-            proxy_env,
             cache_dir,
             wheelhouse,
             python: g.python.clone(),
@@ -240,10 +243,6 @@ impl Session {
         }
     }
 
-    pub fn wheelhouse_dir(&self) -> &Path {
-        &self.wheelhouse
-    }
-
     /// `--jobs`, then MAX_JOBS from the caller's environment.
     pub fn jobs_override(&self, cli: Option<u32>) -> Result<JobsOverride> {
         Ok(JobsOverride {
@@ -252,6 +251,18 @@ impl Session {
             remembered: None,
         })
     }
+}
+
+/// The wheelhouse every command uses: `--wheelhouse`, else the config's, else `./wheelhouse`;
+/// absolute, so `clean` compares it with the work dir's paths reliably.
+fn wheelhouse_dir(g: &GlobalArgs, config: &Config) -> Result<PathBuf> {
+    let dir = g
+        .wheelhouse
+        .clone()
+        .or_else(|| config.wheelhouse.clone())
+        .unwrap_or_else(|| PathBuf::from(crate::wheelhouse::Wheelhouse::DEFAULT_DIR));
+    std::path::absolute(&dir)
+        .map_err(|e| crate::error::input(format!("wheelhouse `{}`: {e}", dir.display())))
 }
 
 /// MAX_JOBS from the environment: unset or empty is none; anything but a whole number ≥ 1 is

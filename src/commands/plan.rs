@@ -8,7 +8,6 @@ use crate::env::Origin;
 use crate::fingerprint::explain;
 use crate::host::{HostFacts, GIB};
 use crate::net::index::IndexClient;
-use crate::net::FetchOptions;
 use crate::plan::{self, Plan, PlanInputs, RecipePlan};
 use crate::recipe::OutputKind;
 use crate::state::RecipeState;
@@ -41,7 +40,7 @@ pub fn make(s: &Session, packages: &[String], jobs: Option<u32>) -> Result<Plan>
         layout: &s.layout,
         jobs: &ov,
         policy: &s.policy,
-        proxy_env: s.proxy_env.clone(),
+        proxy_env: s.policy.proxy_env(),
         resource_cache: &s.cache_dir,
         caller: &caller_env,
         network: network_lines(s),
@@ -58,20 +57,14 @@ fn fill_cache_status(s: &Session, plan: &mut Plan, a: &PlanArgs) -> Result<()> {
         .chain(&s.config.cache.indexes)
         .cloned()
         .collect();
-    let remote = RemoteCaches::new(&urls, IndexClient::new(&s.policy, FetchOptions::from_env()));
+    let remote = RemoteCaches::new(&urls, IndexClient::new(&s.policy, s.policy.fetch.clone()));
     let selected = s
         .set
         .select(&a.packages.packages)
         .map_err(crate::error::input)?;
     let known =
         crate::builder::driver::known_fingerprints(&plan.recipes, &selected, &s.target, &s.facts);
-    // Loaded once for all recipes; not created when it does not exist (plan writes nothing).
-    let dir = a.wheelhouse.as_deref().unwrap_or(&s.wheelhouse);
-    let wheelhouse = if dir.is_dir() {
-        Some(Wheelhouse::open(dir)?)
-    } else {
-        None
-    };
+    let wheelhouse = Wheelhouse::open_existing(&s.wheelhouse)?;
     for r in plan
         .recipes
         .iter_mut()
@@ -109,7 +102,7 @@ fn fill_cache_status(s: &Session, plan: &mut Plan, a: &PlanArgs) -> Result<()> {
 
 /// The proxy and offline settings, masked, for `plan`.
 pub fn network_lines(s: &Session) -> Vec<String> {
-    let mut lines = s.proxy.describe();
+    let mut lines = s.policy.proxy.describe();
     if s.policy.offline {
         lines.push("offline: only the caches are used".to_string());
     }

@@ -202,16 +202,21 @@ fn load_recipe(
             .with_hint("use letters, digits, `-`, `_` and `.`, starting with a letter or digit"),
         );
     }
-    let version = raw.package.version.get_ref().clone();
-    if let Err(e) = version.parse::<pep440_rs::Version>() {
-        diags.push(
-            cx.at(
-                raw.package.version.span(),
-                format!("`{version}` is not a PEP 440 version: {e}"),
-            )
-            .with_hint("write the version the wheel must carry, e.g. `2.9.0`"),
-        );
-    }
+    let version_text = raw.package.version.get_ref();
+    // A version that does not parse is reported; the placeholder never leaves this function.
+    let version = match version_text.parse::<pep440_rs::Version>() {
+        Ok(v) => v,
+        Err(e) => {
+            diags.push(
+                cx.at(
+                    raw.package.version.span(),
+                    format!("`{version_text}` is not a PEP 440 version: {e}"),
+                )
+                .with_hint("write the version the wheel must carry, e.g. `2.9.0`"),
+            );
+            pep440_rs::Version::new([0])
+        }
+    };
     if let Some(d) = &raw.package.disk_gib {
         let gib = *d.get_ref();
         if !(gib.is_finite() && gib >= 0.0) {

@@ -19,7 +19,8 @@ use template::Template;
 #[derive(Debug, Clone)]
 pub struct Recipe {
     pub name: String,
-    pub version: String,
+    /// Parsed once, when the recipe is loaded (shown in its PEP 440 normal form).
+    pub version: pep440_rs::Version,
     pub description: Option<String>,
     pub disk_gib: Option<f64>,
     /// Path as shown to the user.

@@ -7,7 +7,7 @@ use std::process::Output;
 use serde_json::Value;
 
 use crate::fixtures::{fixture_project, import_check, python};
-use crate::util::{jetforge, stderr, stdout, work_layout};
+use crate::util::{in_project, jetforge, stderr, stdout, work_layout};
 
 /// `jetforge --target host <args>` in the fixture project, with its own cache and work dir.
 pub fn jf(dir: &Path, args: &[&str]) -> Output {
@@ -28,13 +28,9 @@ pub const PROJECT_ARGS: [&str; 7] = [
 
 /// [`jf`] with extra environment variables.
 pub fn jf_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    jetforge()
+    in_project(dir)
         .envs(env.iter().copied())
-        .current_dir(dir)
-        .env("JETFORGE_CACHE_DIR", dir.join("cache"))
-        .env("JETFORGE_CONFIG", dir.join("no-user-config.toml"))
-        .env_remove("PIP_FIND_LINKS")
-        .args(PROJECT_ARGS)
+        .args(["--target", "host"])
         .args(args)
         .output()
         .unwrap()

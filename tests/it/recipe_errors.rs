@@ -1,7 +1,7 @@
 //! Every kind of recipe error is reported with file:line:col, the offending text and a hint,
 //! and exits with 2. Each test guards one error kind; the snapshots are what a user sees.
 
-use crate::util::{jetforge, redact_dir, stderr, tree};
+use crate::util::{check_recipes, redact_dir, stderr, tree};
 
 const GOOD: &str = r#"[package]
 name = "first"
@@ -19,12 +19,7 @@ steps = ["python -m pip wheel --no-build-isolation --no-deps -w {out} ."]
 /// Runs `check` on a recipe tree and returns the redacted stderr; asserts exit code 2.
 fn check_fails(files: &[(&str, &str)]) -> String {
     let dir = tree(files);
-    let out = jetforge()
-        .args(["--recipes"])
-        .arg(dir.path().join("recipes"))
-        .arg("check")
-        .output()
-        .unwrap();
+    let out = check_recipes(dir.path()).output().unwrap();
     assert_eq!(out.status.code(), Some(2), "stderr: {}", stderr(&out));
     redact_dir(&stderr(&out), dir.path())
 }
@@ -37,12 +32,7 @@ fn with(find: &str, replace: &str) -> String {
 #[test]
 fn good_recipe_checks() {
     let dir = tree(&[("recipes/first.toml", GOOD)]);
-    jetforge()
-        .arg("--recipes")
-        .arg(dir.path().join("recipes"))
-        .arg("check")
-        .assert()
-        .success();
+    check_recipes(dir.path()).assert().success();
 }
 
 #[test]

@@ -628,12 +628,7 @@ tag = "v1"
 kind = "source"
 "#;
     let dir = crate::util::tree(&[("recipes/bad.toml", recipe)]);
-    let out = crate::util::jetforge()
-        .arg("--recipes")
-        .arg(dir.path().join("recipes"))
-        .arg("check")
-        .output()
-        .unwrap();
+    let out = crate::util::check_recipes(dir.path()).output().unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert_has(
         &stderr(&out),

@@ -3,7 +3,7 @@
 //! `{tree_dir:NAME}`; built once, then reused while its inputs stay the same.
 
 use crate::build::{build, jf};
-use crate::util::{stderr, stdout, tree};
+use crate::util::{stderr, stdout, tree, work_layout};
 
 fn tree_project() -> tempfile::TempDir {
     tree(&[
@@ -54,9 +54,13 @@ fn a_tree_recipe_installs_into_out_and_its_dependents_read_it_through_tree_dir()
     let dir = p.path();
     let out = build(dir, &[]);
     assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
-    let installed = dir.join("work/recipes-host/out/prefix/share/answer.txt");
+    let installed = work_layout(dir, "host")
+        .out_dir("prefix")
+        .join("share/answer.txt");
     assert_eq!(std::fs::read_to_string(&installed).unwrap(), "42\n");
-    let module = std::fs::read_to_string(dir.join("work/recipes-host/src/user/user.py")).unwrap();
+    let module =
+        std::fs::read_to_string(work_layout(dir, "host").source_dir("user").join("user.py"))
+            .unwrap();
     assert_eq!(module, "ANSWER = 42\n");
     let wheels: Vec<String> = std::fs::read_dir(dir.join("wheelhouse"))
         .unwrap()
@@ -70,7 +74,8 @@ fn a_tree_recipe_installs_into_out_and_its_dependents_read_it_through_tree_dir()
     let again = build(dir, &[]);
     assert!(again.status.success(), "{}", stderr(&again));
     assert_eq!(
-        std::fs::read_to_string(dir.join("work/recipes-host/src/prefix-builds.txt")).unwrap(),
+        std::fs::read_to_string(work_layout(dir, "host").root.join("src/prefix-builds.txt"))
+            .unwrap(),
         "built\n",
         "an unchanged tree is not rebuilt: {}",
         stdout(&again)
