@@ -86,6 +86,8 @@ pub enum Command {
     Plan(PlanArgs),
     /// Print the exact build environment of a recipe.
     Env(EnvArgs),
+    /// A shell with a recipe's exact step environment, its build venv and its prepared source.
+    Shell(ShellArgs),
     /// Fill the source and resource caches (for offline and air-gapped builds).
     Fetch(Packages),
     /// Check out, patch and edit sources into the work directory.
@@ -157,6 +159,21 @@ pub struct EnvArgs {
     /// Print credentials in proxy URLs instead of masking them (the shell form always does, for `eval`).
     #[arg(long)]
     pub show_secrets: bool,
+    #[command(flatten)]
+    pub jobs: JobsArg,
+}
+
+#[derive(Debug, Args)]
+pub struct ShellArgs {
+    /// The recipe.
+    #[arg(value_name = "PKG")]
+    pub package: String,
+    /// Run this bash command there instead of an interactive shell; exits with its status.
+    #[arg(long, value_name = "CMD")]
+    pub command: Option<String>,
+    /// Let the build venv see the interpreter's own packages (as for `build`).
+    #[arg(long)]
+    pub system_site_packages: bool,
     #[command(flatten)]
     pub jobs: JobsArg,
 }

@@ -236,6 +236,31 @@ pub fn build(cx: &BuildContext, selected: &[&Recipe], opts: &BuildOptions) -> Re
     }
 }
 
+/// Readies one recipe for `jetforge shell`: its sources (and its dependencies') fetched and
+/// prepared, the build venv created with the dependency wheels and build requirements, as a
+/// build would before its first step. Returns the recipe's plan (environment, source dir).
+pub fn enter(cx: &BuildContext, r: &Recipe, opts: &BuildOptions) -> Result<RecipePlan> {
+    let selected = cx
+        .set
+        .select(std::slice::from_ref(&r.name))
+        .map_err(crate::error::input)?;
+    crate::state::refuse_running(cx.layout, &selected)?;
+    if let Some(c) = cx.cross {
+        crate::cross::materialize(c)?;
+    }
+    let cache = MirrorCache::new(cx.cache_dir, cx.policy).on_wait(|m| cx.reporter.message(m));
+    sources::fetch_all(&selected, &cache, cx.cache_dir, cx.policy, cx.reporter)?;
+    let plans = make_plans(cx, &selected, &opts.jobs)?;
+    let refs: Vec<&RecipePlan> = plans.iter().collect();
+    sources::prepare_all(&refs, &selected, &cache, cx.reporter)?;
+    let mut venv = None;
+    ensure_venv(cx, r, opts, &mut venv)?;
+    Ok(plans
+        .into_iter()
+        .find(|p| p.name == r.name)
+        .expect("the selection holds the recipe"))
+}
+
 fn make_plans(
     cx: &BuildContext,
     selected: &[&Recipe],

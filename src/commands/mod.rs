@@ -12,6 +12,7 @@ mod list;
 mod plan;
 mod progress;
 mod publish;
+mod shell;
 mod sources;
 mod verify;
 
@@ -47,6 +48,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Check(a) => check::run(g, a),
         Command::Plan(a) => plan::run(g, a),
         Command::Env(a) => env::run(g, a),
+        Command::Shell(a) => shell::run(g, a),
         Command::Fetch(a) => sources::fetch(g, a),
         Command::Prepare(a) => sources::prepare(g, a),
         Command::Build(a) => build::run(g, a),

@@ -18,6 +18,7 @@ mod recipe_errors;
 mod recipe_truth;
 mod security;
 mod sets;
+mod shell_env;
 mod signals;
 mod src_e2e;
 mod src_offline;
