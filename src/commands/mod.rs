@@ -7,6 +7,7 @@ mod check;
 mod clean;
 pub mod doctor;
 mod env;
+mod export;
 mod install;
 mod list;
 mod plan;
@@ -49,6 +50,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Plan(a) => plan::run(g, a),
         Command::Env(a) => env::run(g, a),
         Command::Shell(a) => shell::run(g, a),
+        Command::Export(a) => export::run(g, a),
         Command::Fetch(a) => sources::fetch(g, a),
         Command::Prepare(a) => sources::prepare(g, a),
         Command::Build(a) => build::run(g, a),

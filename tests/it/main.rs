@@ -8,6 +8,7 @@ mod cli;
 mod cross;
 mod doctor;
 mod epipe;
+mod export;
 mod fixtures;
 mod git;
 mod net;
