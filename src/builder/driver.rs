@@ -709,7 +709,7 @@ fn install_build_requirements(
             "download build requirements into the wheel cache",
             &argv,
         ) {
-            return Err(requirements_failed(e, r, false));
+            return Err(requirements_failed(e, r, false, cx.cache_dir));
         }
     }
     let argv = spec.install_cached_requirements_argv(&cache, &names);
@@ -719,7 +719,7 @@ fn install_build_requirements(
         "install build requirements into the build venv",
         &argv,
     ) {
-        return Err(requirements_failed(e, r, offline));
+        return Err(requirements_failed(e, r, offline, cx.cache_dir));
     }
     Ok(())
 }
@@ -749,7 +749,12 @@ fn unsatisfied(spec: &VenvSpec, reqs: &[String]) -> Result<Vec<String>> {
 /// else the whole list); the error underneath keeps pip's last lines. The hint about offline
 /// builds only when offline: online the cause is elsewhere (a typo, a version that does not
 /// exist, an unreachable index).
-fn requirements_failed(e: anyhow::Error, r: &Recipe, offline: bool) -> anyhow::Error {
+fn requirements_failed(
+    e: anyhow::Error,
+    r: &Recipe,
+    offline: bool,
+    cache_dir: &Path,
+) -> anyhow::Error {
     const PIP_SAYS: &[&str] = &[
         "No matching distribution found for ",
         "Could not find a version that satisfies the requirement ",
@@ -774,8 +779,9 @@ fn requirements_failed(e: anyhow::Error, r: &Recipe, offline: bool) -> anyhow::E
     };
     if offline {
         e.context(format!(
-            "{what}: with --offline, build requirements must already be installed (see \
-             --system-site-packages)"
+            "{what}: with --offline, build requirements and their dependencies come from the \
+             wheel cache `{}` or must already be installed (see --system-site-packages)",
+            build_reqs::wheel_cache(cache_dir).display()
         ))
     } else {
         e.context(what)
