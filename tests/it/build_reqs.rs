@@ -139,3 +139,40 @@ fn a_pyproject_build_requirement_the_set_builds_is_the_sets_wheel() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(dir.join("wheelhouse/user-1.0.0-py3-none-any.whl").is_file());
 }
+
+#[test]
+fn a_set_package_build_requirement_not_built_yet_says_to_depend_on_its_recipe() {
+    let p = tree(&[
+        (
+            "recipes/base.toml",
+            "[package]\nname = \"base\"\nversion = \"1.0.0\"\n[source]\npath = \"../src/base\"\n\
+             [build]\nsteps = [\"true\"]\n",
+        ),
+        ("src/base/setup.py", ""),
+        (
+            "recipes/user.toml",
+            "[package]\nname = \"user\"\nversion = \"1.0.0\"\n[source]\npath = \"../src/user\"\n\
+             [build]\nsteps = [\"true\"]\n",
+        ),
+        (
+            "src/user/pyproject.toml",
+            "[build-system]\nrequires = [\"base>=1\"]\n",
+        ),
+    ]);
+    let dir = p.path();
+    let py = python();
+    let o = jf_env(
+        dir,
+        &["build", "--python", &py, "--system-site-packages", "user"],
+        &[],
+    );
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(
+            "user: build requirement `base>=1` is built by the set (recipe `base`), but the \
+             wheelhouse has no wheel of it for target `host`"
+        ) && err.contains("add \"base\" to `[depends] recipes` in"),
+        "{err}"
+    );
+}
