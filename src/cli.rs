@@ -90,6 +90,10 @@ pub enum Command {
     Plan(PlanArgs),
     /// Print the exact build environment of a recipe.
     Env(EnvArgs),
+    /// A shell with a recipe's exact step environment, its build venv and its prepared source.
+    Shell(ShellArgs),
+    /// Print what a uv or pip project needs to install the built set (not PyPI's builds).
+    Export(ExportArgs),
     /// Fill the source and resource caches (for offline and air-gapped builds).
     Fetch(Packages),
     /// Check out, patch and edit sources into the work directory.
@@ -164,6 +168,41 @@ pub struct EnvArgs {
     /// Print credentials in proxy URLs instead of masking them (the shell form always does, for `eval`).
     #[arg(long)]
     pub show_secrets: bool,
+    #[command(flatten)]
+    pub jobs: JobsArg,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ExportFormat {
+    Uv,
+    Pip,
+    Constraints,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    #[arg(long, value_enum, default_value = "uv")]
+    pub format: ExportFormat,
+    /// The index that serves the set's wheels (a published cache); default: the wheelhouse's
+    /// own `simple/` index as a file URL.
+    #[arg(long, value_name = "URL")]
+    pub index: Option<String>,
+    /// Wheelhouse directory.
+    #[arg(long, value_name = "DIR")]
+    pub wheelhouse: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ShellArgs {
+    /// The recipe.
+    #[arg(value_name = "PKG")]
+    pub package: String,
+    /// Run this bash command there instead of an interactive shell; exits with its status.
+    #[arg(long, value_name = "CMD")]
+    pub command: Option<String>,
+    /// Let the build venv see the interpreter's own packages (as for `build`).
+    #[arg(long)]
+    pub system_site_packages: bool,
     #[command(flatten)]
     pub jobs: JobsArg,
 }

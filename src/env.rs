@@ -140,6 +140,24 @@ impl BuildEnv {
             .collect()
     }
 
+    /// Shell lines that first unset every exported variable the build steps do not get, so
+    /// that `eval` in any POSIX shell leaves exactly the steps' environment (the shell's own
+    /// `PWD`, `SHLVL` and `_` aside, which every shell sets for itself, steps too).
+    pub fn unset_others(&self) -> String {
+        let keep: Vec<&str> = self
+            .vars
+            .iter()
+            .map(|v| v.key.as_str())
+            .chain(["PWD", "SHLVL", "_"])
+            .collect();
+        format!(
+            "for _jf_v in $(env | sed -n 's/^\\([A-Za-z_][A-Za-z0-9_]*\\)=.*/\\1/p'); do\n  \
+             case \" {} \" in *\" $_jf_v \"*) ;; *) unset \"$_jf_v\" 2>/dev/null ;; esac\n\
+             done; unset _jf_v\n",
+            keep.join(" ")
+        )
+    }
+
     /// `KEY="value"` lines (docker/systemd/python-dotenv style).
     pub fn to_dotenv(&self, secrets: bool) -> String {
         self.shown(secrets)

@@ -9,7 +9,7 @@
 //!    `pkgname`, `atomic`, `layout`, `process`, `report`;
 //! 2. facts and settings: `recipe`, `host`, `config`, `error`, `venv`, `target` (with its
 //!    `CrossSpec`), `jobs`, `net`, `fingerprint`, `state`;
-//! 3. engines: `cross`, `env`, `source`, `verify`, `wheelhouse`;
+//! 3. engines: `build_reqs`, `cross`, `env`, `source`, `verify`, `wheelhouse`;
 //! 4. `plan`, `pins`, `doctor`;
 //! 5. the build stage, `builder`;
 //! 6. the CLI edge: `cli`, `commands` (with the terminal progress reporters).
@@ -32,6 +32,7 @@ macro_rules! print {
 }
 
 pub mod atomic;
+pub mod build_reqs;
 pub mod builder;
 pub mod cli;
 pub mod commands;

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use serde::Serialize;
 
+use crate::build_reqs::{self, BuildReq};
 use crate::cross::{Cross, Platforms};
 use crate::env::{self, BuildEnv, EnvContext, RenderedStep};
 use crate::host::HostFacts;
@@ -74,6 +75,12 @@ pub struct RecipePlan {
     pub resources: Vec<ResourcePlan>,
     pub depends: Vec<String>,
     pub python_requires: Vec<String>,
+    /// The build requirements (`[build-system] requires` merged with `[depends] python`) and
+    /// where each comes from.
+    pub build_requires: Vec<BuildReq>,
+    /// True while the source is not prepared: its `pyproject.toml` is read after prepare, so
+    /// `build_requires` holds only the recipe's.
+    pub build_requires_pending: bool,
     pub jobs: JobsDecision,
     #[serde(skip)]
     pub build_env: BuildEnv,
@@ -166,6 +173,34 @@ fn source_plan(r: &Recipe, policy: &dyn UrlPolicy) -> SourcePlan {
     }
 }
 
+/// The recipe's build requirements as `build` will install them: from the prepared tree's
+/// `pyproject.toml` (or a local source's own), else only the recipe's, marked pending.
+fn build_requires(inp: &PlanInputs, r: &Recipe) -> Result<(Vec<BuildReq>, bool)> {
+    // A prepared source is only consumed by other recipes: nothing is installed for it.
+    if r.output == OutputKind::Source {
+        return Ok((Vec::new(), false));
+    }
+    let prepared = inp.layout.source_dir(&r.name);
+    let dir = match &r.source {
+        _ if prepared.is_dir() => Some(prepared),
+        Source::Path { dir } => Some(dir.clone()),
+        Source::Git { .. } => None,
+    };
+    match dir {
+        Some(d) => {
+            let project = build_reqs::read_pyproject(&d)?;
+            Ok((
+                build_reqs::resolve(project.as_deref(), &r.python_requires, inp.set)?,
+                false,
+            ))
+        }
+        None => Ok((
+            build_reqs::resolve(Some(&[]), &r.python_requires, inp.set)?,
+            true,
+        )),
+    }
+}
+
 pub fn plan_recipe(inp: &PlanInputs, r: &Recipe, git: &Redirects) -> Result<RecipePlan> {
     let mut overrides = inp.jobs.clone();
     overrides.remembered = RecipeState::load(&inp.layout.state_file(&r.name)).jobs_ok;
@@ -190,6 +225,7 @@ pub fn plan_recipe(inp: &PlanInputs, r: &Recipe, git: &Redirects) -> Result<Reci
     let build_env = env::compose(&cx)?;
     let vars = env::template_vars(&cx);
     let steps = env::render_steps(&cx)?;
+    let (build_requires, pending) = build_requires(inp, r)?;
     Ok(RecipePlan {
         name: r.name.clone(),
         version: r.version.to_string(),
@@ -215,6 +251,8 @@ pub fn plan_recipe(inp: &PlanInputs, r: &Recipe, git: &Redirects) -> Result<Reci
             .collect::<Result<_>>()?,
         depends: r.depends.clone(),
         python_requires: r.python_requires.clone(),
+        build_requires,
+        build_requires_pending: pending,
         jobs: decision,
         env: build_env.to_json(false),
         build_env,

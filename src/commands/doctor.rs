@@ -4,7 +4,7 @@
 use anyhow::{Context, Result};
 
 use crate::cli::{GlobalArgs, Packages};
-use crate::doctor::probe::CudaProbeCommand;
+use crate::doctor::probe::{Compilers, CudaProbeCommand};
 use crate::doctor::{self, Inputs, Probes};
 
 use super::Session;
@@ -38,6 +38,10 @@ pub fn run(g: &GlobalArgs, a: &Packages) -> Result<()> {
         &session.target,
         &session.layout.root,
         &probe,
+        &Compilers {
+            cc: super::caller_env("CC").filter(|v| !v.trim().is_empty()),
+            cxx: super::caller_env("CXX").filter(|v| !v.trim().is_empty()),
+        },
     );
     let inputs = Inputs {
         facts: &session.facts,

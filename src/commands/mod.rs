@@ -9,11 +9,13 @@ mod check;
 mod clean;
 pub mod doctor;
 mod env;
+mod export;
 mod install;
 mod list;
 mod plan;
 mod progress;
 mod publish;
+mod shell;
 mod sources;
 mod verify;
 
@@ -49,6 +51,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Check(a) => check::run(g, a),
         Command::Plan(a) => plan::run(g, a),
         Command::Env(a) => env::run(g, a),
+        Command::Shell(a) => shell::run(g, a),
+        Command::Export(a) => export::run(g, a),
         Command::Fetch(a) => sources::fetch(g, a),
         Command::Prepare(a) => sources::prepare(g, a),
         Command::Build(a) => build::run(g, a),

@@ -237,6 +237,14 @@ fn render_recipe(n: usize, r: &RecipePlan, verbose: bool) -> String {
     if !r.depends.is_empty() {
         out.push_str(&format!("   depends   {}\n", r.depends.join(", ")));
     }
+    for b in &r.build_requires {
+        out.push_str(&format!("   build-req {b}\n"));
+    }
+    if r.build_requires_pending {
+        out.push_str(
+            "   build-req + pyproject.toml's [build-system] requires, read after prepare\n",
+        );
+    }
     for p in &r.patches {
         out.push_str(&format!("   patch     {p}\n"));
     }

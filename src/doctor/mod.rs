@@ -99,6 +99,14 @@ impl Inputs<'_> {
         self.target.arch == self.facts.arch
     }
 
+    /// The selection builds torch (a recipe whose wheel is `torch`).
+    pub fn builds_torch(&self) -> bool {
+        self.set
+            .recipes
+            .iter()
+            .any(|r| r.distributions().iter().any(|d| d == "torch"))
+    }
+
     /// The target needs CUDA kernels compiled.
     pub fn needs_cuda(&self) -> bool {
         !self.target.cuda_arch_list.is_empty()

@@ -2,11 +2,13 @@
 //! involved, the library) against temp dirs and servers on 127.0.0.1.
 
 mod build;
+mod build_reqs;
 mod clear_errors;
 mod cli;
 mod cross;
 mod doctor;
 mod epipe;
+mod export;
 mod fixtures;
 mod git;
 mod json_errors;
@@ -19,6 +21,7 @@ mod recipe_errors;
 mod recipe_truth;
 mod security;
 mod sets;
+mod shell_env;
 mod signals;
 mod src_e2e;
 mod src_offline;
