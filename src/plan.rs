@@ -228,7 +228,7 @@ pub fn plan_recipe(inp: &PlanInputs, r: &Recipe, git: &Redirects) -> Result<Reci
 }
 
 /// True when the recipe builds CUDA code for the target's archs: a template of it uses them
-/// (`{cuda_arch_list}`, `{cuda_arch_nodot}`, …), or its verify snippet needs a GPU.
+/// (`${{ cuda_arch_list }}`, `${{ cuda_arch_nodot }}`, …), or its verify snippet needs a GPU.
 pub fn compiles_cuda(r: &Recipe) -> bool {
     let steps = r.steps.iter().flat_map(|s| {
         let kind: Vec<&crate::recipe::template::Template> = match &s.kind {
@@ -243,7 +243,10 @@ pub fn compiles_cuda(r: &Recipe) -> bool {
         .map(|(_, t)| t)
         .chain(r.edits.iter().map(|e| &e.replace))
         .chain(steps)
-        .any(|t| t.vars().any(|(name, _)| name.starts_with("cuda_arch")));
+        .any(|t| {
+            t.vars()
+                .any(|(name, _)| name.starts_with("cuda_arch") || name.starts_with("each_arch"))
+        });
     uses_arch || r.verify.as_ref().is_some_and(|v| v.gpu)
 }
 

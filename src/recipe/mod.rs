@@ -199,8 +199,8 @@ pub enum OutputKind {
     Wheel,
     /// A prepared source tree consumed by another recipe; nothing is built.
     Source,
-    /// A directory tree the steps install into `{out}` (e.g. an LLVM install prefix); no wheel.
-    /// Recipes that depend on it read it through `{tree_dir:NAME}`.
+    /// A directory tree the steps install into `${{ out }}` (e.g. an LLVM install prefix); no wheel.
+    /// Recipes that depend on it read it through `${{ tree_dir:NAME }}`.
     Tree,
 }
 

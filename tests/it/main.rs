@@ -15,6 +15,7 @@ mod proxy_errors;
 mod publish;
 mod recipe_errors;
 mod recipe_truth;
+mod recipe_ux;
 mod security;
 mod sets;
 mod signals;
