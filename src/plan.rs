@@ -61,6 +61,21 @@ pub struct ResourcePlan {
     pub path: PathBuf,
 }
 
+/// A patch as `plan` shows it: the file and its header line (what it does).
+#[derive(Debug, Clone, Serialize)]
+pub struct PatchPlan {
+    pub file: String,
+    pub header: Option<String>,
+}
+
+/// An `[[edit]]` as `plan` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct EditPlan {
+    pub file: String,
+    pub count: u32,
+    pub why: Option<String>,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct RecipePlan {
     pub name: String,
@@ -69,15 +84,15 @@ pub struct RecipePlan {
     pub output: OutputKind,
     pub commit: Option<String>,
     pub source: SourcePlan,
-    pub patches: Vec<String>,
-    pub edits: Vec<String>,
+    pub patches: Vec<PatchPlan>,
+    pub edits: Vec<EditPlan>,
     pub resources: Vec<ResourcePlan>,
     pub depends: Vec<String>,
     pub python_requires: Vec<String>,
     pub jobs: JobsDecision,
     #[serde(skip)]
     pub build_env: BuildEnv,
-    /// Values of the recipe's `{placeholders}` (for edits at prepare time).
+    /// Values of the recipe's `${{ placeholders }}` (for edits at prepare time).
     #[serde(skip)]
     pub vars: Vars,
     /// Filled in by the caller when rendering JSON (redacted unless asked).
@@ -197,8 +212,23 @@ pub fn plan_recipe(inp: &PlanInputs, r: &Recipe, git: &Redirects) -> Result<Reci
         output: r.output,
         commit: r.source.commit().map(str::to_string),
         source: source_plan(r, inp.policy),
-        patches: r.patches.iter().map(|p| p.file.clone()).collect(),
-        edits: r.edits.iter().map(|e| e.file.clone()).collect(),
+        patches: r
+            .patches
+            .iter()
+            .map(|p| PatchPlan {
+                file: p.file.clone(),
+                header: p.header(),
+            })
+            .collect(),
+        edits: r
+            .edits
+            .iter()
+            .map(|e| EditPlan {
+                file: e.file.clone(),
+                count: e.count,
+                why: e.why.clone(),
+            })
+            .collect(),
         resources: r
             .resources
             .iter()

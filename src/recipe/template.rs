@@ -51,7 +51,10 @@ pub const VARIABLES: &[(&str, &str)] = &[
         PER_ARCH,
         "starts a loop written once per target CUDA arch (ends at `${{ endfor }}`)",
     ),
-    (END_PER_ARCH, "ends a `${{ for each_arch in cuda_archs }}` loop"),
+    (
+        END_PER_ARCH,
+        "ends a `${{ for each_arch in cuda_archs }}` loop",
+    ),
     (
         "each_arch",
         "inside the loop: the arch of this copy (e.g. `8.7`)",
@@ -126,7 +129,10 @@ impl Template {
             let inner_start = open + OPEN.len();
             // An unclosed `${{` runs to the end; its "name" is reported as unknown at load.
             let (inner, len) = match rest[inner_start..].find(CLOSE) {
-                Some(close) => (&rest[inner_start..inner_start + close], close + OPEN.len() + CLOSE.len()),
+                Some(close) => (
+                    &rest[inner_start..inner_start + close],
+                    close + OPEN.len() + CLOSE.len(),
+                ),
                 None => (&rest[inner_start..], rest.len() - open),
             };
             let (name, arg) = expression(inner);
@@ -291,7 +297,9 @@ pub fn old_syntax(raw: &str) -> Vec<(Range<usize>, String)> {
         let open = i + off;
         i = open + 1;
         // `${X}` is shell or CMake; `{{x}}` was the old escape for a literal brace.
-        if (open > 0 && matches!(bytes[open - 1], b'$' | b'{')) || bytes.get(open + 1) == Some(&b'{') {
+        if (open > 0 && matches!(bytes[open - 1], b'$' | b'{'))
+            || bytes.get(open + 1) == Some(&b'{')
+        {
             continue;
         }
         let Some(close) = raw[open..].find('}') else {
@@ -321,8 +329,15 @@ pub fn is_known(name: &str, arg: Option<&str>) -> bool {
 
 /// A one-line list of the variables, for hints.
 pub fn known_list() -> String {
-    let mut v: Vec<String> = VARIABLES.iter().map(|(n, _)| display_var(n, None)).collect();
-    v.extend(ARG_VARIABLES.iter().map(|(n, _)| display_var(n, Some("NAME"))));
+    let mut v: Vec<String> = VARIABLES
+        .iter()
+        .map(|(n, _)| display_var(n, None))
+        .collect();
+    v.extend(
+        ARG_VARIABLES
+            .iter()
+            .map(|(n, _)| display_var(n, Some("NAME"))),
+    );
     v.join(", ")
 }
 

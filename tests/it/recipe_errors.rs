@@ -146,7 +146,10 @@ fn every_error_of_a_set_is_reported_at_once() {
     let b = with("name = \"first\"", "name = \"second\"").replace("${{ out }}", "${{ outt }}");
     let out = check_fails(&[("recipes/a.toml", &a), ("recipes/b.toml", &b)]);
     assert!(out.contains("commit `abc` is not 40 hex digits"), "{out}");
-    assert!(out.contains("unknown template variable `${{ outt }}`"), "{out}");
+    assert!(
+        out.contains("unknown template variable `${{ outt }}`"),
+        "{out}"
+    );
     assert!(out.contains("2 errors in the recipes"), "{out}");
 }
 
