@@ -102,6 +102,9 @@ pub enum Command {
     Verify(VerifyArgs),
     /// Remove work directories (and, with --caches, the download caches).
     Clean(CleanArgs),
+    /// Print the JSON Schema of a recipe, `jetforge.toml` or `targets.toml` (for editors), or
+    /// with --markdown the reference the README carries.
+    Schema(SchemaArgs),
     /// Internal: load libcuda in this process and print what it says (run by `doctor` as a
     /// child, so a crashing driver cannot take `doctor` down).
     #[command(name = "__cuda-probe", hide = true)]
@@ -242,6 +245,26 @@ pub struct VerifyArgs {
     /// Seconds the NCCL all-reduce may take before it counts as a hang.
     #[arg(long, value_name = "SECS", default_value_t = 120)]
     pub nccl_timeout: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct SchemaArgs {
+    /// Which file format.
+    #[arg(value_enum)]
+    pub what: SchemaKind,
+    /// The reference as Markdown (every key, type, default and meaning) instead of JSON Schema.
+    #[arg(long)]
+    pub markdown: bool,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum SchemaKind {
+    /// `recipes/<set>/<package>.toml`
+    Recipe,
+    /// `jetforge.toml`
+    Config,
+    /// `targets.toml`
+    Targets,
 }
 
 #[derive(Debug, Args)]

@@ -25,7 +25,7 @@ use crate::repo_url::repo_key;
 
 /// Files at the root or in a set directory that are not recipes.
 const NOT_RECIPES: &[&str] = &["set.toml", "targets.toml", "jetforge.toml"];
-const DEFAULT_VERIFY_TIMEOUT_SECS: u64 = 300;
+pub(crate) const DEFAULT_VERIFY_TIMEOUT_SECS: u64 = 300;
 
 /// All sets found in a recipe tree.
 #[derive(Debug, Clone)]

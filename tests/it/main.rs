@@ -16,6 +16,7 @@ mod publish;
 mod recipe_errors;
 mod recipe_truth;
 mod recipe_ux;
+mod schema;
 mod security;
 mod sets;
 mod signals;
