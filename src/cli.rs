@@ -105,6 +105,9 @@ pub enum Command {
     /// Print the JSON Schema of a recipe, `jetforge.toml` or `targets.toml` (for editors), or
     /// with --markdown the reference the README carries.
     Schema(SchemaArgs),
+    /// Write a first recipe for a project: pins the tag's commit, reads the build system and
+    /// how it picks CUDA archs.
+    New(NewArgs),
     /// Internal: load libcuda in this process and print what it says (run by `doctor` as a
     /// child, so a crashing driver cannot take `doctor` down).
     #[command(name = "__cuda-probe", hide = true)]
@@ -245,6 +248,21 @@ pub struct VerifyArgs {
     /// Seconds the NCCL all-reduce may take before it counts as a hang.
     #[arg(long, value_name = "SECS", default_value_t = 120)]
     pub nccl_timeout: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct NewArgs {
+    /// The recipe's (package's) name; the file is `<recipes>/<NAME>.toml`.
+    pub name: String,
+    /// The project's git repository (mirrors and proxies apply).
+    #[arg(long, value_name = "URL")]
+    pub git: String,
+    /// The tag to build; its commit is pinned.
+    #[arg(long, value_name = "TAG")]
+    pub tag: String,
+    /// The version (default: the tag without a leading `v`).
+    #[arg(long, value_name = "VERSION")]
+    pub package_version: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -9,6 +9,7 @@ pub mod doctor;
 mod env;
 mod install;
 mod list;
+mod new;
 mod plan;
 mod progress;
 mod publish;
@@ -57,6 +58,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Verify(a) => verify::run(g, a),
         Command::Clean(a) => clean::run(g, a),
         Command::Schema(a) => schema::run(a),
+        Command::New(a) => new::run(g, a),
         Command::CudaProbe => doctor::cuda_probe(),
     }
 }

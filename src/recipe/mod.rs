@@ -6,6 +6,7 @@
 
 pub mod graph;
 pub mod load;
+pub mod scaffold;
 pub mod schema;
 pub mod template;
 pub mod tree;

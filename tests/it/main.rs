@@ -10,6 +10,7 @@ mod epipe;
 mod fixtures;
 mod git;
 mod net;
+mod new;
 mod plan;
 mod proxy_errors;
 mod publish;
