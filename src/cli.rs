@@ -255,11 +255,23 @@ pub struct NewArgs {
     /// The recipe's (package's) name; the file is `<recipes>/<NAME>.toml`.
     pub name: String,
     /// The project's git repository (mirrors and proxies apply).
-    #[arg(long, value_name = "URL")]
-    pub git: String,
+    #[arg(
+        long,
+        value_name = "URL",
+        required_unless_present = "from_pypi",
+        requires = "tag"
+    )]
+    pub git: Option<String>,
     /// The tag to build; its commit is pinned.
     #[arg(long, value_name = "TAG")]
-    pub tag: String,
+    pub tag: Option<String>,
+    /// Instead of git: the sdist of NAME==VERSION from the package index, unpacked into
+    /// `src/<name>-<version>/` beside the recipe directory.
+    #[arg(long, value_name = "NAME==VERSION", conflicts_with = "git")]
+    pub from_pypi: Option<String>,
+    /// The index whose JSON API (`<URL>/pypi/<name>/<version>/json`) `--from-pypi` reads.
+    #[arg(long, value_name = "URL", default_value = "https://pypi.org")]
+    pub pypi_url: String,
     /// The version (default: the tag without a leading `v`).
     #[arg(long, value_name = "VERSION")]
     pub package_version: Option<String>,

@@ -14,6 +14,12 @@ pub enum Origin<'a> {
         tag: &'a str,
         commit: &'a str,
     },
+    /// An sdist unpacked at `path` (relative to the recipe file).
+    Sdist {
+        url: &'a str,
+        sha256: &'a str,
+        path: &'a str,
+    },
 }
 
 /// What was found in the project, each with the file that said so.
@@ -217,6 +223,12 @@ pub fn recipe_text(
             q(url),
             q(tag),
             q(commit)
+        )),
+        Origin::Sdist { url, sha256, path } => t.push_str(&format!(
+            "\n# The sdist {url}\n# (sha256 {sha256}), unpacked here by `jetforge new`; a git\n\
+             # repository with a tag, when the project has one, is the better source.\n\
+             [source]\npath = {}\n",
+            q(path)
         )),
     }
     for e in &f.edits {

@@ -184,3 +184,93 @@ fn new_recipe_for_hard_coded_gencode_lines_proposes_a_per_arch_edit() {
         "{prepared}"
     );
 }
+
+/// The fixture's `solo` as an sdist (`solo-0.5.0/…` in a .tar.gz).
+fn solo_sdist() -> Vec<u8> {
+    let mut tar = tar::Builder::new(flate2::write::GzEncoder::new(
+        Vec::new(),
+        flate2::Compression::fast(),
+    ));
+    for (rel, bytes) in fixture_files("solo") {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(bytes.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        tar.append_data(&mut header, format!("solo-0.5.0/{rel}"), bytes.as_slice())
+            .unwrap();
+    }
+    tar.into_inner().unwrap().finish().unwrap()
+}
+
+#[test]
+fn new_recipe_from_a_pypi_sdist_builds_from_a_local_index() {
+    if !crate::support::have_tools("new_from_pypi", &["python3"]) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let index = dir.path().join("index");
+    std::fs::create_dir_all(index.join("files")).unwrap();
+    std::fs::create_dir_all(index.join("pypi/solo/0.5.0")).unwrap();
+    let sdist = solo_sdist();
+    std::fs::write(index.join("files/solo-0.5.0.tar.gz"), &sdist).unwrap();
+    let server = crate::support::StaticServer::start(&index);
+    let json = serde_json::json!({"urls": [
+        {"packagetype": "bdist_wheel", "filename": "solo-0.5.0-py3-none-any.whl",
+         "url": format!("{}files/nope.whl", server.url()), "digests": {"sha256": "00"}},
+        {"packagetype": "sdist", "filename": "solo-0.5.0.tar.gz",
+         "url": format!("{}files/solo-0.5.0.tar.gz", server.url()),
+         "digests": {"sha256": jetforge::hash::sha256_hex(&sdist)}},
+    ]});
+    std::fs::write(index.join("pypi/solo/0.5.0/json"), json.to_string()).unwrap();
+
+    let out = jf(
+        dir.path(),
+        &[
+            "new",
+            "solo",
+            "--from-pypi",
+            "solo==0.5.0",
+            "--pypi-url",
+            &server.url(),
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = std::fs::read_to_string(dir.path().join("recipes/solo.toml")).unwrap();
+    assert!(text.contains("path = \"../src/solo-0.5.0\""), "{text}");
+    assert!(dir.path().join("src/solo-0.5.0/setup.py").is_file());
+    let out = jf(dir.path(), &["check"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let py = python();
+    let out = jf(
+        dir.path(),
+        &[
+            "--target",
+            "host",
+            "build",
+            "--python",
+            &py,
+            "--system-site-packages",
+            "solo",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    // A version the index does not have is an error naming it.
+    let out = jf(
+        dir.path(),
+        &[
+            "new",
+            "solo2",
+            "--from-pypi",
+            "solo==9.9",
+            "--pypi-url",
+            &server.url(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("the index has no solo 9.9"),
+        "{}",
+        stderr(&out)
+    );
+}
