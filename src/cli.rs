@@ -110,6 +110,12 @@ pub enum Command {
     Verify(VerifyArgs),
     /// Remove work directories (and, with --caches, the download caches).
     Clean(CleanArgs),
+    /// Print the JSON Schema of a recipe, `jetforge.toml` or `targets.toml` (for editors), or
+    /// with --markdown the reference the README carries.
+    Schema(SchemaArgs),
+    /// Write a first recipe for a project: pins the tag's commit, reads the build system and
+    /// how it picks CUDA archs.
+    New(NewArgs),
     /// Internal: load libcuda in this process and print what it says (run by `doctor` as a
     /// child, so a crashing driver cannot take `doctor` down).
     #[command(name = "__cuda-probe", hide = true)]
@@ -287,6 +293,53 @@ pub struct VerifyArgs {
     /// Seconds the NCCL all-reduce may take before it counts as a hang.
     #[arg(long, value_name = "SECS", default_value_t = 120)]
     pub nccl_timeout: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct NewArgs {
+    /// The recipe's (package's) name; the file is `<recipes>/<NAME>.toml`.
+    pub name: String,
+    /// The project's git repository (mirrors and proxies apply).
+    #[arg(
+        long,
+        value_name = "URL",
+        required_unless_present = "from_pypi",
+        requires = "tag"
+    )]
+    pub git: Option<String>,
+    /// The tag to build; its commit is pinned.
+    #[arg(long, value_name = "TAG")]
+    pub tag: Option<String>,
+    /// Instead of git: the sdist of NAME==VERSION from the package index, unpacked into
+    /// `src/<name>-<version>/` beside the recipe directory.
+    #[arg(long, value_name = "NAME==VERSION", conflicts_with = "git")]
+    pub from_pypi: Option<String>,
+    /// The index whose JSON API (`<URL>/pypi/<name>/<version>/json`) `--from-pypi` reads.
+    #[arg(long, value_name = "URL", default_value = "https://pypi.org")]
+    pub pypi_url: String,
+    /// The version (default: the tag without a leading `v`).
+    #[arg(long, value_name = "VERSION")]
+    pub package_version: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct SchemaArgs {
+    /// Which file format.
+    #[arg(value_enum)]
+    pub what: SchemaKind,
+    /// The reference as Markdown (every key, type, default and meaning) instead of JSON Schema.
+    #[arg(long)]
+    pub markdown: bool,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum SchemaKind {
+    /// `recipes/<set>/<package>.toml`
+    Recipe,
+    /// `jetforge.toml`
+    Config,
+    /// `targets.toml`
+    Targets,
 }
 
 #[derive(Debug, Args)]

@@ -205,55 +205,79 @@ fn read_file(file: &Path, diags: &mut Diagnostics) -> Option<RawConfig> {
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// `jetforge.toml`: this machine's network, caches and outputs. Environment variables and
+/// flags override each key.
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(title = "jetforge config")]
 struct RawConfig {
+    /// How jetforge and the build steps reach the network.
     #[serde(default)]
     network: RawNetwork,
+    /// URL prefix rewrites for sources, submodules and resources; the longest prefix wins.
     #[serde(default)]
     mirrors: BTreeMap<String, String>,
+    /// Download caches and remote wheel caches.
     #[serde(default)]
     cache: RawCache,
+    /// Where built wheels are kept.
     #[serde(default)]
     wheelhouse: RawWheelhouse,
+    /// The package index `publish` uploads to.
     #[serde(default)]
     index: RawIndex,
+    /// Cross-building from another machine.
     #[serde(default)]
     cross: RawCross,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawCross {
+    /// The target's root filesystem, written `{sysroot}` in `targets.toml` (JETFORGE_SYSROOT
+    /// overrides it).
     sysroot: Option<PathBuf>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawNetwork {
+    /// Proxy URL for http and https (`http://user:pass@host:port`, `socks5://…`).
     proxy: Option<String>,
+    /// Hosts, domains (`.corp`) and CIDR ranges reached directly.
     no_proxy: Option<String>,
+    /// Use only the caches (like `--offline`).
     offline: Option<bool>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawCache {
+    /// Cache directory (`git-v1/` and `resources-v1/` live there).
     dir: Option<PathBuf>,
+    /// Remote wheel caches (published wheelhouses) `build` takes cached wheels from.
     indexes: Option<Vec<String>>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawWheelhouse {
+    /// The wheelhouse directory.
     dir: Option<PathBuf>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawIndex {
+    /// Upload URL of the package index.
     url: Option<String>,
+    /// User name for it (the password comes from JETFORGE_INDEX_PASSWORD, never a file).
     user: Option<String>,
+}
+
+/// The JSON Schema of `jetforge.toml`.
+pub fn json_schema() -> serde_json::Value {
+    schemars::schema_for!(RawConfig).to_value()
 }
 
 #[cfg(test)]

@@ -241,7 +241,7 @@ pub fn template_vars(cx: &EnvContext) -> Vars {
         if let Some(dep) = cx.set.get(d) {
             v.set_arg("version", d, dep.version.to_string());
             if dep.output == OutputKind::Tree {
-                // A tree recipe installs into its `{out}`; that prefix is what dependents read.
+                // A tree recipe installs into its `${{ out }}`; that prefix is what dependents read.
                 v.set_arg("tree_dir", d, path_str(&cx.layout.out_dir(d)));
             }
         }

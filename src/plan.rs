@@ -62,6 +62,21 @@ pub struct ResourcePlan {
     pub path: PathBuf,
 }
 
+/// A patch as `plan` shows it: the file and its header line (what it does).
+#[derive(Debug, Clone, Serialize)]
+pub struct PatchPlan {
+    pub file: String,
+    pub header: Option<String>,
+}
+
+/// An `[[edit]]` as `plan` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct EditPlan {
+    pub file: String,
+    pub count: u32,
+    pub why: Option<String>,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct RecipePlan {
     pub name: String,
@@ -70,8 +85,8 @@ pub struct RecipePlan {
     pub output: OutputKind,
     pub commit: Option<String>,
     pub source: SourcePlan,
-    pub patches: Vec<String>,
-    pub edits: Vec<String>,
+    pub patches: Vec<PatchPlan>,
+    pub edits: Vec<EditPlan>,
     pub resources: Vec<ResourcePlan>,
     pub depends: Vec<String>,
     pub python_requires: Vec<String>,
@@ -84,7 +99,7 @@ pub struct RecipePlan {
     pub jobs: JobsDecision,
     #[serde(skip)]
     pub build_env: BuildEnv,
-    /// Values of the recipe's `{placeholders}` (for edits at prepare time).
+    /// Values of the recipe's `${{ placeholders }}` (for edits at prepare time).
     #[serde(skip)]
     pub vars: Vars,
     /// Filled in by the caller when rendering JSON (redacted unless asked).
@@ -233,8 +248,23 @@ pub fn plan_recipe(inp: &PlanInputs, r: &Recipe, git: &Redirects) -> Result<Reci
         output: r.output,
         commit: r.source.commit().map(str::to_string),
         source: source_plan(r, inp.policy),
-        patches: r.patches.iter().map(|p| p.file.clone()).collect(),
-        edits: r.edits.iter().map(|e| e.file.clone()).collect(),
+        patches: r
+            .patches
+            .iter()
+            .map(|p| PatchPlan {
+                file: p.file.clone(),
+                header: p.header(),
+            })
+            .collect(),
+        edits: r
+            .edits
+            .iter()
+            .map(|e| EditPlan {
+                file: e.file.clone(),
+                count: e.count,
+                why: e.why.clone(),
+            })
+            .collect(),
         resources: r
             .resources
             .iter()
@@ -266,7 +296,7 @@ pub fn plan_recipe(inp: &PlanInputs, r: &Recipe, git: &Redirects) -> Result<Reci
 }
 
 /// True when the recipe builds CUDA code for the target's archs: a template of it uses them
-/// (`{cuda_arch_list}`, `{cuda_arch_nodot}`, …), or its verify snippet needs a GPU.
+/// (`${{ cuda_arch_list }}`, `${{ cuda_arch_nodot }}`, …), or its verify snippet needs a GPU.
 pub fn compiles_cuda(r: &Recipe) -> bool {
     let steps = r.steps.iter().flat_map(|s| {
         let kind: Vec<&crate::recipe::template::Template> = match &s.kind {
@@ -281,7 +311,10 @@ pub fn compiles_cuda(r: &Recipe) -> bool {
         .map(|(_, t)| t)
         .chain(r.edits.iter().map(|e| &e.replace))
         .chain(steps)
-        .any(|t| t.vars().any(|(name, _)| name.starts_with("cuda_arch")));
+        .any(|t| {
+            t.vars()
+                .any(|(name, _)| name.starts_with("cuda_arch") || name.starts_with("each_arch"))
+        });
     uses_arch || r.verify.as_ref().is_some_and(|v| v.gpu)
 }
 

@@ -489,7 +489,7 @@ fn build_one(
     })
 }
 
-/// A tree recipe's `{out}` is current when its last build finished every step with this
+/// A tree recipe's `${{ out }}` is current when its last build finished every step with this
 /// fingerprint and the tree is still there.
 fn tree_is_current(cx: &BuildContext, r: &Recipe, state: &RecipeState, res: &Resolved) -> bool {
     state.last_built.as_ref().map(|f| &f.hash) == Some(&res.fingerprint.hash)

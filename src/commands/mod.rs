@@ -12,9 +12,11 @@ mod env;
 mod export;
 mod install;
 mod list;
+mod new;
 mod plan;
 mod progress;
 mod publish;
+mod schema;
 mod shell;
 mod sources;
 mod verify;
@@ -61,6 +63,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Doctor(a) => doctor::run(g, a),
         Command::Verify(a) => verify::run(g, a),
         Command::Clean(a) => clean::run(g, a),
+        Command::Schema(a) => schema::run(a),
+        Command::New(a) => new::run(g, a),
         Command::CudaProbe => doctor::cuda_probe(),
     }
 }

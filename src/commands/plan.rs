@@ -246,10 +246,20 @@ fn render_recipe(n: usize, r: &RecipePlan, verbose: bool) -> String {
         );
     }
     for p in &r.patches {
-        out.push_str(&format!("   patch     {p}\n"));
+        out.push_str(&format!("   patch     {}\n", p.file));
+        if let Some(h) = &p.header {
+            out.push_str(&format!("             {h}\n"));
+        }
     }
     for e in &r.edits {
-        out.push_str(&format!("   edit      {e}\n"));
+        let times = match e.count {
+            1 => "once".to_string(),
+            n => format!("{n} times"),
+        };
+        out.push_str(&format!("   edit      {} ({times})\n", e.file));
+        if let Some(why) = &e.why {
+            out.push_str(&format!("             why: {why}\n"));
+        }
     }
     for res in &r.resources {
         let digest = match (&res.sha256, res.first_use) {

@@ -171,6 +171,27 @@ impl<'a> MirrorCache<'a> {
         }
     }
 
+    /// The commit `tag` of `url` points at, after fetching the mirror (`jetforge new`, which
+    /// pins what it finds). Offline, only what the mirror already holds is read.
+    pub fn resolve_tag(&self, url: &str, tag: &str) -> Result<String> {
+        let fetch_url = self.policy.rewrite(url);
+        let mirror = self.root.join(mirror_name(&fetch_url));
+        let what = format!("the git mirror of `{}`", redact(&fetch_url));
+        let _lock = DirLock::acquire(&mirror, &what, &self.on_wait)?;
+        let repo = open_or_init_mirror(&mirror)?;
+        let local_mirror = fetch_url != url && is_local(&fetch_url);
+        if !self.policy.offline() || local_mirror {
+            self.fetch_mirror(&repo, &mirror, &fetch_url)?;
+        }
+        let reference = repo
+            .find_reference(&format!("refs/tags/{tag}"))
+            .map_err(|_| anyhow::anyhow!("`{}` has no tag `{tag}`", redact(url)))?;
+        let commit = reference
+            .peel_to_commit()
+            .with_context(|| format!("tag `{tag}` does not point at a commit"))?;
+        Ok(commit.id().to_string())
+    }
+
     /// `jetforge fetch` for one git source: the mirror of `url` at `commit`, and the mirrors of
     /// the selected submodules at the commits the tree records, each recursively. Returns the
     /// submodules, parents before their children.

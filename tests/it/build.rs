@@ -226,7 +226,7 @@ path = "../src/res"
 steps = [
   "mkdir -p obj; for i in 1 2 3; do [ -f obj/$i.o ] || { echo \"compiled $i\" >> ../compile-count.txt; touch obj/$i.o; }; done",
   "echo halfway; test -f ../../../../flag || { echo 'error: flag missing' >&2; exit 3; }",
-  "python -m pip wheel --no-build-isolation --no-deps --no-index -w {out} .",
+  "python -m pip wheel --no-build-isolation --no-deps --no-index -w ${{ out }} .",
 ]
 "#,
         ),
@@ -502,7 +502,7 @@ fn interrupting_a_build_stops_the_step_and_the_next_build_resumes() {
     let p = crate::util::tree(&[
         (
             "recipes/slow.toml",
-            "[package]\nname = \"slow\"\nversion = \"1.0.0\"\n[source]\npath = \"../src/slow\"\n[build]\nsteps = [\n  \"touch step1-done\",\n  \"test -f ../../../../fast || { sh -c 'echo $$ > ../sleeper.pid; exec sleep 60'; }\",\n  \"python -m pip wheel --no-build-isolation --no-deps --no-index -w {out} .\",\n]\n",
+            "[package]\nname = \"slow\"\nversion = \"1.0.0\"\n[source]\npath = \"../src/slow\"\n[build]\nsteps = [\n  \"touch step1-done\",\n  \"test -f ../../../../fast || { sh -c 'echo $$ > ../sleeper.pid; exec sleep 60'; }\",\n  \"python -m pip wheel --no-build-isolation --no-deps --no-index -w ${{ out }} .\",\n]\n",
         ),
         ("src/slow/setup.py", "from setuptools import setup\nsetup(name='slow', version='1.0.0', py_modules=['slow'])\n"),
         ("src/slow/slow.py", ""),

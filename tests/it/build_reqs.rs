@@ -31,7 +31,7 @@ fn a_legacy_setup_py_project_with_no_depends_builds_and_then_builds_offline_from
         (
             "recipes/legacy.toml",
             "[package]\nname = \"legacy\"\nversion = \"1.0.0\"\n[source]\npath = \"../src/legacy\"\n\
-             [build]\nsteps = [\"python setup.py -q bdist_wheel -d {out}\"]\n",
+             [build]\nsteps = [\"python setup.py -q bdist_wheel -d ${{ out }}\"]\n",
         ),
         (
             "src/legacy/setup.py",
@@ -96,7 +96,7 @@ fn a_pyproject_build_requirement_the_set_builds_is_the_sets_wheel() {
         (
             "recipes/base.toml",
             "[package]\nname = \"base\"\nversion = \"1.0.0\"\n[source]\npath = \"../src/base\"\n\
-             [build]\nsteps = [\"python -m pip wheel --no-build-isolation --no-deps --no-index -w {out} .\"]\n",
+             [build]\nsteps = [\"python -m pip wheel --no-build-isolation --no-deps --no-index -w ${{ out }} .\"]\n",
         ),
         (
             "src/base/setup.py",
@@ -108,7 +108,7 @@ fn a_pyproject_build_requirement_the_set_builds_is_the_sets_wheel() {
             "[package]\nname = \"user\"\nversion = \"1.0.0\"\n[source]\npath = \"../src/user\"\n\
              [depends]\nrecipes = [\"base\"]\n\
              [build]\nsteps = [\n  \"python -c 'import base; assert base.NAME == \\\"the set\\\"'\",\n  \
-             \"python -m pip wheel --no-build-isolation --no-deps --no-index -w {out} .\",\n]\n",
+             \"python -m pip wheel --no-build-isolation --no-deps --no-index -w ${{ out }} .\",\n]\n",
         ),
         (
             "src/user/pyproject.toml",

@@ -34,7 +34,7 @@ fn built_set() -> tempfile::TempDir {
     let recipe = |name: &str| {
         format!(
             "[package]\nname = \"{name}\"\nversion = \"1.0.0\"\n[source]\npath = \"../src/{name}\"\n\
-             [build]\nsteps = [\"python -m pip wheel --no-build-isolation --no-deps --no-index -w {{out}} .\"]\n"
+             [build]\nsteps = [\"python -m pip wheel --no-build-isolation --no-deps --no-index -w ${{{{ out }}}} .\"]\n"
         )
     };
     let p = tree(&[

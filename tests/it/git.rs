@@ -480,7 +480,7 @@ fn patches_apply_with_strip_offset_directory_and_edits() {
         ),
         patch("new.patch", NEW_FILE, 1, None),
     ];
-    let edits = vec![edit("src/a.c", "LINE 14", "arch {cuda_arch_list}", 1)];
+    let edits = vec![edit("src/a.c", "LINE 14", "arch ${{ cuda_arch_list }}", 1)];
     let r = recipe("demo", &t.url, &t.commit, patches, edits);
     let cache = MirrorCache::new(&t.fx.path("cache"), &ONLINE);
     let dir = t.fx.path("work/demo/src");

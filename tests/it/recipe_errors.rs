@@ -13,7 +13,7 @@ tag = "v1.0.0"
 commit = "0123456789abcdef0123456789abcdef01234567"
 
 [build]
-steps = ["python -m pip wheel --no-build-isolation --no-deps -w {out} ."]
+steps = ["python -m pip wheel --no-build-isolation --no-deps -w ${{ out }} ."]
 "#;
 
 /// Runs `check` on a recipe tree and returns the redacted stderr; asserts exit code 2.
@@ -90,7 +90,7 @@ fn dependency_cycle_prints_the_cycle() {
 
 #[test]
 fn unknown_template_variable() {
-    let text = with("-w {out} .", "-w {out} -j {jbos} .");
+    let text = with("-w ${{ out }} .", "-w ${{ out }} -j ${{ jbos }} .");
     insta::assert_snapshot!(check_fails(&[("recipes/first.toml", &text)]));
 }
 
@@ -133,10 +133,13 @@ fn edit_without_find() {
 #[test]
 fn every_error_of_a_set_is_reported_at_once() {
     let a = with("0123456789abcdef0123456789abcdef01234567", "abc");
-    let b = with("name = \"first\"", "name = \"second\"").replace("{out}", "{outt}");
+    let b = with("name = \"first\"", "name = \"second\"").replace("${{ out }}", "${{ outt }}");
     let out = check_fails(&[("recipes/a.toml", &a), ("recipes/b.toml", &b)]);
     assert!(out.contains("commit `abc` is not 40 hex digits"), "{out}");
-    assert!(out.contains("unknown template variable `{outt}`"), "{out}");
+    assert!(
+        out.contains("unknown template variable `${{ outt }}`"),
+        "{out}"
+    );
     assert!(out.contains("2 errors in the recipes"), "{out}");
 }
 
@@ -150,7 +153,7 @@ fn computed_variables_cannot_be_set() {
 
 #[test]
 fn source_dir_of_a_non_dependency_is_refused() {
-    let text = with("-w {out} .", "-w {out} {source_dir:other}");
+    let text = with("-w ${{ out }} .", "-w ${{ out }} ${{ source_dir:other }}");
     let out = check_fails(&[("recipes/first.toml", &text)]);
     assert!(
         out.contains("which is not a dependency of this recipe"),

@@ -387,7 +387,7 @@ fn host_without_gpu(recipe_extra: &str) -> Output {
 #[test]
 fn cuda_recipe_for_a_gpuless_host_without_cuda_arch_is_an_error() {
     for extra in [
-        "[env]\nTORCH_CUDA_ARCH_LIST = \"{cuda_arch_list}\"\n",
+        "[env]\nTORCH_CUDA_ARCH_LIST = \"${{ cuda_arch_list }}\"\n",
         "[verify]\npython = \"import kern\"\ngpu = true\n",
     ] {
         let out = host_without_gpu(extra);

@@ -50,9 +50,9 @@ fn fixture(torch_version: &str, strip: bool) -> tempfile::TempDir {
         )],
     );
     let steps = if strip {
-        r#"["python use_existing_torch.py", "python -m pip wheel --no-build-isolation --no-deps -w {out} ."]"#
+        r#"["python use_existing_torch.py", "python -m pip wheel --no-build-isolation --no-deps -w ${{ out }} ."]"#
     } else {
-        r#"["python -m pip wheel --no-build-isolation --no-deps -w {out} ."]"#
+        r#"["python -m pip wheel --no-build-isolation --no-deps -w ${{ out }} ."]"#
     };
     let recipes = [
         (
@@ -70,7 +70,7 @@ fn fixture(torch_version: &str, strip: bool) -> tempfile::TempDir {
         (
             "vllm-like.toml".to_string(),
             format!(
-                "[package]\nname = \"vllm-like\"\nversion = \"0.1.0\"\n[source]\ngit = \"{vllm_url}\"\ncommit = \"{vllm_commit}\"\n[[edit]]\nfile = \"CMakeLists.txt\"\nfind = '\"8.0;8.6;9.0\"'\nreplace = '\"8.0;8.6;9.0;{{cuda_arch_list}}\"'\n[depends]\nrecipes = [\"torch\", \"flash-attn-like\"]\n[build]\nsteps = {steps}\n"
+                "[package]\nname = \"vllm-like\"\nversion = \"0.1.0\"\n[source]\ngit = \"{vllm_url}\"\ncommit = \"{vllm_commit}\"\n[[edit]]\nfile = \"CMakeLists.txt\"\nfind = '\"8.0;8.6;9.0\"'\nreplace = '\"8.0;8.6;9.0;${{{{ cuda_arch_list }}}}\"'\n[depends]\nrecipes = [\"torch\", \"flash-attn-like\"]\n[build]\nsteps = {steps}\n"
             ),
         ),
     ];

@@ -30,7 +30,7 @@ fn project() -> tempfile::TempDir {
             "[package]\nname = \"dump\"\nversion = \"1.0.0\"\n[source]\npath = \"../src/dump\"\n\
              [env]\nDUMP_FLAVOUR = \"plain\"\n\
              [build]\nsteps = [\n  \"env > ../step-env.txt\",\n  \
-             \"python -m pip wheel --no-build-isolation --no-deps --no-index -w {out} .\",\n]\n",
+             \"python -m pip wheel --no-build-isolation --no-deps --no-index -w ${{ out }} .\",\n]\n",
         ),
         (
             "src/dump/setup.py",

@@ -697,7 +697,7 @@ kind = "source"
 [[edit]]
 file = "main.c"
 find = 'puts("hello");'
-replace = 'puts("hello {{cuda_arch_list}}");'
+replace = 'puts("hello ${{{{ cuda_arch_list }}}}");'
 count = {count}
 "#
     )

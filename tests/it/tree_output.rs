@@ -1,6 +1,6 @@
-//! `[output] kind = "tree"`: a recipe whose steps install a directory tree into `{out}` (an LLVM
+//! `[output] kind = "tree"`: a recipe whose steps install a directory tree into `${{ out }}` (an LLVM
 //! install prefix in the real 0.5 set), handed to the recipes that depend on it as
-//! `{tree_dir:NAME}`; built once, then reused while its inputs stay the same.
+//! `${{ tree_dir:NAME }}`; built once, then reused while its inputs stay the same.
 
 use crate::build::{build, jf};
 use crate::util::{stderr, stdout, tree, work_layout};
@@ -18,7 +18,7 @@ path = "../src/prefix"
 kind = "tree"
 [build]
 steps = [
-  "echo built >> ../prefix-builds.txt; mkdir -p {out}/share && cp answer.txt {out}/share/answer.txt",
+  "echo built >> ../prefix-builds.txt; mkdir -p ${{ out }}/share && cp answer.txt ${{ out }}/share/answer.txt",
 ]
 "#,
         ),
@@ -33,11 +33,11 @@ path = "../src/user"
 [depends]
 recipes = ["prefix"]
 [env]
-PREFIX_DIR = "{tree_dir:prefix}"
+PREFIX_DIR = "${{ tree_dir:prefix }}"
 [build]
 steps = [
   "printf 'ANSWER = %s\n' \"$(cat $PREFIX_DIR/share/answer.txt)\" > user.py",
-  "python -m pip wheel --no-build-isolation --no-deps --no-index -w {out} .",
+  "python -m pip wheel --no-build-isolation --no-deps --no-index -w ${{ out }} .",
 ]
 "#,
         ),
@@ -95,7 +95,7 @@ fn tree_dir_of_a_recipe_that_is_not_a_tree_is_a_load_error() {
     assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
     let err = stderr(&out);
     assert!(
-        err.contains("`{tree_dir:prefix}` names `prefix`, whose output is not a tree"),
+        err.contains("`${{ tree_dir:prefix }}` names `prefix`, whose output is not a tree"),
         "{err}"
     );
 }
