@@ -5,3 +5,4 @@
 //! Named `builder/`, not `build/`: many `.gitignore` templates and tools skip a `build/` folder.
 
 pub mod driver;
+pub mod timings;

@@ -60,22 +60,24 @@ impl StepCgroup {
         let own = std::fs::read_to_string("/proc/self/cgroup").ok()?;
         let name = format!("jetforge-step-{}", std::process::id());
         // v1: the line of the memory controller; v2: the unified `0::` line.
-        let (base, rel, version) = own.lines().find_map(|l| {
-            let mut f = l.splitn(3, ':');
-            let (_, ctrl, path) = (f.next()?, f.next()?, f.next()?);
-            if ctrl.split(',').any(|c| c == "memory") {
-                Some((PathBuf::from("/sys/fs/cgroup/memory"), path.to_string(), 1))
-            } else {
-                None
-            }
-        })
-        .or_else(|| {
-            let path = own.lines().find_map(|l| l.strip_prefix("0::"))?;
-            let base = PathBuf::from("/sys/fs/cgroup");
-            base.join("cgroup.controllers")
-                .is_file()
-                .then(|| (base, path.to_string(), 2))
-        })?;
+        let (base, rel, version) = own
+            .lines()
+            .find_map(|l| {
+                let mut f = l.splitn(3, ':');
+                let (_, ctrl, path) = (f.next()?, f.next()?, f.next()?);
+                if ctrl.split(',').any(|c| c == "memory") {
+                    Some((PathBuf::from("/sys/fs/cgroup/memory"), path.to_string(), 1))
+                } else {
+                    None
+                }
+            })
+            .or_else(|| {
+                let path = own.lines().find_map(|l| l.strip_prefix("0::"))?;
+                let base = PathBuf::from("/sys/fs/cgroup");
+                base.join("cgroup.controllers")
+                    .is_file()
+                    .then(|| (base, path.to_string(), 2))
+            })?;
         let dir = base.join(rel.trim_start_matches('/')).join(name);
         let _ = std::fs::remove_dir(&dir);
         std::fs::create_dir(&dir).ok()?;
@@ -188,7 +190,10 @@ pub fn group_memory(pgid: u32) -> (u64, u64) {
     let (mut rss, mut swap) = (0, 0);
     for e in dir.flatten() {
         let name = e.file_name();
-        let Some(pid) = name.to_str().filter(|n| n.bytes().all(|b| b.is_ascii_digit())) else {
+        let Some(pid) = name
+            .to_str()
+            .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
+        else {
             continue;
         };
         let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
