@@ -102,6 +102,8 @@ pub enum Command {
     Verify(VerifyArgs),
     /// Remove work directories (and, with --caches, the download caches).
     Clean(CleanArgs),
+    /// Print where the last build's timings report is (`build --timings`).
+    Report(ReportArgs),
     /// Internal: load libcuda in this process and print what it says (run by `doctor` as a
     /// child, so a crashing driver cannot take `doctor` down).
     #[command(name = "__cuda-probe", hide = true)]
@@ -138,6 +140,9 @@ pub struct PlanArgs {
     /// Also look recipes up in this remote wheel cache (repeatable; `[cache] indexes` too).
     #[arg(long, value_name = "URL")]
     pub cache_from: Vec<String>,
+    /// Also show the memory per job learned from earlier builds on this host, build by build.
+    #[arg(long)]
+    pub explain_jobs: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -184,6 +189,17 @@ pub struct BuildArgs {
     /// tools on an air-gapped machine).
     #[arg(long)]
     pub system_site_packages: bool,
+    /// Write the timings report (steps, memory, jobs, critical path) as HTML in the work dir;
+    /// `--json` always does.
+    #[arg(long)]
+    pub timings: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Also open it in the desktop's browser (xdg-open).
+    #[arg(long)]
+    pub open: bool,
 }
 
 #[derive(Debug, Args)]

@@ -6,3 +6,4 @@
 
 pub mod driver;
 pub mod timings;
+pub mod timings_report;

@@ -12,6 +12,7 @@ mod list;
 mod plan;
 mod progress;
 mod publish;
+mod report;
 mod sources;
 mod verify;
 
@@ -55,6 +56,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Doctor(a) => doctor::run(g, a),
         Command::Verify(a) => verify::run(g, a),
         Command::Clean(a) => clean::run(g, a),
+        Command::Report(a) => report::run(g, a),
         Command::CudaProbe => doctor::cuda_probe(),
     }
 }
