@@ -57,6 +57,9 @@ pub struct StepTiming {
     /// `exit status 0`, `killed by signal 9 (SIGKILL)`, …
     pub exit: String,
     pub oom: bool,
+    /// Processes the kernel's OOM killer ended, when the step's cgroup counted them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oom_kills: Option<u64>,
     /// (seconds after `started`, RSS bytes) as sampled, for the memory chart.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub series: Vec<(f64, u64)>,

@@ -38,6 +38,7 @@ pub fn record(state: &mut RecipeState, step: &str, jobs: &JobsDecision, out: &St
         oom_retries: u32::try_from(oom_retries).unwrap_or(u32::MAX),
         exit: out.status.to_string(),
         oom: out.oom && !out.success(),
+        oom_kills: u.oom_kills,
         series: u.series.clone(),
     });
 }

@@ -252,12 +252,14 @@ pub fn run_observed(
         .with_context(|| format!("failed to wait for step `{}`", cmd.name))?;
     let status = status_of(&status);
     oom |= matches!(status, Status::Signal(9) | Status::Exit(137));
+    let usage = sampler.finish(cgroup.as_ref());
+    oom |= usage.oom_kills.is_some_and(|n| n > 0);
     Ok(StepOutcome {
         status,
         tail: tail.into(),
         oom,
         duration: start.elapsed(),
-        usage: sampler.finish(cgroup.as_ref()),
+        usage,
     })
 }
 

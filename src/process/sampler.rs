@@ -31,6 +31,9 @@ pub struct Usage {
     /// The step cgroup's own peak (`memory.peak` v2, `memory.max_usage_in_bytes` v1), bytes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cgroup_peak: Option<u64>,
+    /// Processes of the step the kernel's OOM killer ended, as its cgroup counted them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oom_kills: Option<u64>,
     /// User + system CPU seconds of the step and everything it waited for.
     pub cpu_secs: f64,
     pub samples: u32,
@@ -99,6 +102,21 @@ impl StepCgroup {
         };
         read_u64(&self.dir.join(file))
     }
+
+    /// The kernel's count of OOM kills in the cgroup (`oom_kill` of v1 `memory.oom_control`,
+    /// v2 `memory.events`). A kill caused by a parent's limit is counted here, in the victim's
+    /// cgroup, not in the parent's.
+    pub fn oom_kills(&self) -> Option<u64> {
+        let file = if self.version == 1 {
+            "memory.oom_control"
+        } else {
+            "memory.events"
+        };
+        let text = std::fs::read_to_string(self.dir.join(file)).ok()?;
+        text.lines()
+            .find_map(|l| l.strip_prefix("oom_kill "))
+            .and_then(|v| v.trim().parse().ok())
+    }
 }
 
 impl Drop for StepCgroup {
@@ -151,6 +169,7 @@ impl Sampler {
         let mut u = std::mem::take(&mut *self.state.lock().unwrap_or_else(|e| e.into_inner()));
         u.cpu_secs = (children_cpu_secs() - self.cpu_before).max(0.0);
         u.cgroup_peak = cgroup.and_then(StepCgroup::peak);
+        u.oom_kills = cgroup.and_then(StepCgroup::oom_kills);
         u
     }
 }
