@@ -206,7 +206,7 @@ pub fn render(t: &BuildTimings) -> String {
          <style>\nbody{{font-family:sans-serif;margin:16px;color:#222}}\n\
          table{{border-collapse:collapse;font-size:13px}}\ntd,th{{border:1px solid #ccc;padding:2px 6px;text-align:right}}\n\
          td:first-child,td:nth-child(2){{text-align:left}}\n.step{{fill:#4a90d9}}\n.step.failed{{fill:#d9534f}}\n\
-         .step.oom{{fill:#f0ad4e}}\n.critical{{stroke:#000;stroke-width:2}}\n.cached{{fill:#5cb85c}}\n\
+         .step.oom{{fill:#f0ad4e}}\nrect.critical{{stroke:#000;stroke-width:2}}\n.cached{{fill:#5cb85c}}\n\
          svg text{{font-size:11px}}\n</style>\n</head>\n<body>\n<h1>{}</h1>\n\
          <p id=\"host\">Host: {} · memory limit: {}</p>\n",
         esc(&title),
@@ -235,6 +235,7 @@ fn gantt(h: &mut String, t: &BuildTimings) {
         "<h2>Recipes and steps over time</h2>\n<svg id=\"gantt\" xmlns=\"http://www.w3.org/2000/svg\" \
          width=\"{WIDTH}\" height=\"{height}\" viewBox=\"0 0 {WIDTH} {height}\">\n"
     );
+    axis(h, t, height - 6.0);
     let mut y = 10.0;
     for r in &t.recipes {
         let critical = t.critical_path.contains(&r.name);
@@ -296,6 +297,19 @@ fn gantt(h: &mut String, t: &BuildTimings) {
     h.push_str("</svg>\n");
 }
 
+/// Seconds since the build started, at the start, middle and end of the time axis.
+fn axis(h: &mut String, t: &BuildTimings, y: f64) {
+    for f in [0.0, 0.5, 1.0] {
+        let at = t.started + f * t.span();
+        let _ = writeln!(
+            h,
+            "<text class=\"tick\" x=\"{:.1}\" y=\"{y:.1}\" fill=\"#666\">{}</text>",
+            x_of(t, at) - if f == 1.0 { 24.0 } else { 0.0 },
+            dur(f * t.span())
+        );
+    }
+}
+
 fn memory(h: &mut String, t: &BuildTimings) {
     const HEIGHT: f64 = 260.0;
     let peak = t
@@ -315,6 +329,7 @@ fn memory(h: &mut String, t: &BuildTimings) {
          <text x=\"4\" y=\"{b}\">0</text>\n",
         b = y_of(0)
     );
+    axis(h, t, HEIGHT - 4.0);
     let ly = y_of(t.limit_bytes);
     let _ = write!(
         h,
@@ -460,6 +475,33 @@ mod tests {
         ];
         assert_eq!(critical_path(&rs), ["triton", "vllm"]);
         assert!(critical_path(&[]).is_empty());
+    }
+
+    #[test]
+    fn an_oom_killed_step_is_marked_on_the_memory_chart() {
+        let mut killed = run("torch", &[], &[10.0, 20.0]);
+        killed.steps[0].oom = true;
+        killed.steps[0].max_jobs = 6;
+        killed.steps[0].exit = "killed by signal 9 (SIGKILL)".into();
+        killed.steps[1].started = 10.0;
+        killed.steps[1].series = vec![(0.0, 1 << 30), (5.0, 3 << 30)];
+        let t = BuildTimings {
+            started: 0.0,
+            host: "h".into(),
+            limit_bytes: 4 << 30,
+            limit: "RAM 4.0 GiB".into(),
+            recipes: vec![killed],
+            critical_path: vec!["torch".into()],
+        };
+        let html = render(&t);
+        assert!(
+            html.contains("<g class=\"oom-kill\" data-step=\"torch/\">"),
+            "{html}"
+        );
+        assert!(html.contains("OOM kill: torch/ at MAX_JOBS=6"));
+        assert!(html.contains("<rect class=\"step oom\""));
+        assert_eq!(html.matches("<polyline class=\"rss\"").count(), 1);
+        assert!(html.contains("id=\"mem-limit\""));
     }
 
     #[test]

@@ -200,7 +200,7 @@ fn has(tags: &[(String, BTreeMap<String, String>)], tag: &str, key: &str, value:
 }
 
 #[test]
-fn the_timings_report_shows_steps_memory_limit_oom_kills_and_the_critical_path() {
+fn the_timings_report_shows_steps_memory_limit_cache_hits_and_the_critical_path() {
     let p = project();
     let dir = p.path();
     let py = python();
