@@ -10,6 +10,7 @@
 //!     venv/                the build venv of this set and target
 //!     cross/               cross builds only: the target's sysconfigdata, CMake toolchain file
 //!     verify/<name>/       cross builds only: the wheels installed for the target, for verify
+//!     timings.html         the last `build --timings` (or `--json`) report
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -56,6 +57,10 @@ impl Layout {
 
     pub fn verify_dir(&self, name: &str) -> PathBuf {
         self.root.join("verify").join(name)
+    }
+
+    pub fn timings_report(&self) -> PathBuf {
+        self.root.join("timings.html")
     }
 
     pub fn recipe_work_dir(&self, name: &str) -> PathBuf {

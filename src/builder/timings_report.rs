@@ -162,7 +162,7 @@ fn critical_path(recipes: &[RecipeRun]) -> Vec<String> {
 
 /// The report's file: `<work-dir>/<set>-<target>/timings.html`.
 pub fn path(layout: &Layout) -> PathBuf {
-    layout.root.join("timings.html")
+    layout.timings_report()
 }
 
 /// Writes the report; returns its path.
