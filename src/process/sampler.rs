@@ -121,8 +121,14 @@ impl StepCgroup {
 
 impl Drop for StepCgroup {
     fn drop(&mut self) {
-        // Empty once the step's group was killed and reaped; a straggler keeps it, harmlessly.
-        let _ = std::fs::remove_dir(&self.dir);
+        // Empty once the killed group's last members are reaped (by init, for those the leader
+        // left behind), which may take a moment; a straggler that outlives that keeps it.
+        for _ in 0..25 {
+            if std::fs::remove_dir(&self.dir).is_ok() || !self.dir.exists() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 }
 
