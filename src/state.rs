@@ -1,6 +1,7 @@
 //! Resume state, one small JSON file per recipe in the work dir: which fingerprint the
-//! prepared tree and finished steps belong to, how many steps are done, and the jobs that
-//! worked after an OOM retry on this machine. Written atomically after every step, so an
+//! prepared tree and finished steps belong to, how many steps are done, the jobs that
+//! worked after an OOM retry on this machine, the measurements of the last build's steps and
+//! the memory per job learned per host (see `jobs::learn`). Written atomically after every step, so an
 //! interrupted build (Ctrl-C, SIGKILL, power loss) resumes at the step it was in. Written by the
 //! build stage, read by `plan` (the remembered jobs) too, so it sits below both. Private to the
 //! user (0600 in a 0700 directory).
