@@ -116,6 +116,8 @@ pub enum Command {
     /// Write a first recipe for a project: pins the tag's commit, reads the build system and
     /// how it picks CUDA archs.
     New(NewArgs),
+    /// Print where the last build's timings report is (`build --timings`).
+    Report(ReportArgs),
     /// Internal: load libcuda in this process and print what it says (run by `doctor` as a
     /// child, so a crashing driver cannot take `doctor` down).
     #[command(name = "__cuda-probe", hide = true)]
@@ -152,9 +154,9 @@ pub struct PlanArgs {
     /// Also look recipes up in this remote wheel cache (repeatable; `[cache] indexes` too).
     #[arg(long, value_name = "URL")]
     pub cache_from: Vec<String>,
-    /// Wheelhouse directory.
-    #[arg(long, value_name = "DIR")]
-    pub wheelhouse: Option<PathBuf>,
+    /// Also show the memory per job learned from earlier builds on this host, build by build.
+    #[arg(long)]
+    pub explain_jobs: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -193,9 +195,6 @@ pub struct ExportArgs {
     /// own `simple/` index as a file URL.
     #[arg(long, value_name = "URL")]
     pub index: Option<String>,
-    /// Wheelhouse directory.
-    #[arg(long, value_name = "DIR")]
-    pub wheelhouse: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -236,6 +235,17 @@ pub struct BuildArgs {
     /// tools on an air-gapped machine).
     #[arg(long)]
     pub system_site_packages: bool,
+    /// Write the timings report (steps, memory, jobs, critical path) as HTML in the work dir;
+    /// `--json` always does.
+    #[arg(long)]
+    pub timings: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Also open it in the desktop's browser (xdg-open).
+    #[arg(long)]
+    pub open: bool,
 }
 
 #[derive(Debug, Args)]

@@ -15,6 +15,8 @@
 //! Overrides set `jobs` directly, in the order `--jobs` > `MAX_JOBS` from the environment >
 //! the number remembered after an OOM retry; MAX_JOBS is then derived the same way.
 
+pub mod learn;
+
 use crate::host::{HostFacts, GIB};
 use crate::recipe::JobsPolicy;
 
@@ -47,6 +49,8 @@ pub enum JobsSource {
     CliFlag,
     EnvMaxJobs,
     Remembered,
+    /// Computed with the memory per job learned from earlier builds (see `learn`).
+    Learned,
 }
 
 /// Overrides in precedence order: `--jobs`, then `MAX_JOBS` from the caller's environment,

@@ -12,6 +12,7 @@
 //!     cross/               cross builds only: the target's sysconfigdata, CMake toolchain file
 //!     verify/<name>/       cross builds only: the wheels installed for the target, for verify
 //!     verify-venv/         the set's wheels installed as a user would, where verify snippets run
+//!     timings.html         the last `build --timings` (or `--json`) report
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -69,6 +70,10 @@ impl Layout {
 
     pub fn verify_dir(&self, name: &str) -> PathBuf {
         self.root.join("verify").join(name)
+    }
+
+    pub fn timings_report(&self) -> PathBuf {
+        self.root.join("timings.html")
     }
 
     pub fn recipe_work_dir(&self, name: &str) -> PathBuf {

@@ -217,9 +217,17 @@ fn build_requires(inp: &PlanInputs, r: &Recipe) -> Result<(Vec<BuildReq>, bool)>
 }
 
 pub fn plan_recipe(inp: &PlanInputs, r: &Recipe, git: &Redirects) -> Result<RecipePlan> {
+    let state = RecipeState::load(&inp.layout.state_file(&r.name));
+    let learned = jobs::learn::choose(
+        r.jobs.mem_per_job_gib,
+        &state.learned,
+        &jobs::learn::host_key(inp.facts),
+    );
     let mut overrides = inp.jobs.clone();
-    overrides.remembered = RecipeState::load(&inp.layout.state_file(&r.name)).jobs_ok;
-    let decision = jobs::decide(&r.jobs, inp.facts, &overrides);
+    // A learned figure comes from a build that finished, after its OOM retry if it had one:
+    // it supersedes the jobs remembered then.
+    overrides.remembered = state.jobs_ok.filter(|_| learned.is_none());
+    let decision = jobs::learn::decide_with(&r.jobs, inp.facts, &overrides, learned.as_ref());
     let resources: BTreeMap<String, PathBuf> = r
         .resources
         .iter()

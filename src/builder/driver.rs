@@ -479,6 +479,7 @@ fn build_one(
     if retried {
         state.jobs_ok = Some(jobs_ok);
     }
+    super::timings::learn(&mut state, cx.facts, r);
     state.save(&state_path)?;
     let took = start.elapsed();
     cx.reporter
@@ -888,6 +889,7 @@ fn run_steps(
     }
     state.fingerprint = Some(fp.to_string());
     state.steps_done = start;
+    state.timings.clear();
     state.save(&state_path)?;
     let mut plan = p.clone();
     let mut retried = false;
@@ -903,6 +905,7 @@ fn run_steps(
             state.save(&state_path)
         })?;
         state.running = None;
+        super::timings::record(state, &step.name, &plan.jobs, &out);
         if out.success() {
             i += 1;
             state.steps_done = i;

@@ -5,4 +5,6 @@
 //! Named `builder/`, not `build/`: many `.gitignore` templates and tools skip a `build/` folder.
 
 pub mod driver;
+pub mod timings;
+pub mod timings_report;
 pub mod verify_venv;

@@ -5,6 +5,7 @@ use anyhow::Result;
 use super::progress;
 use super::{caller_env, Session};
 use crate::builder::driver::{self, BuildContext, BuildOptions};
+use crate::builder::timings_report::{self, BuildTimings};
 use crate::cli::{BuildArgs, GlobalArgs};
 use crate::net::index::IndexClient;
 use crate::wheelhouse::remote::RemoteCaches;
@@ -63,13 +64,38 @@ pub fn run(g: &GlobalArgs, a: &BuildArgs) -> Result<()> {
     };
     // A reader that went away must not hide how the build ended.
     crate::out::fall_back_to_stderr();
-    let summary = driver::build(&cx, &selected, &opts).map_err(|e| {
-        match e.downcast::<driver::BuildFailed>() {
-            Ok(failed) => crate::error::Report(failed.to_string()).into(),
-            Err(e) => e,
+    let started = std::time::SystemTime::now();
+    let result = driver::build(&cx, &selected, &opts);
+    if a.timings || g.json {
+        let summary = match &result {
+            Ok(s) => Some(s.clone()),
+            Err(e) => e
+                .downcast_ref::<driver::BuildFailed>()
+                .map(|f| f.summary.clone()),
+        };
+        if let Some(summary) = summary {
+            let t = BuildTimings::collect(&s.layout, &selected, &summary, started, &s.facts);
+            let report = timings_report::write(&s.layout, &t)?;
+            if g.json {
+                let json = serde_json::json!({
+                    "ok": result.is_ok(),
+                    "wheelhouse": wheelhouse.dir(),
+                    "report": report,
+                    "timings": t,
+                });
+                println!("{}", serde_json::to_string_pretty(&json)?);
+            } else {
+                eprintln!("timings report: {}", report.display());
+            }
         }
+    }
+    let summary = result.map_err(|e| match e.downcast::<driver::BuildFailed>() {
+        Ok(failed) => crate::error::Report(failed.to_string()).into(),
+        Err(e) => e,
     })?;
-    print!("{}", summary.render());
-    println!("wheelhouse: {}", wheelhouse.dir().display());
+    if !g.json {
+        print!("{}", summary.render());
+        println!("wheelhouse: {}", wheelhouse.dir().display());
+    }
     Ok(())
 }

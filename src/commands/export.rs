@@ -10,7 +10,7 @@ use crate::wheelhouse::store::Wheelhouse;
 
 pub fn run(g: &GlobalArgs, a: &ExportArgs) -> Result<()> {
     let s = Session::load(g)?;
-    let wheelhouse = Wheelhouse::open(a.wheelhouse.as_deref().unwrap_or(&s.wheelhouse))?;
+    let wheelhouse = Wheelhouse::open(&s.wheelhouse)?;
     let pins = export::pins(&wheelhouse.entries()?, &s.target.name);
     if pins.is_empty() {
         return Err(crate::error::input_hint(

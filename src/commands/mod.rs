@@ -16,6 +16,7 @@ mod new;
 mod plan;
 mod progress;
 mod publish;
+mod report;
 mod schema;
 mod shell;
 mod sources;
@@ -65,6 +66,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Clean(a) => clean::run(g, a),
         Command::Schema(a) => schema::run(a),
         Command::New(a) => new::run(g, a),
+        Command::Report(a) => report::run(g, a),
         Command::CudaProbe => doctor::cuda_probe(),
     }
 }

@@ -26,7 +26,57 @@ pub fn run(g: &GlobalArgs, a: &PlanArgs) -> Result<()> {
     } else {
         print!("{}", render(&plan, &s.facts, g.verbose > 0));
     }
+    if a.explain_jobs {
+        print!("{}", explain_jobs(&s, &plan));
+    }
     Ok(())
+}
+
+/// `plan --explain-jobs`: every remembered build's lesson per recipe, and what the plan took.
+fn explain_jobs(s: &Session, plan: &Plan) -> String {
+    use crate::jobs::learn;
+    let host = learn::host_key(&s.facts);
+    let mut out = format!("\nMemory per job learned on this host ({host}):\n");
+    for r in &plan.recipes {
+        let Some(recipe) = s.set.get(&r.name) else {
+            continue;
+        };
+        let state = RecipeState::load(&s.layout.state_file(&r.name));
+        out.push_str(&format!(
+            "  {}: recipe says {:.1} GiB per job; MAX_JOBS={} ({})\n",
+            r.name, recipe.jobs.mem_per_job_gib, r.jobs.max_jobs, r.jobs.reason
+        ));
+        let (mine, others): (Vec<_>, Vec<_>) = state.learned.iter().partition(|l| l.host == host);
+        if mine.is_empty() {
+            out.push_str("    no build measured on this host yet\n");
+        }
+        for l in mine {
+            out.push_str(&format!(
+                "    {}  step `{}`: peak {:.2} GiB with {} jobs → {:.2} GiB per job (× {} margin){}\n",
+                l.date,
+                l.step,
+                l.peak_bytes as f64 / GIB,
+                l.jobs,
+                l.per_job_gib,
+                learn::SAFETY_MARGIN,
+                if l.evidence {
+                    ""
+                } else {
+                    "; too little evidence to lower the recipe's figure"
+                }
+            ));
+        }
+        if !others.is_empty() {
+            out.push_str(&format!(
+                "    {} build(s) on other hosts, not used here\n",
+                others.len()
+            ));
+        }
+        if let Some(j) = state.jobs_ok {
+            out.push_str(&format!("    {j} jobs remembered after an OOM retry\n"));
+        }
+    }
+    out
 }
 
 pub fn make(s: &Session, packages: &[String], jobs: Option<u32>) -> Result<Plan> {

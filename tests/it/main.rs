@@ -29,6 +29,7 @@ mod signals;
 mod src_e2e;
 mod src_offline;
 mod support;
+mod timings;
 mod tree_output;
 mod util;
 mod verify_install;
