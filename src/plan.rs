@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use serde::Serialize;
 
+use crate::compiler_cache::Setup as CompilerSetup;
 use crate::cross::{Cross, Platforms};
 use crate::env::{self, BuildEnv, EnvContext, RenderedStep};
 use crate::host::HostFacts;
@@ -104,6 +105,7 @@ pub struct Plan {
     pub cross: Option<Platforms>,
     /// Which repositories build steps' `git` reaches in the mirror cache.
     pub git_redirects: Redirects,
+    pub compiler_cache: CompilerSetup,
     pub recipes: Vec<RecipePlan>,
 }
 
@@ -123,6 +125,8 @@ pub struct PlanInputs<'a> {
     pub network: Vec<String>,
     /// Set when building for another CPU.
     pub cross: Option<&'a Cross>,
+    /// The compiler cache and distribution engines build steps go through.
+    pub compiler: &'a CompilerSetup,
 }
 
 fn rewritten(policy: &dyn UrlPolicy, url: &str) -> Option<String> {
@@ -169,7 +173,8 @@ fn source_plan(r: &Recipe, policy: &dyn UrlPolicy) -> SourcePlan {
 pub fn plan_recipe(inp: &PlanInputs, r: &Recipe, git: &Redirects) -> Result<RecipePlan> {
     let mut overrides = inp.jobs.clone();
     overrides.remembered = RecipeState::load(&inp.layout.state_file(&r.name)).jobs_ok;
-    let decision = jobs::decide(&r.jobs, inp.facts, &overrides);
+    let (slots, hosts) = inp.compiler.remote_slots();
+    let decision = jobs::distribute(jobs::decide(&r.jobs, inp.facts, &overrides), slots, hosts);
     let resources: BTreeMap<String, PathBuf> = r
         .resources
         .iter()
@@ -186,6 +191,7 @@ pub fn plan_recipe(inp: &PlanInputs, r: &Recipe, git: &Redirects) -> Result<Reci
         proxy_env: inp.proxy_env.clone(),
         git_config: git.git_config(),
         caller: inp.caller,
+        compiler: inp.compiler,
     };
     let build_env = env::compose(&cx)?;
     let vars = env::template_vars(&cx);
@@ -287,6 +293,7 @@ pub fn make(inp: &PlanInputs, recipes: &[&Recipe]) -> Result<Plan> {
             .map(|r| plan_recipe(inp, r, &git))
             .collect::<Result<_>>()?,
         git_redirects: git,
+        compiler_cache: inp.compiler.clone(),
     })
 }
 

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context, Result};
 
+use crate::compiler_cache::{Setup as CompilerSetup, Stats as CompilerStats};
 use crate::cross::emulate::EmulatedVerify;
 use crate::cross::Cross;
 use crate::env::{Origin, RenderedStep};
@@ -61,6 +62,7 @@ pub struct BuildContext<'a> {
     pub network: Vec<String>,
     /// Set when building for another CPU.
     pub cross: Option<&'a Cross>,
+    pub compiler: &'a CompilerSetup,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -80,6 +82,8 @@ pub enum Outcome {
     Built {
         wheels: Vec<String>,
         took: Duration,
+        /// Compiler cache hits and misses of its steps, when an engine is in use.
+        compiler_cache: Option<CompilerStats>,
     },
     Cached {
         wheels: Vec<String>,
@@ -122,10 +126,17 @@ impl Summary {
         let mut out = format!("{:width$}  {:12}  result\n", "recipe", "version");
         for (name, version, o) in &self.rows {
             let what = match o {
-                Outcome::Built { wheels, took } => format!(
-                    "built in {} ({})",
+                Outcome::Built {
+                    wheels,
+                    took,
+                    compiler_cache,
+                } => format!(
+                    "built in {} ({}){}",
                     format_duration(*took),
-                    wheels.join(", ")
+                    wheels.join(", "),
+                    compiler_cache
+                        .map(|c| format!("; compiler cache: {}", c.describe()))
+                        .unwrap_or_default()
                 ),
                 Outcome::Cached { wheels } => format!("cached ({})", wheels.join(", ")),
                 Outcome::CachedRemote { wheels, from } => {
@@ -252,6 +263,7 @@ fn make_plans(
         caller: cx.caller,
         network: cx.network.clone(),
         cross: cx.cross,
+        compiler: cx.compiler,
     };
     Ok(plan::make(&inputs, selected)?.recipes)
 }
@@ -404,7 +416,17 @@ fn build_one(
     }
     let start = Instant::now();
     let venv = ensure_venv(cx, r, opts, venv)?;
+    let step_env: Vec<(String, String)> = p
+        .build_env
+        .pairs()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let work = cx.layout.recipe_work_dir(&r.name);
+    let cwd = if work.is_dir() { work } else { std::env::temp_dir() };
+    let stats_before = cx.compiler.stats(&step_env, &cwd);
     let (jobs_ok, retried) = run_steps(cx, r, p, &res.fingerprint.hash, opts, &mut state)?;
+    let compiler_cache = stats_before
+        .and_then(|before| Some(cx.compiler.stats(&step_env, &cwd)?.since(before)));
     let wheels = match r.output {
         OutputKind::Tree => Vec::new(),
         _ => collect_wheels(cx, r, p, venv)?,
@@ -434,6 +456,7 @@ fn build_one(
     Ok(Outcome::Built {
         wheels: names,
         took,
+        compiler_cache,
     })
 }
 

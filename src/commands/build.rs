@@ -52,6 +52,7 @@ pub fn run(g: &GlobalArgs, a: &BuildArgs) -> Result<()> {
         caller: &caller_env,
         network: super::plan::network_lines(&s),
         cross: cross.as_ref(),
+        compiler: &s.compiler,
     };
     let opts = BuildOptions {
         force: a.force.clone(),
