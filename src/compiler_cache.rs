@@ -152,6 +152,33 @@ impl Setup {
         }
     }
 
+    /// Creates the directories the engines write to: distcc silently compiles locally when
+    /// its state dir is missing.
+    pub fn create_dirs(&self) -> anyhow::Result<()> {
+        let mut dirs = Vec::new();
+        if self.engine.is_some() {
+            dirs.push(self.dir.clone());
+        }
+        if self.distribute.is_some() {
+            dirs.push(self.distcc_dir());
+        }
+        for d in dirs {
+            std::fs::create_dir_all(&d).map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot create the compiler cache dir `{}`: {e} (check the permissions of \
+                     jetforge's cache dir, or set [cache] dir)",
+                    d.display()
+                )
+            })?;
+        }
+        Ok(())
+    }
+
+    /// distcc's host back-off state, beside the cache rather than in ~/.distcc.
+    fn distcc_dir(&self) -> PathBuf {
+        self.dir.parent().unwrap_or(&self.dir).join("distcc")
+    }
+
     /// Remote compile slots (0 without distribution).
     pub fn remote_slots(&self) -> (u32, usize) {
         self.distribute
@@ -199,7 +226,10 @@ impl Setup {
         let dist = self.distribute.as_ref();
         if let Some(d) = dist {
             match d.engine {
-                DistEngine::Distcc => set("DISTCC_HOSTS", d.hosts.join(" ")),
+                DistEngine::Distcc => {
+                    set("DISTCC_HOSTS", d.hosts.join(" "));
+                    set("DISTCC_DIR", self.distcc_dir().display().to_string());
+                }
                 DistEngine::Icecream => {
                     if let Some(s) = &d.scheduler {
                         set("USE_SCHEDULER", s.clone());
@@ -265,7 +295,19 @@ impl Setup {
             }
             return env;
         };
-        for lang in ["C", "CXX", "CUDA"] {
+        // distcc and icecream cannot run nvcc remotely; ccache and sccache cache it.
+        let cuda = launcher != "distcc" && launcher != "icecc";
+        // CMake takes `CC`/`CXX` (wrapped below) as `launcher` + compiler; a launcher on top
+        // is only harmless with ccache (`ccache ccache gcc` is one ccache call), while distcc
+        // aborts on `distcc distcc gcc` as a recursion.
+        let mut langs: Vec<&str> = Vec::new();
+        if launcher == "ccache" {
+            langs.extend(["C", "CXX"]);
+        }
+        if cuda {
+            langs.push("CUDA");
+        }
+        for lang in langs {
             set(
                 &format!("CMAKE_{lang}_COMPILER_LAUNCHER"),
                 launcher.to_string(),
@@ -275,8 +317,7 @@ impl Setup {
             set("CC", wrapped(launcher, cc.unwrap_or("gcc")));
             set("CXX", wrapped(launcher, cxx.unwrap_or("g++")));
         }
-        // distcc and icecream cannot run nvcc remotely; ccache caches it locally.
-        if launcher != "distcc" && launcher != "icecc" {
+        if cuda {
             set(
                 "PYTORCH_NVCC",
                 format!("{launcher} {}", nvcc.display()),
@@ -503,6 +544,8 @@ mod tests {
             .collect();
         assert_eq!(env["CC"], "distcc gcc");
         assert!(!env.contains_key("PYTORCH_NVCC"));
+        assert!(!env.contains_key("CMAKE_CUDA_COMPILER_LAUNCHER"));
+        assert!(!env.contains_key("CMAKE_CXX_COMPILER_LAUNCHER"));
     }
 
     #[test]

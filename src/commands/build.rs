@@ -38,6 +38,7 @@ pub fn run(g: &GlobalArgs, a: &BuildArgs) -> Result<()> {
         .cloned()
         .collect();
     let remote = RemoteCaches::new(&urls, IndexClient::new(&s.policy, FetchOptions::from_env()));
+    s.compiler.create_dirs()?;
     let cx = BuildContext {
         set: &s.set,
         target: &s.target,

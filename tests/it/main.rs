@@ -2,6 +2,7 @@
 //! involved, the library) against temp dirs and servers on 127.0.0.1.
 
 mod build;
+mod ccache;
 mod clear_errors;
 mod cli;
 mod cross;
