@@ -144,7 +144,9 @@ impl Setup {
         Setup {
             engine,
             engine_reason,
-            dir: cache_dir.join(DIR).join(engine.and_then(CacheEngine::program).unwrap_or("none")),
+            dir: cache_dir
+                .join(DIR)
+                .join(engine.and_then(CacheEngine::program).unwrap_or("none")),
             max_size: cache.max_size.clone(),
             remote: cache.remote.clone(),
             read_only: cache.read_only,
@@ -251,7 +253,11 @@ impl Setup {
                     set("CCACHE_MAXSIZE", m.clone());
                 }
                 if !self.remote.is_empty() {
-                    let attr = if self.read_only { "|read-only=true" } else { "" };
+                    let attr = if self.read_only {
+                        "|read-only=true"
+                    } else {
+                        ""
+                    };
                     let urls: Vec<String> =
                         self.remote.iter().map(|u| format!("{u}{attr}")).collect();
                     set("CCACHE_REMOTE_STORAGE", urls.join(" "));
@@ -318,10 +324,7 @@ impl Setup {
             set("CXX", wrapped(launcher, cxx.unwrap_or("g++")));
         }
         if cuda {
-            set(
-                "PYTORCH_NVCC",
-                format!("{launcher} {}", nvcc.display()),
-            );
+            set("PYTORCH_NVCC", format!("{launcher} {}", nvcc.display()));
         }
         env
     }
@@ -469,9 +472,17 @@ mod tests {
 
     #[test]
     fn the_engine_on_path_is_the_default_and_plan_says_so() {
-        let s = setup(CacheSettings::default(), DistSettings::default(), &["ccache"]);
+        let s = setup(
+            CacheSettings::default(),
+            DistSettings::default(),
+            &["ccache"],
+        );
         assert_eq!(s.engine, Some(CacheEngine::Ccache));
-        assert!(s.describe().starts_with("ccache (ccache on PATH)"), "{}", s.describe());
+        assert!(
+            s.describe().starts_with("ccache (ccache on PATH)"),
+            "{}",
+            s.describe()
+        );
         let none = setup(CacheSettings::default(), DistSettings::default(), &[]);
         assert_eq!(none.engine, None);
     }
@@ -486,13 +497,22 @@ mod tests {
         };
         let s = setup(cache, DistSettings::default(), &[]);
         let env: std::collections::BTreeMap<_, _> = s
-            .env(Path::new("/w"), Some("clang"), None, Path::new("/cuda/bin/nvcc"), true)
+            .env(
+                Path::new("/w"),
+                Some("clang"),
+                None,
+                Path::new("/cuda/bin/nvcc"),
+                true,
+            )
             .into_iter()
             .collect();
         assert_eq!(env["CCACHE_DIR"], "/c/compiler-cache-v1/ccache");
         assert_eq!(env["CCACHE_BASEDIR"], "/w");
         assert_eq!(env["CCACHE_NOHASHDIR"], "true");
-        assert_eq!(env["CCACHE_REMOTE_STORAGE"], "redis://127.0.0.1:6390|read-only=true");
+        assert_eq!(
+            env["CCACHE_REMOTE_STORAGE"],
+            "redis://127.0.0.1:6390|read-only=true"
+        );
         assert_eq!(env["CMAKE_CUDA_COMPILER_LAUNCHER"], "ccache");
         assert_eq!(env["USE_CCACHE"], "1");
         assert_eq!(env["CC"], "ccache clang");
@@ -509,7 +529,13 @@ mod tests {
     #[test]
     fn without_an_engine_the_callers_compilers_pass_through() {
         let s = setup(CacheSettings::default(), DistSettings::default(), &[]);
-        let env = s.env(Path::new("/w"), Some("gcc-12"), None, Path::new("nvcc"), true);
+        let env = s.env(
+            Path::new("/w"),
+            Some("gcc-12"),
+            None,
+            Path::new("nvcc"),
+            true,
+        );
         assert_eq!(env, vec![("CC".to_string(), "gcc-12".to_string())]);
     }
 
@@ -517,7 +543,11 @@ mod tests {
     fn distcc_slots_come_from_the_host_specs_and_localhost_is_not_remote() {
         let dist = DistSettings {
             engine: Some(DistEngine::Distcc),
-            hosts: vec!["localhost/2".into(), "10.0.0.2:3632/8,lzo".into(), "orin3".into()],
+            hosts: vec![
+                "localhost/2".into(),
+                "10.0.0.2:3632/8,lzo".into(),
+                "orin3".into(),
+            ],
             ..Default::default()
         };
         let s = setup(CacheSettings::default(), dist, &["ccache"]);
@@ -537,7 +567,14 @@ mod tests {
             hosts: vec!["h/4".into()],
             ..Default::default()
         };
-        let s = setup(CacheSettings { engine: Some(CacheEngine::None), ..Default::default() }, dist, &[]);
+        let s = setup(
+            CacheSettings {
+                engine: Some(CacheEngine::None),
+                ..Default::default()
+            },
+            dist,
+            &[],
+        );
         let env: std::collections::BTreeMap<_, _> = s
             .env(Path::new("/w"), None, None, Path::new("nvcc"), true)
             .into_iter()
@@ -552,13 +589,20 @@ mod tests {
     fn endpoints_of_urls_and_host_specs() {
         assert_eq!(endpoint("redis://u:p@h:7000", 0), Some(("h".into(), 7000)));
         assert_eq!(endpoint("redis://h", 0), Some(("h".into(), 6379)));
-        assert_eq!(endpoint("http://h/cache|read-only=true", 0), Some(("h".into(), 80)));
-        assert_eq!(endpoint("10.0.0.2/8,lzo", 3632), Some(("10.0.0.2".into(), 3632)));
+        assert_eq!(
+            endpoint("http://h/cache|read-only=true", 0),
+            Some(("h".into(), 80))
+        );
+        assert_eq!(
+            endpoint("10.0.0.2/8,lzo", 3632),
+            Some(("10.0.0.2".into(), 3632))
+        );
     }
 
     #[test]
     fn ccache_counters_are_read_and_subtracted() {
-        let before = Stats::from_ccache("direct_cache_hit\t1\npreprocessed_cache_hit\t1\ncache_miss\t5\n");
+        let before =
+            Stats::from_ccache("direct_cache_hit\t1\npreprocessed_cache_hit\t1\ncache_miss\t5\n");
         let after = Stats::from_ccache(
             "direct_cache_hit\t4\npreprocessed_cache_hit\t2\ncache_miss\t6\nremote_storage_hit\t3\n",
         );

@@ -340,8 +340,8 @@ fn set_compilers(env: &mut BuildEnv, cx: &EnvContext, cuda_bin: &Path) {
         native,
     );
     for (k, v) in vars {
-        let from_caller = (k == "CC" && cc.as_ref() == Some(&v))
-            || (k == "CXX" && cxx.as_ref() == Some(&v));
+        let from_caller =
+            (k == "CC" && cc.as_ref() == Some(&v)) || (k == "CXX" && cxx.as_ref() == Some(&v));
         let origin = if from_caller {
             Origin::Caller
         } else {

@@ -270,7 +270,11 @@ mod tests {
         let d = distribute(decide(&policy, &facts, &JobsOverride::default()), 16, 2);
         assert_eq!((d.jobs, d.remote_slots, d.max_jobs), (12, 16, 28));
         assert!(d.reason.starts_with("12 local by RAM: "), "{}", d.reason);
-        assert!(d.reason.ends_with("+ 16 remote slots on 2 hosts"), "{}", d.reason);
+        assert!(
+            d.reason.ends_with("+ 16 remote slots on 2 hosts"),
+            "{}",
+            d.reason
+        );
         // The driver's OOM retry: half the local jobs, the remote slots stay.
         let ov = JobsOverride {
             cli: Some(d.jobs / 2),

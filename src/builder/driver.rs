@@ -422,11 +422,15 @@ fn build_one(
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
     let work = cx.layout.recipe_work_dir(&r.name);
-    let cwd = if work.is_dir() { work } else { std::env::temp_dir() };
+    let cwd = if work.is_dir() {
+        work
+    } else {
+        std::env::temp_dir()
+    };
     let stats_before = cx.compiler.stats(&step_env, &cwd);
     let (jobs_ok, retried) = run_steps(cx, r, p, &res.fingerprint.hash, opts, &mut state)?;
-    let compiler_cache = stats_before
-        .and_then(|before| Some(cx.compiler.stats(&step_env, &cwd)?.since(before)));
+    let compiler_cache =
+        stats_before.and_then(|before| Some(cx.compiler.stats(&step_env, &cwd)?.since(before)));
     let wheels = match r.output {
         OutputKind::Tree => Vec::new(),
         _ => collect_wheels(cx, r, p, venv)?,

@@ -39,6 +39,7 @@ pub fn run(g: &GlobalArgs, a: &BuildArgs) -> Result<()> {
         .collect();
     let remote = RemoteCaches::new(&urls, IndexClient::new(&s.policy, FetchOptions::from_env()));
     s.compiler.create_dirs()?;
+    warn_unreachable_remotes(&s.compiler);
     let cx = BuildContext {
         set: &s.set,
         target: &s.target,
@@ -74,4 +75,23 @@ pub fn run(g: &GlobalArgs, a: &BuildArgs) -> Result<()> {
     print!("{}", summary.render());
     println!("wheelhouse: {}", wheelhouse.dir().display());
     Ok(())
+}
+
+/// A dead compiler cache remote only costs hits (the engine compiles locally), so it is a
+/// warning before the build rather than a failure.
+fn warn_unreachable_remotes(compiler: &crate::compiler_cache::Setup) {
+    if compiler.engine.is_none() {
+        return;
+    }
+    for url in &compiler.remote {
+        if let Err(e) = crate::doctor::compiler::connect(url, 0) {
+            eprintln!(
+                "{}",
+                crate::redact::redact(&format!(
+                    "warning: compiler cache remote storage {url} is not reachable ({e}): this \
+                     build uses the local cache only (check with `jetforge doctor`)"
+                ))
+            );
+        }
+    }
 }

@@ -53,7 +53,7 @@ steps = ["cmake -S . -B build >/dev/null && cmake --build build && mkdir -p {out
     let mut sources = vec!["'mod.cpp'".to_string()];
     for i in 0..units {
         let unit = format!(
-                "#include <map>\n#include <string>\n\
+            "#include <map>\n#include <string>\n\
              int f{i}() {{ std::map<std::string, int> m{{{{\"k\", {i}}}}}; return m[\"k\"]; }}\n"
         );
         files.push((format!("src/cppx/f{i}.cpp"), unit.clone()));
@@ -107,7 +107,14 @@ fn build_on(dir: &Path, name: &str, engine: &str, config: &str, pkgs: &[&str]) -
         .env("JETFORGE_CONFIG", &cfg)
         .env_remove("PIP_FIND_LINKS")
         .args(["--recipes", "recipes", "--work-dir", name])
-        .args(["--target", "host", "--no-progress", "build", "--force", "all"])
+        .args([
+            "--target",
+            "host",
+            "--no-progress",
+            "build",
+            "--force",
+            "all",
+        ])
         .arg("--python")
         .arg(py)
         .arg("--system-site-packages")
@@ -122,7 +129,12 @@ fn cache_counts(out: &Output, pkg: &str) -> (u64, u64, u64) {
     let line = text
         .lines()
         .find(|l| l.starts_with(&format!("{pkg} ")) && l.contains("compiler cache: "))
-        .unwrap_or_else(|| panic!("no compiler cache figures for {pkg}:\n{text}\n{}", stderr(out)));
+        .unwrap_or_else(|| {
+            panic!(
+                "no compiler cache figures for {pkg}:\n{text}\n{}",
+                stderr(out)
+            )
+        });
     let figures = line.split("compiler cache: ").nth(1).unwrap();
     let num = |word: &str| -> u64 {
         let before = figures.split(word).next().unwrap();
@@ -172,8 +184,15 @@ impl Redis {
     fn start(dir: &Path) -> Redis {
         let port = free_port();
         let mut cmd = Command::new("redis-server");
-        cmd.args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", ""])
-            .current_dir(dir);
+        cmd.args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+        ])
+        .current_dir(dir);
         let server = Server::start("redis-server", cmd, port, dir.join("redis.log"));
         Redis { server, port }
     }
@@ -206,7 +225,11 @@ fn machine_b_gets_remote_hits_from_what_machine_a_stored_in_redis() {
     // A read-only consumer on an empty remote stores nothing there.
     let consumer = build_on(dir, "c", "ccache", &redis.config(true), &["cppx"]);
     assert_ok(&consumer);
-    assert_eq!(redis.keys(), 0, "read-only mode uploaded to the remote storage");
+    assert_eq!(
+        redis.keys(),
+        0,
+        "read-only mode uploaded to the remote storage"
+    );
     let a = build_on(dir, "a", "ccache", &redis.config(false), &["cppx"]);
     assert_ok(&a);
     assert!(redis.keys() > 0, "machine A stored nothing remotely");
@@ -229,6 +252,11 @@ fn a_dead_remote_storage_is_a_warning_not_a_failed_build() {
     );
     let out = build_on(dir, "a", "ccache", &config, &["cppx"]);
     assert_ok(&out);
+    assert!(
+        stderr(&out).contains("warning: compiler cache remote storage redis://127.0.0.1:"),
+        "{}",
+        stderr(&out)
+    );
     assert_eq!(cache_counts(&out, "cppx").2, UNITS as u64 + 1);
 }
 
@@ -237,7 +265,14 @@ pub fn distccd(dir: &Path, i: usize, port: u16, jobs: u32) -> Server {
     let mut cmd = Command::new(crate::support::find_tool("distccd").unwrap());
     cmd.args(["--no-detach", "--log-stderr", "--log-level", "info"])
         .args(["--jobs", &jobs.to_string(), "--port", &port.to_string()])
-        .args(["--listen", "127.0.0.1", "--allow", "127.0.0.1", "--user", "nobody"]);
+        .args([
+            "--listen",
+            "127.0.0.1",
+            "--allow",
+            "127.0.0.1",
+            "--user",
+            "nobody",
+        ]);
     let log = dir.join(format!("distccd-{i}.log"));
     Server::start("distccd", cmd, port, log)
 }
@@ -264,6 +299,56 @@ fn distcc_spreads_the_compiles_over_two_daemons_with_the_same_result() {
     let local = build_on(dir, "local", "none", "", &["cm"]);
     assert_ok(&local);
     // Without debug info the objects carry no paths: the archives are the same bytes.
-    let archive = |name: &str| std::fs::read(dir.join(name).join("recipes-host/out/cm/libcm.a")).unwrap();
-    assert!(archive("remote") == archive("local"), "distcc built other objects than a local build");
+    let archive =
+        |name: &str| std::fs::read(dir.join(name).join("recipes-host/out/cm/libcm.a")).unwrap();
+    assert!(
+        archive("remote") == archive("local"),
+        "distcc built other objects than a local build"
+    );
+}
+
+#[test]
+fn remote_storage_credentials_are_masked_in_env_plan_and_doctor() {
+    let p = project(1);
+    let dir = p.path();
+    let cfg = dir.join("user.toml");
+    std::fs::write(
+        &cfg,
+        "[compiler-cache]\nengine = \"ccache\"\nremote = [\"redis://:s3cretPW@127.0.0.1:1\"]\n",
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        jetforge()
+            .current_dir(dir)
+            .env_remove("JETFORGE_COMPILER_CACHE")
+            .env("JETFORGE_CONFIG", &cfg)
+            .env("JETFORGE_CACHE_DIR", dir.join("cache"))
+            .args(["--recipes", "recipes", "--target", "host"])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    // Shell output stays unmasked for `eval` (and says so); the JSON view is masked.
+    let env = run(&["env", "cppx", "--format", "json"]);
+    assert!(
+        stdout(&env).contains("CCACHE_REMOTE_STORAGE"),
+        "{}",
+        stderr(&env)
+    );
+    let plan = run(&["plan", "cppx"]);
+    assert!(
+        stdout(&plan).contains("Compiler cache: ccache ([compiler-cache] engine)"),
+        "{}",
+        stdout(&plan)
+    );
+    let doctor = run(&["doctor", "cppx"]);
+    assert!(
+        stdout(&doctor).contains("not reachable"),
+        "{}",
+        stdout(&doctor)
+    );
+    for out in [&env, &plan, &doctor] {
+        let all = format!("{}{}", stdout(out), stderr(out));
+        assert!(!all.contains("s3cretPW"), "{all}");
+    }
 }
