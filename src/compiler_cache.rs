@@ -60,6 +60,9 @@ impl DistEngine {
 pub struct CacheSettings {
     /// Unset: whichever of ccache, sccache is on PATH.
     pub engine: Option<CacheEngine>,
+    /// True when `JETFORGE_COMPILER_CACHE` set `engine` (for what `plan` says).
+    #[serde(skip)]
+    pub engine_from_env: bool,
     /// e.g. "20G" (ccache and sccache syntax).
     pub max_size: Option<String>,
     /// Remote storage: `redis://…`, `http://…` (WebDAV or any GET/PUT server).
@@ -115,9 +118,14 @@ impl Setup {
         cache_dir: &Path,
         on_path: &dyn Fn(&str) -> bool,
     ) -> Setup {
+        let setting = if cache.engine_from_env {
+            crate::envvars::JETFORGE_COMPILER_CACHE
+        } else {
+            "[compiler-cache] engine"
+        };
         let (engine, engine_reason) = match cache.engine {
-            Some(CacheEngine::None) => (None, "[compiler-cache] engine = \"none\"".to_string()),
-            Some(e) => (Some(e), "[compiler-cache] engine".to_string()),
+            Some(CacheEngine::None) => (None, format!("{setting} = none")),
+            Some(e) => (Some(e), setting.to_string()),
             None => match [CacheEngine::Ccache, CacheEngine::Sccache]
                 .into_iter()
                 .find(|e| e.program().is_some_and(on_path))

@@ -118,6 +118,7 @@ impl Config {
                         format!("`{engine}` is not an engine: use ccache, sccache or none"),
                     )])
                 })?);
+            config.compiler_cache.engine_from_env = true;
         }
         Ok(config)
     }
