@@ -352,3 +352,33 @@ fn remote_storage_credentials_are_masked_in_env_plan_and_doctor() {
         assert!(!all.contains("s3cretPW"), "{all}");
     }
 }
+
+/// The caller's `CC`/`CXX` used to be dropped, so a build compiled with another compiler than
+/// the user's shell; now they reach the steps, behind the cache engine when there is one.
+#[test]
+fn the_callers_cc_and_cxx_reach_the_build_steps_and_show_in_env() {
+    let p = project(1);
+    let dir = p.path();
+    let env = |engine: &str| {
+        let out = jetforge()
+            .current_dir(dir)
+            .env("JETFORGE_COMPILER_CACHE", engine)
+            .env("JETFORGE_CACHE_DIR", dir.join("cache"))
+            .env("CC", "gcc-12")
+            .env("CXX", "g++-12")
+            .args(["--recipes", "recipes", "--target", "host", "env", "cppx"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        stdout(&out)
+    };
+    let plain = env("none");
+    assert!(plain.contains("export CC=gcc-12\n"), "{plain}");
+    assert!(plain.contains("export CXX=g++-12\n"), "{plain}");
+    let cached = env("ccache");
+    assert!(cached.contains("export CC='ccache gcc-12'\n"), "{cached}");
+    assert!(
+        cached.contains("export CMAKE_CXX_COMPILER_LAUNCHER=ccache\n"),
+        "{cached}"
+    );
+}
