@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::compiler_cache::{CacheSettings, DistSettings};
 use crate::diag::{toml_error, Diagnostic, Diagnostics};
 use crate::envvars;
 use crate::repo_url;
@@ -29,6 +30,9 @@ pub struct Config {
     /// `[cross] sysroot`: the target rootfs of profiles that say `sysroot = "{sysroot}"`
     /// (absolute; `JETFORGE_SYSROOT` wins, see [`Config::sysroot`]).
     pub cross_sysroot: Option<PathBuf>,
+    /// `[compiler-cache]` and `[distribute]` (see `compiler_cache`).
+    pub compiler_cache: CacheSettings,
+    pub distribute: DistSettings,
 }
 
 /// A value together with the file that set it, so messages can say where a setting came from.
@@ -102,6 +106,20 @@ impl Config {
         if let Some(dir) = std::env::var_os(envvars::JETFORGE_CACHE_DIR).filter(|d| !d.is_empty()) {
             config.cache.dir = Some(PathBuf::from(dir));
         }
+        if let Some(engine) = std::env::var(envvars::JETFORGE_COMPILER_CACHE)
+            .ok()
+            .filter(|e| !e.is_empty())
+        {
+            let parsed = serde::de::value::StrDeserializer::<serde::de::value::Error>::new(&engine);
+            config.compiler_cache.engine =
+                Some(serde::Deserialize::deserialize(parsed).map_err(|_| {
+                    Diagnostics(vec![Diagnostic::file_only(
+                        envvars::JETFORGE_COMPILER_CACHE,
+                        format!("`{engine}` is not an engine: use ccache, sccache or none"),
+                    )])
+                })?);
+            config.compiler_cache.engine_from_env = true;
+        }
         Ok(config)
     }
 
@@ -164,6 +182,8 @@ impl Config {
             &mut self.cross_sysroot,
             raw.cross.sysroot.map(|d| Some(base.join(d))),
         );
+        merge(&mut self.compiler_cache, raw.compiler_cache);
+        merge(&mut self.distribute, raw.distribute);
     }
 }
 
@@ -229,6 +249,9 @@ struct RawConfig {
     /// Cross-building from another machine.
     #[serde(default)]
     cross: RawCross,
+    #[serde(rename = "compiler-cache")]
+    compiler_cache: Option<CacheSettings>,
+    distribute: Option<DistSettings>,
 }
 
 #[derive(Debug, Default, Deserialize, schemars::JsonSchema)]

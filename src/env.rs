@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use serde::Serialize;
 
+use crate::compiler_cache::Setup as CompilerSetup;
 use crate::cross::Cross;
 use crate::jobs::JobsDecision;
 use crate::layout::Layout;
@@ -60,6 +61,8 @@ pub enum Origin {
     /// The cross toolchain and sysroot (only when building for another CPU).
     Cross,
     Jobs,
+    /// The compiler cache and distribution engine (`[compiler-cache]`, `[distribute]`).
+    Compiler,
     Proxy,
     Resource,
     /// Git config handed to build steps: the redirects to the mirror cache (see
@@ -207,6 +210,8 @@ pub struct EnvContext<'a> {
     pub git_config: Vec<(String, String)>,
     /// Reads the caller's environment.
     pub caller: &'a dyn Fn(&str) -> Option<String>,
+    /// The compiler cache and distribution, resolved for this machine.
+    pub compiler: &'a CompilerSetup,
 }
 
 fn path_str(p: &Path) -> String {
@@ -315,10 +320,11 @@ pub fn compose(cx: &EnvContext) -> Result<BuildEnv> {
     for (k, v) in cx.cross.map(Cross::env).unwrap_or_default() {
         env.set(k, v, Origin::Cross);
     }
+    set_compilers(&mut env, cx, &cuda_bin);
     env.set("MAX_JOBS", cx.jobs.max_jobs.to_string(), Origin::Jobs);
     env.set(
         "CMAKE_BUILD_PARALLEL_LEVEL",
-        cx.jobs.jobs.to_string(),
+        (cx.jobs.jobs + cx.jobs.remote_slots).to_string(),
         Origin::Jobs,
     );
     if let Some(n) = cx.jobs.nvcc_threads {
@@ -339,6 +345,32 @@ pub fn compose(cx: &EnvContext) -> Result<BuildEnv> {
         env.set(k, value, Origin::Recipe);
     }
     Ok(env)
+}
+
+/// The caller's `CC`/`CXX` (a native build used to drop them, and so compiled with another
+/// compiler than the user's shell), behind the compiler cache or distribution engine when
+/// there is one, and the engine's own variables. A cross toolchain's compilers win.
+fn set_compilers(env: &mut BuildEnv, cx: &EnvContext, cuda_bin: &Path) {
+    let native = cx.cross.is_none();
+    let caller = |k: &str| (cx.caller)(k).filter(|v| native && !v.trim().is_empty());
+    let (cc, cxx) = (caller("CC"), caller("CXX"));
+    let vars = cx.compiler.env(
+        &cx.layout.root,
+        cc.as_deref(),
+        cxx.as_deref(),
+        &cuda_bin.join("nvcc"),
+        native,
+    );
+    for (k, v) in vars {
+        let from_caller =
+            (k == "CC" && cc.as_ref() == Some(&v)) || (k == "CXX" && cxx.as_ref() == Some(&v));
+        let origin = if from_caller {
+            Origin::Caller
+        } else {
+            Origin::Compiler
+        };
+        env.set(&k, v, origin);
+    }
 }
 
 /// `GIT_CONFIG_COUNT`/`KEY_n`/`VALUE_n`: the caller's own entries first (kept as they are),

@@ -9,6 +9,7 @@ use anyhow::Result;
 use serde::Serialize;
 
 use crate::build_reqs::{self, BuildReq};
+use crate::compiler_cache::Setup as CompilerSetup;
 use crate::cross::{Cross, Platforms};
 use crate::env::{self, BuildEnv, EnvContext, RenderedStep};
 use crate::host::HostFacts;
@@ -126,6 +127,7 @@ pub struct Plan {
     pub cross: Option<Platforms>,
     /// Which repositories build steps' `git` reaches in the mirror cache.
     pub git_redirects: Redirects,
+    pub compiler_cache: CompilerSetup,
     pub recipes: Vec<RecipePlan>,
 }
 
@@ -145,6 +147,8 @@ pub struct PlanInputs<'a> {
     pub network: Vec<String>,
     /// Set when building for another CPU.
     pub cross: Option<&'a Cross>,
+    /// The compiler cache and distribution engines build steps go through.
+    pub compiler: &'a CompilerSetup,
 }
 
 fn rewritten(policy: &dyn UrlPolicy, url: &str) -> Option<String> {
@@ -227,7 +231,12 @@ pub fn plan_recipe(inp: &PlanInputs, r: &Recipe, git: &Redirects) -> Result<Reci
     // A learned figure comes from a build that finished, after its OOM retry if it had one:
     // it supersedes the jobs remembered then.
     overrides.remembered = state.jobs_ok.filter(|_| learned.is_none());
-    let decision = jobs::learn::decide_with(&r.jobs, inp.facts, &overrides, learned.as_ref());
+    let (slots, hosts) = inp.compiler.remote_slots();
+    let decision = jobs::distribute(
+        jobs::learn::decide_with(&r.jobs, inp.facts, &overrides, learned.as_ref()),
+        slots,
+        hosts,
+    );
     let resources: BTreeMap<String, PathBuf> = r
         .resources
         .iter()
@@ -244,6 +253,7 @@ pub fn plan_recipe(inp: &PlanInputs, r: &Recipe, git: &Redirects) -> Result<Reci
         proxy_env: inp.proxy_env.clone(),
         git_config: git.git_config(),
         caller: inp.caller,
+        compiler: inp.compiler,
     };
     let build_env = env::compose(&cx)?;
     let vars = env::template_vars(&cx);
@@ -366,6 +376,7 @@ pub fn make(inp: &PlanInputs, recipes: &[&Recipe]) -> Result<Plan> {
             .map(|r| plan_recipe(inp, r, &git))
             .collect::<Result<_>>()?,
         git_redirects: git,
+        compiler_cache: inp.compiler.clone(),
     })
 }
 

@@ -21,6 +21,7 @@ use anyhow::{anyhow, bail, Context, Result};
 
 use super::verify_venv::{self, VerifyVenv};
 use crate::build_reqs;
+use crate::compiler_cache::{Setup as CompilerSetup, Stats as CompilerStats};
 use crate::cross::emulate::EmulatedVerify;
 use crate::cross::Cross;
 use crate::env::{Origin, RenderedStep};
@@ -63,6 +64,7 @@ pub struct BuildContext<'a> {
     pub network: Vec<String>,
     /// Set when building for another CPU.
     pub cross: Option<&'a Cross>,
+    pub compiler: &'a CompilerSetup,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -82,6 +84,8 @@ pub enum Outcome {
     Built {
         wheels: Vec<String>,
         took: Duration,
+        /// Compiler cache hits and misses of its steps, when an engine is in use.
+        compiler_cache: Option<CompilerStats>,
     },
     Cached {
         wheels: Vec<String>,
@@ -124,10 +128,17 @@ impl Summary {
         let mut out = format!("{:width$}  {:12}  result\n", "recipe", "version");
         for (name, version, o) in &self.rows {
             let what = match o {
-                Outcome::Built { wheels, took } => format!(
-                    "built in {} ({})",
+                Outcome::Built {
+                    wheels,
+                    took,
+                    compiler_cache,
+                } => format!(
+                    "built in {} ({}){}",
                     format_duration(*took),
-                    wheels.join(", ")
+                    wheels.join(", "),
+                    compiler_cache
+                        .map(|c| format!("; compiler cache: {}", c.describe()))
+                        .unwrap_or_default()
                 ),
                 Outcome::Cached { wheels } => format!("cached ({})", wheels.join(", ")),
                 Outcome::CachedRemote { wheels, from } => {
@@ -285,6 +296,7 @@ fn make_plans(
         caller: cx.caller,
         network: cx.network.clone(),
         cross: cx.cross,
+        compiler: cx.compiler,
     };
     Ok(plan::make(&inputs, selected)?.recipes)
 }
@@ -455,7 +467,21 @@ fn build_one(
     }
     let start = Instant::now();
     let venv = ensure_venv(cx, r, opts, venv)?;
+    let step_env: Vec<(String, String)> = p
+        .build_env
+        .pairs()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let work = cx.layout.recipe_work_dir(&r.name);
+    let cwd = if work.is_dir() {
+        work
+    } else {
+        std::env::temp_dir()
+    };
+    let stats_before = cx.compiler.stats(&step_env, &cwd);
     let (jobs_ok, retried) = run_steps(cx, r, p, &res.fingerprint.hash, opts, &mut state)?;
+    let compiler_cache =
+        stats_before.and_then(|before| Some(cx.compiler.stats(&step_env, &cwd)?.since(before)));
     let wheels = match r.output {
         OutputKind::Tree => Vec::new(),
         _ => collect_wheels(cx, r, venv)?,
@@ -487,6 +513,7 @@ fn build_one(
     Ok(Outcome::Built {
         wheels: names,
         took,
+        compiler_cache,
     })
 }
 

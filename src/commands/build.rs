@@ -39,6 +39,8 @@ pub fn run(g: &GlobalArgs, a: &BuildArgs) -> Result<()> {
         .cloned()
         .collect();
     let remote = RemoteCaches::new(&urls, IndexClient::new(&s.policy, s.policy.fetch.clone()));
+    s.compiler.create_dirs()?;
+    warn_unreachable_remotes(&s.compiler);
     let cx = BuildContext {
         set: &s.set,
         target: &s.target,
@@ -53,6 +55,7 @@ pub fn run(g: &GlobalArgs, a: &BuildArgs) -> Result<()> {
         caller: &caller_env,
         network: super::plan::network_lines(&s),
         cross: cross.as_ref(),
+        compiler: &s.compiler,
     };
     let opts = BuildOptions {
         force: a.force.clone(),
@@ -98,4 +101,23 @@ pub fn run(g: &GlobalArgs, a: &BuildArgs) -> Result<()> {
         println!("wheelhouse: {}", wheelhouse.dir().display());
     }
     Ok(())
+}
+
+/// A dead compiler cache remote only costs hits (the engine compiles locally), so it is a
+/// warning before the build rather than a failure.
+fn warn_unreachable_remotes(compiler: &crate::compiler_cache::Setup) {
+    if compiler.engine.is_none() {
+        return;
+    }
+    for url in &compiler.remote {
+        if let Err(e) = crate::doctor::compiler::connect(url, 0) {
+            eprintln!(
+                "{}",
+                crate::redact::redact(&format!(
+                    "warning: compiler cache remote storage {url} is not reachable ({e}): this \
+                     build uses the local cache only (check with `jetforge doctor`)"
+                ))
+            );
+        }
+    }
 }

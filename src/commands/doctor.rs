@@ -54,7 +54,11 @@ pub fn run(g: &GlobalArgs, a: &Packages) -> Result<()> {
             .config
             .sysroot(super::caller_env(crate::envvars::JETFORGE_SYSROOT)),
     };
-    let report = doctor::report(&inputs);
+    let mut report = doctor::report(&inputs);
+    let compiler = doctor::compiler::probe(&session.compiler, &|p| which::which(p).is_ok());
+    if let Some(section) = doctor::compiler::section(&compiler) {
+        report.add_section(section);
+    }
     if g.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {

@@ -27,6 +27,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 
 use crate::cli::{Cli, Command, GlobalArgs};
+use crate::compiler_cache::Setup as CompilerSetup;
 use crate::config::Config;
 use crate::cross::{self, Cross, Mode};
 use crate::host::HostFacts;
@@ -158,6 +159,8 @@ pub struct Session {
     pub wheelhouse: PathBuf,
     /// `--python`: the target's interpreter, when given.
     pub python: Option<PathBuf>,
+    /// `[compiler-cache]` and `[distribute]` resolved against this machine's PATH.
+    pub compiler: CompilerSetup,
 }
 
 impl Session {
@@ -208,6 +211,15 @@ impl Session {
             crate::redact::register(v);
         }
         let cache_dir = std::path::absolute(config.cache_dir())?;
+        for url in &config.compiler_cache.remote {
+            crate::redact::register(url);
+        }
+        let compiler = CompilerSetup::resolve(
+            &config.compiler_cache,
+            &config.distribute,
+            &cache_dir,
+            &|p| which::which(p).is_ok(),
+        );
         let wheelhouse = wheelhouse_dir(g, &config)?;
         Ok(Self {
             sets,
@@ -221,6 +233,7 @@ impl Session {
             cache_dir,
             wheelhouse,
             python: g.python.clone(),
+            compiler,
         })
     }
 

@@ -95,6 +95,7 @@ pub fn make(s: &Session, packages: &[String], jobs: Option<u32>) -> Result<Plan>
         caller: &caller_env,
         network: network_lines(s),
         cross: mode.cross(),
+        compiler: &s.compiler,
     };
     plan::make(&inputs, &selected)
 }
@@ -237,6 +238,10 @@ fn render(plan: &Plan, facts: &HostFacts, verbose: bool) -> String {
     for line in &plan.network {
         out.push_str(&format!("Network: {}\n", crate::redact::redact(line)));
     }
+    out.push_str(&format!(
+        "Compiler cache: {}\n",
+        crate::redact::redact(&plan.compiler_cache.describe())
+    ));
     let git = &plan.git_redirects;
     if !git.mirrors.is_empty() || !git.not_fetched.is_empty() {
         out.push_str(&format!("Git: {}\n", git.summary()));

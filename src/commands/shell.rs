@@ -39,6 +39,7 @@ pub fn run(g: &GlobalArgs, a: &ShellArgs) -> Result<()> {
             caller: &caller_env,
             network: super::plan::network_lines(&s),
             cross: cross.as_ref(),
+            compiler: &s.compiler,
         };
         let opts = BuildOptions {
             jobs: s.jobs_override(a.jobs.jobs)?,

@@ -10,6 +10,7 @@
 //! section (cross toolchains, say) is one more entry there.
 
 mod checks;
+pub mod compiler;
 pub mod cuda_probe;
 mod gpu;
 pub mod probe;
@@ -146,6 +147,22 @@ pub struct Summary {
 }
 
 impl Report {
+    /// Appends a section gathered outside [`SECTIONS`] (one that needs the configuration, such
+    /// as the compiler cache), counting its findings in the summary.
+    pub fn add_section(&mut self, section: Section) {
+        for c in &section.checks {
+            match c.level {
+                Level::Blocker => {
+                    self.summary.blockers += 1;
+                    self.summary.blocking.push(c.name.clone());
+                }
+                Level::Warn => self.summary.warnings += 1,
+                _ => {}
+            }
+        }
+        self.sections.push(section);
+    }
+
     pub fn has_blockers(&self) -> bool {
         self.summary.blockers > 0
     }

@@ -3,6 +3,7 @@
 
 mod build;
 mod build_reqs;
+mod ccache;
 mod clear_errors;
 mod cli;
 mod cross;

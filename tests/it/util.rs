@@ -33,6 +33,9 @@ pub fn jetforge_process() -> std::process::Command {
         c.env_remove(var);
     }
     c.env("NO_COLOR", "1");
+    // Plans and environments must not depend on whether ccache is on the test machine's PATH;
+    // tests/it/ccache.rs turns the engine on.
+    c.env("JETFORGE_COMPILER_CACHE", "none");
     c
 }
 
