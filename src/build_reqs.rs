@@ -111,6 +111,16 @@ pub fn requirement_name(req: &str) -> Result<String> {
     Ok(parsed.name.to_string())
 }
 
+/// The project's requirements as the recipe takes them: those of `pyproject.toml` in `dir`
+/// (`None`: PEP 517's default), or none at all when the recipe says `[depends] pyproject = false`.
+pub fn project_requires(r: &Recipe, dir: &Path) -> Result<Option<Vec<String>>> {
+    if r.pyproject_requires {
+        read_pyproject(dir)
+    } else {
+        Ok(Some(Vec::new()))
+    }
+}
+
 /// Merges the project's requirements (`None`: PEP 517's default) with the recipe's `[depends]
 /// python` and decides where each comes from.
 pub fn resolve(

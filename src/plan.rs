@@ -207,7 +207,7 @@ fn build_requires(inp: &PlanInputs, r: &Recipe) -> Result<(Vec<BuildReq>, bool)>
     };
     match dir {
         Some(d) => {
-            let project = build_reqs::read_pyproject(&d)?;
+            let project = build_reqs::project_requires(r, &d)?;
             Ok((
                 build_reqs::resolve(project.as_deref(), &r.python_requires, inp.set)?,
                 false,
@@ -215,7 +215,7 @@ fn build_requires(inp: &PlanInputs, r: &Recipe) -> Result<(Vec<BuildReq>, bool)>
         }
         None => Ok((
             build_reqs::resolve(Some(&[]), &r.python_requires, inp.set)?,
-            true,
+            r.pyproject_requires,
         )),
     }
 }

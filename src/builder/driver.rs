@@ -616,7 +616,7 @@ fn ensure_venv<'v>(
         *venv = Some(spec);
     }
     let spec = venv.as_ref().expect("set above");
-    let project = build_reqs::read_pyproject(&cx.layout.source_dir(&r.name))?;
+    let project = build_reqs::project_requires(r, &cx.layout.source_dir(&r.name))?;
     let reqs = build_reqs::resolve(project.as_deref(), &r.python_requires, cx.set)?;
     // A cross build's dependency wheels are for the target: the build venv cannot load them.
     let wheels = match cx.cross {

@@ -148,6 +148,7 @@ mod tests {
             depends: deps.iter().map(|d| d.to_string()).collect(),
             after: vec![],
             python_requires: vec![],
+            pyproject_requires: true,
             env: vec![],
             jobs: JobsPolicy {
                 mem_per_job_gib: 1.0,

@@ -329,6 +329,7 @@ fn load_recipe(
             .iter()
             .map(|d| d.get_ref().clone())
             .collect(),
+        pyproject_requires: raw.depends.pyproject.unwrap_or(true),
         env,
         jobs,
         steps,

@@ -38,6 +38,9 @@ pub struct Recipe {
     /// Order-only dependencies (see `schema::DependsSpec::after`).
     pub after: Vec<String>,
     pub python_requires: Vec<String>,
+    /// Whether the project's `[build-system] requires` are build requirements too
+    /// (`[depends] pyproject`, default true).
+    pub pyproject_requires: bool,
     pub env: Vec<(String, Template)>,
     pub jobs: JobsPolicy,
     pub steps: Vec<Step>,

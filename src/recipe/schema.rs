@@ -265,6 +265,12 @@ pub struct DependsSpec {
     #[serde(default)]
     #[schemars(with = "Vec<String>")]
     pub after: Vec<Spanned<String>>,
+    /// Whether the project's own `pyproject.toml` `[build-system] requires` (PEP 518) is
+    /// installed too (default `true`). `false`: only `python` above, for a project whose
+    /// declared build backend the recipe's steps deliberately do not use (bitsandbytes'
+    /// scikit-build-core would rerun CMake with its own arch settings).
+    #[serde(default)]
+    pub pyproject: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]

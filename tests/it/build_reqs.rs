@@ -176,3 +176,33 @@ fn a_set_package_build_requirement_not_built_yet_says_to_depend_on_its_recipe() 
         "{err}"
     );
 }
+
+/// A recipe whose steps bypass the project's declared backend (bitsandbytes' scikit-build-core
+/// would rerun CMake with its own arch) leaves the project's requirements out.
+#[test]
+fn pyproject_false_leaves_the_projects_build_requirements_out() {
+    let p = tree(&[
+        (
+            "recipes/own.toml",
+            "[package]\nname = \"own\"\nversion = \"1.0.0\"\n[source]\npath = \"../src/own\"\n\
+             [depends]\npython = [\"wheel\"]\npyproject = false\n\
+             [build]\nsteps = [\"python -m pip wheel --no-build-isolation --no-deps --no-index -w ${{ out }} .\"]\n",
+        ),
+        (
+            "src/own/pyproject.toml",
+            "[build-system]\nrequires = [\"setuptools\", \"a-backend-the-steps-bypass\"]\n\
+             build-backend = \"setuptools.build_meta\"\n",
+        ),
+        (
+            "src/own/setup.py",
+            "from setuptools import setup\nsetup(name='own', version='1.0.0', py_modules=[])\n",
+        ),
+    ]);
+    let plan = stdout(&jf_env(p.path(), &["plan", "own"], &[]));
+    assert!(
+        plan.contains("build-req wheel (recipe) from index"),
+        "{plan}"
+    );
+    assert!(!plan.contains("a-backend-the-steps-bypass"), "{plan}");
+    assert!(!plan.contains("(pyproject)"), "{plan}");
+}

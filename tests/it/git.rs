@@ -383,6 +383,7 @@ fn recipe(name: &str, url: &str, commit: &str, patches: Vec<Patch>, edits: Vec<E
         depends: vec![],
         after: vec![],
         python_requires: vec![],
+        pyproject_requires: true,
         env: vec![],
         jobs: JobsPolicy {
             mem_per_job_gib: 1.5,
