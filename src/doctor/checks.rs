@@ -6,6 +6,9 @@
 //! set's on a Jetson, no Python or no Python headers, no C/C++ compiler, too little disk, a
 //! target of another CPU architecture. Everything a build can work around (pip supplies cmake
 //! and ninja, torch turns cuDNN off, swap only makes things slower) is a warning.
+//!
+//! Size: about 520 lines of code, one small pure function per check, each turning probed facts
+//! into ok/warn/blocker with its fix.
 
 use crate::host::GIB;
 use crate::jobs::{self, JobsOverride};

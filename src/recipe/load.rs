@@ -5,6 +5,12 @@
 //! `set.toml` in it describes the set (`description`, `default = true`). Recipe files placed
 //! directly in the root form a set named after the root. `targets.toml` at the root holds target
 //! profiles (read by `target`). Patch files live in a separate tree (`patches/`).
+//!
+//! Size: about 1,250 lines, one validation function per part of the recipe format (source,
+//! patches, edits, resources, paths, jobs, steps, verify, set-wide checks), all sharing the
+//! span-keeping context that turns a problem into a `file:line:col` diagnostic and collects every
+//! problem of a set before reporting; it is the one place that turns `schema` into `Recipe`.
+//! Splitting it by key is the next step once the format settles.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;

@@ -10,6 +10,10 @@
 //!
 //! Not here: patches (see `patch`/`prepare`), resource downloads, and choosing proxies (the
 //! [`UrlPolicy`] does that; this module only applies its answer).
+//!
+//! Size: about 810 lines of code: the mirror cache, tag/branch/commit checks, recursive and
+//! selected submodules and the libgit2 transport errors (proxy 407, TLS, missing objects) share
+//! the mirror's locking and one fetch path, so they stay together.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -31,6 +31,11 @@
 //!
 //! Every write is atomic (see `atomic`). Checking wheels is `check`'s job: the caller decides
 //! between [`Wheelhouse::add`] and [`Wheelhouse::add_broken`]. One writer at a time is assumed.
+//!
+//! Size: about 740 lines of code and 330 of unit tests: the manifest (format 2 with stat
+//! fingerprints), the per-wheel records that rebuild a lost manifest, and the cached-wheel lookup
+//! are one data structure kept consistent under one lock; the tests exercise their interplay
+//! (stale stat data, format upgrades, recovery).
 
 use std::collections::HashMap;
 use std::fs;
