@@ -767,9 +767,9 @@ fn run_steps(
             continue;
         }
         return Err(step_failure(
-            cx,
             r,
             &cmd,
+            &plan,
             i,
             n,
             &out.status,
@@ -811,19 +811,17 @@ fn step_command(
 
 #[allow(clippy::too_many_arguments)]
 fn step_failure(
-    cx: &BuildContext,
     r: &Recipe,
     cmd: &StepCommand,
+    plan: &RecipePlan,
     i: usize,
     n: usize,
     status: &Status,
     tail: &[String],
     oom: bool,
 ) -> anyhow::Error {
-    let plan_env = make_plans(cx, &[r], &JobsOverride::default())
-        .map(|mut p| p.remove(0).build_env.to_shell(false))
-        .unwrap_or_default();
-    let replay = runner::write_replay(cmd, &plan_env)
+    // The environment the step ran with: after an OOM retry, its reduced MAX_JOBS.
+    let replay = runner::write_replay(cmd, &plan.build_env.to_shell(false))
         .map(|p| p.display().to_string())
         .unwrap_or_else(|e| format!("(could not write a replay script: {e})"));
     let hint = if oom {

@@ -499,6 +499,29 @@ fn oom_killed_steps_are_retried_with_fewer_jobs_and_remembered() {
     let v: Value = serde_json::from_slice(&plan.stdout).unwrap();
     assert_eq!(v["recipes"][0]["jobs"]["source"], "remembered", "{v}");
     assert!(v["recipes"][0]["jobs"]["jobs"].as_u64().unwrap() <= 2);
+
+    // A step failing after an OOM retry: its replay script has the MAX_JOBS that ran. Twice the
+    // memory per job takes the retries down to 1 job, below the 2 remembered above, which a
+    // re-made plan would have used.
+    let recipe = dir.join("recipes/hog.toml");
+    let text = std::fs::read_to_string(&recipe).unwrap();
+    let text = text
+        .replace("\"python hog.py\"", "\"HOG_MIB=300 python hog.py\"")
+        .replace("\n]", "\n  \"exit 3\",\n]");
+    std::fs::write(&recipe, text).unwrap();
+    let _ = std::fs::remove_dir_all(src.join("obj"));
+    let out = build_in_cgroup(dir, &cg.0, "4");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("with MAX_JOBS=2; retrying with 1 jobs"),
+        "{err}"
+    );
+    assert!(err.contains("build step 3/3"), "{err}");
+    let logs = work_layout(dir, "host").log_dir("hog");
+    let env = std::fs::read_to_string(logs.join("build_env.sh")).unwrap();
+    let max_jobs: Vec<&str> = env.lines().filter(|l| l.contains("MAX_JOBS=")).collect();
+    assert_eq!(max_jobs, ["export MAX_JOBS=1"], "{env}");
 }
 
 #[test]
