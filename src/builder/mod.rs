@@ -4,5 +4,11 @@
 //!
 //! Named `builder/`, not `build/`: many `.gitignore` templates and tools skip a `build/` folder.
 
+mod build_venv;
+pub mod cache;
 pub mod driver;
+mod steps;
+pub mod summary;
+mod verify;
 pub mod verify_venv;
+mod wheels;

@@ -5,6 +5,7 @@ use anyhow::Result;
 use super::progress;
 use super::{caller_env, Session};
 use crate::builder::driver::{self, BuildContext, BuildOptions};
+use crate::builder::summary::BuildFailed;
 use crate::cli::{BuildArgs, GlobalArgs};
 use crate::net::index::IndexClient;
 use crate::net::FetchOptions;
@@ -64,12 +65,11 @@ pub fn run(g: &GlobalArgs, a: &BuildArgs) -> Result<()> {
     };
     // A reader that went away must not hide how the build ended.
     crate::out::fall_back_to_stderr();
-    let summary = driver::build(&cx, &selected, &opts).map_err(|e| {
-        match e.downcast::<driver::BuildFailed>() {
+    let summary =
+        driver::build(&cx, &selected, &opts).map_err(|e| match e.downcast::<BuildFailed>() {
             Ok(failed) => crate::error::Report(failed.to_string()).into(),
             Err(e) => e,
-        }
-    })?;
+        })?;
     print!("{}", summary.render());
     println!("wheelhouse: {}", wheelhouse.dir().display());
     Ok(())

@@ -64,7 +64,7 @@ fn fill_cache_status(s: &Session, plan: &mut Plan, a: &PlanArgs) -> Result<()> {
         .select(&a.packages.packages)
         .map_err(crate::error::input)?;
     let known =
-        crate::builder::driver::known_fingerprints(&plan.recipes, &selected, &s.target, &s.facts);
+        crate::builder::cache::known_fingerprints(&plan.recipes, &selected, &s.target, &s.facts);
     // Loaded once for all recipes; not created when it does not exist (plan writes nothing).
     let dir = a.wheelhouse.as_deref().unwrap_or(&s.wheelhouse);
     let wheelhouse = if dir.is_dir() {
