@@ -3,6 +3,7 @@
 //! why). `plan` and `build` both call [`decide`], so what `plan` says is what `build` does.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
 use anyhow::{anyhow, Context, Result};
 
@@ -10,15 +11,137 @@ use super::driver::BuildContext;
 use crate::fingerprint::{self, Fingerprint};
 use crate::host::HostFacts;
 use crate::plan::RecipePlan;
-use crate::recipe::{Recipe, Source};
+use crate::recipe::{OutputKind, Recipe, Source};
 use crate::source::phase as sources;
 use crate::source::prepare::Prepared;
 use crate::source::resource::expected_sha256;
+use crate::state::RecipeState;
 use crate::target::Target;
 use crate::wheelhouse::check::check_wheel;
-use crate::wheelhouse::remote::RemoteHit;
-use crate::wheelhouse::store::EntryMeta;
+use crate::wheelhouse::remote::{RemoteCaches, RemoteHit};
+use crate::wheelhouse::store::{Cached, EntryMeta};
 use crate::wheelhouse::wheel::WheelInfo;
+
+/// Where a recipe's result comes from, decided once per recipe by [`decide`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CacheDecision {
+    /// The wheelhouse has every wheel of this fingerprint, intact: their file names.
+    Local(Vec<String>),
+    /// A remote cache (named redacted) has them: for `plan` the published names, for `build`
+    /// the names stored after the download and the wheel checks.
+    Remote { url: String, wheels: Vec<String> },
+    /// A tree recipe's installed tree was built with this fingerprint and is still there.
+    Tree,
+    /// It is built, for these reasons.
+    Build(Vec<String>),
+}
+
+impl CacheDecision {
+    /// The `cache` line of `plan`.
+    pub fn describe(&self) -> String {
+        match self {
+            CacheDecision::Local(files) => format!("cached ({})", files.join(", ")),
+            CacheDecision::Build(why) => format!("will build: {}", why.join("; ")),
+            other => other.finished().unwrap_or_default(),
+        }
+    }
+
+    /// What `build` reports for a recipe it does not build; `None` when it builds.
+    pub fn finished(&self) -> Option<String> {
+        match self {
+            CacheDecision::Local(_) => Some("cached".into()),
+            CacheDecision::Remote { url, .. } => Some(format!("cached (remote: {url})")),
+            CacheDecision::Tree => Some("cached (installed tree)".into()),
+            CacheDecision::Build(_) => None,
+        }
+    }
+}
+
+/// What a cache decision is made from, besides the lookups [`decide`] takes as closures.
+pub struct Question<'a> {
+    pub output: OutputKind,
+    pub fingerprint: &'a Fingerprint,
+    /// The fingerprint of the recipe's last finished build, to say what changed.
+    pub last_built: Option<&'a Fingerprint>,
+    /// `--force` names it.
+    pub forced: bool,
+    /// The wheelhouse the local lookup reads, named in the reason when nothing else changed.
+    pub wheelhouse: &'a Path,
+}
+
+/// The one cache decision, for `plan` and `build`: `--force` builds; a current installed tree
+/// is kept; a wheel recipe takes its wheels from the wheelhouse, else from the first remote
+/// cache that has them (a local entry that is unusable does not stop that), else builds. The
+/// lookups are closures, called only when needed and in this order, so that `plan` only looks
+/// where `build` downloads and stores. A source recipe is prepared, not decided.
+pub fn decide(
+    q: &Question,
+    tree_current: impl FnOnce() -> bool,
+    local: impl FnOnce() -> Result<Cached>,
+    remote: impl FnOnce() -> Result<Option<(String, Vec<String>)>>,
+) -> Result<CacheDecision> {
+    if q.forced {
+        return Ok(CacheDecision::Build(vec!["--force".to_string()]));
+    }
+    let mut unusable = None;
+    match q.output {
+        OutputKind::Tree if tree_current() => return Ok(CacheDecision::Tree),
+        OutputKind::Wheel => {
+            match local()? {
+                Cached::Hit(wheels) => return Ok(CacheDecision::Local(wheels)),
+                Cached::Unusable(why) => unusable = Some(why),
+                Cached::Miss => {}
+            }
+            if let Some((url, wheels)) = remote()? {
+                return Ok(CacheDecision::Remote { url, wheels });
+            }
+        }
+        _ => {}
+    }
+    Ok(CacheDecision::Build(match unusable {
+        Some(why) => vec![why],
+        None => rebuild_reasons(q.last_built, q.fingerprint, q.wheelhouse),
+    }))
+}
+
+/// What changed since the last build; when nothing did, that the wheelhouse lacks its wheel.
+fn rebuild_reasons(
+    last: Option<&Fingerprint>,
+    now: &Fingerprint,
+    wheelhouse: &Path,
+) -> Vec<String> {
+    let why = fingerprint::explain(last, now);
+    if why.is_empty() {
+        vec![format!(
+            "no wheel of this build is recorded in the wheelhouse `{}`",
+            wheelhouse.display()
+        )]
+    } else {
+        why
+    }
+}
+
+/// A tree recipe's `{out}` is current when its last build finished every step with this
+/// fingerprint and the tree is still there.
+pub fn tree_is_current(state: &RecipeState, steps: usize, fp: &Fingerprint, out: &Path) -> bool {
+    state.last_built.as_ref().map(|f| &f.hash) == Some(&fp.hash)
+        && state.steps_done >= steps
+        && std::fs::read_dir(out).is_ok_and(|mut d| d.next().is_some())
+}
+
+/// The remote caches that have wheels of this fingerprint for this target, in order.
+pub fn remote_hits(
+    remote: &RemoteCaches,
+    fingerprint: &str,
+    target: &str,
+    warn: &mut dyn FnMut(&str),
+) -> Vec<RemoteHit> {
+    remote
+        .lookup(fingerprint, warn)
+        .into_iter()
+        .filter(|h| h.entries.iter().all(|e| e.target == target))
+        .collect()
+}
 
 /// Per-recipe facts gathered before building.
 pub(super) struct Resolved {
@@ -133,18 +256,23 @@ pub fn known_fingerprints(
     out
 }
 
-/// The wheels of this fingerprint from the first remote cache whose every wheel downloads with
+/// The cache and stored wheels of this fingerprint from the first remote cache whose every wheel downloads with
 /// the published sha256 and passes the wheel checks. A cache that fails is a warning and the
 /// next one (or the build) takes over: a bad download must never stop a build.
 pub(super) fn remote_cached(
     cx: &BuildContext,
     r: &Recipe,
     res: &Resolved,
-) -> Result<Option<(Vec<String>, String)>> {
+) -> Result<Option<(String, Vec<String>)>> {
     let warn = |m: &str| cx.reporter.message(&format!("warning: {}: {m}", r.name));
-    for hit in cx.remote.lookup(&res.fingerprint.hash, &mut |m| warn(m)) {
+    for hit in remote_hits(
+        cx.remote,
+        &res.fingerprint.hash,
+        &cx.target.name,
+        &mut |m| warn(m),
+    ) {
         match fetch_remote(cx, r, res, &hit) {
-            Ok(wheels) => return Ok(Some((wheels, hit.url))),
+            Ok(wheels) => return Ok(Some((hit.url, wheels))),
             Err(e) => warn(&format!(
                 "rejected the wheel from remote cache {}, building instead:\n{}",
                 hit.url,

@@ -20,13 +20,14 @@ use std::time::Instant;
 use anyhow::Result;
 
 use super::build_venv::ensure_venv;
-use super::cache::{fingerprints, remote_cached, Resolved};
+use super::cache::{
+    decide, fingerprints, remote_cached, tree_is_current, CacheDecision, Question, Resolved,
+};
 use super::steps::run_steps;
 use super::summary::{BuildFailed, Outcome, Summary};
 use super::verify::verify_wheels;
 use super::wheels::{check_set_pins, collect_wheels};
 use crate::cross::Cross;
-use crate::fingerprint;
 use crate::host::HostFacts;
 use crate::jobs::JobsOverride;
 use crate::layout::Layout;
@@ -40,7 +41,7 @@ use crate::state::RecipeState;
 use crate::target::Target;
 use crate::venv::VenvSpec;
 use crate::wheelhouse::remote::RemoteCaches;
-use crate::wheelhouse::store::{Cached, EntryMeta, Wheelhouse};
+use crate::wheelhouse::store::{EntryMeta, Wheelhouse};
 
 /// Everything a build needs that does not change per recipe.
 pub struct BuildContext<'a> {
@@ -180,43 +181,30 @@ fn build_one(
         return Ok(Outcome::Prepared);
     }
     let forced = opts.force.iter().any(|f| f == &r.name || f == "all");
-    let mut unusable = None;
-    if !forced && r.output == OutputKind::Tree && tree_is_current(cx, r, &state, res) {
-        cx.reporter.finished(&r.name, "cached (installed tree)");
-        return Ok(Outcome::Cached { wheels: Vec::new() });
+    let fp = &res.fingerprint;
+    let question = Question {
+        output: r.output,
+        fingerprint: fp,
+        last_built: state.last_built.as_ref(),
+        forced,
+        wheelhouse: cx.wheelhouse.dir(),
+    };
+    let decision = decide(
+        &question,
+        || tree_is_current(&state, r.steps.len(), fp, &cx.layout.out_dir(&r.name)),
+        || cx.wheelhouse.cached(&fp.hash, &cx.target.name),
+        || remote_cached(cx, r, res),
+    )?;
+    if let Some(said) = decision.finished() {
+        cx.reporter.finished(&r.name, &said);
     }
-    if !forced && r.output == OutputKind::Wheel {
-        match cx
-            .wheelhouse
-            .cached(&res.fingerprint.hash, &cx.target.name)?
-        {
-            Cached::Hit(wheels) => {
-                cx.reporter.finished(&r.name, "cached");
-                return Ok(Outcome::Cached { wheels });
-            }
-            Cached::Unusable(why) => unusable = Some(why),
-            Cached::Miss => {}
+    let why = match decision {
+        CacheDecision::Local(wheels) => return Ok(Outcome::Cached { wheels }),
+        CacheDecision::Tree => return Ok(Outcome::Cached { wheels: Vec::new() }),
+        CacheDecision::Remote { url, wheels } => {
+            return Ok(Outcome::CachedRemote { wheels, from: url })
         }
-        if let Some((wheels, from)) = remote_cached(cx, r, res)? {
-            cx.reporter
-                .finished(&r.name, &format!("cached (remote: {from})"));
-            return Ok(Outcome::CachedRemote { wheels, from });
-        }
-    }
-    let why = match (forced, unusable) {
-        (true, _) => vec!["--force".to_string()],
-        (false, Some(why)) => vec![why],
-        (false, None) => {
-            let why = fingerprint::explain(state.last_built.as_ref(), &res.fingerprint);
-            if why.is_empty() {
-                vec![format!(
-                    "no wheel of this build is recorded in the wheelhouse `{}`",
-                    cx.wheelhouse.dir().display()
-                )]
-            } else {
-                why
-            }
-        }
+        CacheDecision::Build(why) => why,
     };
     if opts.verbose {
         cx.reporter
@@ -260,12 +248,4 @@ fn build_one(
         wheels: names,
         took,
     })
-}
-
-/// A tree recipe's `{out}` is current when its last build finished every step with this
-/// fingerprint and the tree is still there.
-fn tree_is_current(cx: &BuildContext, r: &Recipe, state: &RecipeState, res: &Resolved) -> bool {
-    state.last_built.as_ref().map(|f| &f.hash) == Some(&res.fingerprint.hash)
-        && state.steps_done >= r.steps.len()
-        && std::fs::read_dir(cx.layout.out_dir(&r.name)).is_ok_and(|mut d| d.next().is_some())
 }
