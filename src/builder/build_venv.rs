@@ -64,7 +64,12 @@ pub(super) fn ensure_venv<'v>(
             "install build requirements into the build venv",
             &argv,
         ) {
-            return Err(requirements_failed(e, r, cx.policy.offline()));
+            return Err(requirements_failed(
+                e,
+                &r.name,
+                &r.python_requires,
+                cx.policy.offline(),
+            ));
         }
     }
     Ok(spec)
@@ -74,7 +79,12 @@ pub(super) fn ensure_venv<'v>(
 /// else the whole list); the error underneath keeps pip's last lines. The hint about offline
 /// builds only when offline: online the cause is elsewhere (a typo, a version that does not
 /// exist, an unreachable index).
-pub(super) fn requirements_failed(e: anyhow::Error, r: &Recipe, offline: bool) -> anyhow::Error {
+fn requirements_failed(
+    e: anyhow::Error,
+    recipe: &str,
+    requires: &[String],
+    offline: bool,
+) -> anyhow::Error {
     const PIP_SAYS: &[&str] = &[
         "No matching distribution found for ",
         "Could not find a version that satisfies the requirement ",
@@ -87,14 +97,10 @@ pub(super) fn requirements_failed(e: anyhow::Error, r: &Recipe, offline: bool) -
         })
     });
     let what = match named {
-        Some(req) => format!(
-            "{}: build requirement `{req}` could not be installed",
-            r.name
-        ),
+        Some(req) => format!("{recipe}: build requirement `{req}` could not be installed"),
         None => format!(
-            "{}: the build requirements could not be installed ({})",
-            r.name,
-            r.python_requires.join(", ")
+            "{recipe}: the build requirements could not be installed ({})",
+            requires.join(", ")
         ),
     };
     if offline {
@@ -108,7 +114,7 @@ pub(super) fn requirements_failed(e: anyhow::Error, r: &Recipe, offline: bool) -
 }
 
 /// Runs a jetforge-internal command (venv creation, pip) with the recipe's environment.
-pub(super) fn run_tool(cx: &BuildContext, r: &Recipe, what: &str, argv: &[String]) -> Result<()> {
+fn run_tool(cx: &BuildContext, r: &Recipe, what: &str, argv: &[String]) -> Result<()> {
     let plan = make_plans(cx, &[r], &JobsOverride::default())?.remove(0);
     let cmd = StepCommand {
         name: what.to_string(),
@@ -134,4 +140,43 @@ pub(super) fn run_tool(cx: &BuildContext, r: &Recipe, what: &str, argv: &[String
         cmd.log.display(),
         indent_tail(&out.tail)
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn said(pip: &str, offline: bool) -> String {
+        let reqs = ["numpy".to_string(), "ninja".to_string()];
+        format!(
+            "{:#}",
+            requirements_failed(anyhow!("{pip}"), "torch", &reqs, offline)
+        )
+    }
+
+    #[test]
+    fn the_requirement_pip_could_not_install_is_named() {
+        let text = said(
+            "| ERROR: No matching distribution found for ninja==9.9",
+            false,
+        );
+        assert!(
+            text.starts_with("torch: build requirement `ninja==9.9` could not be installed"),
+            "{text}"
+        );
+        assert!(!text.contains("--offline"), "{text}");
+    }
+
+    #[test]
+    fn without_pip_naming_one_every_requirement_is_listed_and_offline_gets_the_hint() {
+        let text = said("pip exploded", true);
+        assert!(
+            text.contains("torch: the build requirements could not be installed (numpy, ninja)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("with --offline, build requirements must"),
+            "{text}"
+        );
+    }
 }

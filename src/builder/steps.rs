@@ -71,9 +71,7 @@ pub(super) fn run_steps(
                 step.name
             ));
         }
-        let jobs = plan.jobs.jobs;
-        if out.oom && jobs > 1 {
-            let fewer = (jobs / 2).max(1);
+        if let Some(fewer) = retry_jobs(out.oom, plan.jobs.jobs) {
             cx.reporter.message(&format!(
                 "{}: step `{}` was killed ({}), most likely out of memory, with MAX_JOBS={}; \
                  retrying with {fewer} jobs, keeping what was compiled",
@@ -86,18 +84,25 @@ pub(super) fn run_steps(
             retried = true;
             continue;
         }
+        // The environment the step ran with: after an OOM retry, its reduced MAX_JOBS.
+        let env_script = plan.build_env.to_shell(false);
         return Err(step_failure(
-            r,
+            &r.name,
             &cmd,
-            &plan,
-            i,
-            n,
+            &env_script,
+            (i, n),
             &out.status,
             &out.tail,
             out.oom,
         ));
     }
     Ok((plan.jobs.jobs, retried))
+}
+
+/// The jobs to retry a step with after it was killed: half, while more than one ran and the
+/// kill was for memory; `None` when a retry cannot help.
+fn retry_jobs(oom: bool, jobs: u32) -> Option<u32> {
+    (oom && jobs > 1).then(|| (jobs / 2).max(1))
 }
 
 pub(super) fn step_command(
@@ -129,19 +134,18 @@ pub(super) fn step_command(
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-pub(super) fn step_failure(
-    r: &Recipe,
+/// The error of a failed step (the `i`-th of `n`, from 0): command, cwd, log, last lines and a
+/// replay script written beside the log with `env_script`, the environment the step ran with.
+fn step_failure(
+    recipe: &str,
     cmd: &StepCommand,
-    plan: &RecipePlan,
-    i: usize,
-    n: usize,
+    env_script: &str,
+    (i, n): (usize, usize),
     status: &Status,
     tail: &[String],
     oom: bool,
 ) -> anyhow::Error {
-    // The environment the step ran with: after an OOM retry, its reduced MAX_JOBS.
-    let replay = runner::write_replay(cmd, &plan.build_env.to_shell(false))
+    let replay = runner::write_replay(cmd, env_script)
         .map(|p| p.display().to_string())
         .unwrap_or_else(|e| format!("(could not write a replay script: {e})"));
     let hint = if oom {
@@ -151,8 +155,7 @@ pub(super) fn step_failure(
     };
     crate::error::failure_hint(
         format!(
-            "{}: build step {}/{n} `{}` failed ({status})\n  command: {}\n  cwd: {}\n  log: {}\n  replay: {replay}\n  last lines:\n{}",
-            r.name,
+            "{recipe}: build step {}/{n} `{}` failed ({status})\n  command: {}\n  cwd: {}\n  log: {}\n  replay: {replay}\n  last lines:\n{}",
             i + 1,
             cmd.name,
             crate::redact::redact(&cmd.display()),
@@ -165,7 +168,7 @@ pub(super) fn step_failure(
 }
 
 /// Removes wheels left in the output dir by an earlier build, so only this build's count.
-pub(super) fn clear_wheels(out: &Path) -> Result<()> {
+fn clear_wheels(out: &Path) -> Result<()> {
     std::fs::create_dir_all(out)
         .with_context(|| format!("failed to create `{}`", out.display()))?;
     for e in crate::paths::dir_entries(out)? {
@@ -183,4 +186,83 @@ pub(super) fn indent_tail(tail: &[String]) -> String {
         .map(|l| format!("  | {l}"))
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_oom_kill_halves_the_jobs_down_to_one_and_other_failures_are_not_retried() {
+        assert_eq!(retry_jobs(true, 8), Some(4));
+        assert_eq!(retry_jobs(true, 3), Some(1));
+        assert_eq!(retry_jobs(true, 2), Some(1));
+        assert_eq!(retry_jobs(true, 1), None);
+        assert_eq!(retry_jobs(false, 8), None);
+    }
+
+    fn failed(dir: &Path, oom: bool) -> String {
+        let cmd = StepCommand {
+            name: "step 2".into(),
+            program: Program::Script("make -j$MAX_JOBS".into()),
+            cwd: dir.to_path_buf(),
+            env: Vec::new(),
+            log: dir.join("logs/02-step-2.log"),
+        };
+        let tail = ["cc: error".to_string()];
+        let e = step_failure(
+            "res",
+            &cmd,
+            "export MAX_JOBS=1\n",
+            (1, 3),
+            &Status::Exit(2),
+            &tail,
+            oom,
+        );
+        crate::error::render(&e)
+    }
+
+    #[test]
+    fn a_failed_step_names_its_log_and_a_replay_script_with_the_environment_it_ran_with() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = failed(dir.path(), false);
+        assert!(
+            text.contains("res: build step 2/3 `step 2` failed"),
+            "{text}"
+        );
+        assert!(text.contains("02-step-2.log"), "{text}");
+        assert!(text.contains("  | cc: error"), "{text}");
+        assert!(text.contains("it resumes at this step"), "{text}");
+        let replay = dir.path().join("logs/replay-step-2.sh");
+        assert!(text.contains(&replay.display().to_string()), "{text}");
+        let env = std::fs::read_to_string(dir.path().join("logs/build_env.sh")).unwrap();
+        assert!(env.ends_with("export MAX_JOBS=1\n"), "{env}");
+    }
+
+    #[test]
+    fn a_step_killed_for_memory_at_one_job_says_to_add_swap() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(failed(dir.path(), true).contains("add swap"));
+    }
+
+    #[test]
+    fn clearing_the_output_dir_removes_only_wheels() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        clear_wheels(&out).unwrap();
+        std::fs::write(out.join("a-1-py3-none-any.whl"), "").unwrap();
+        std::fs::write(out.join("keep.txt"), "").unwrap();
+        clear_wheels(&out).unwrap();
+        let left: Vec<_> = crate::paths::dir_entries(&out)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.file_name())
+            .collect();
+        assert_eq!(left, ["keep.txt"]);
+    }
+
+    #[test]
+    fn tails_are_indented_as_quoted_output() {
+        assert_eq!(indent_tail(&["a".into(), "b".into()]), "  | a\n  | b");
+    }
 }

@@ -386,7 +386,14 @@ fn plan_says_what_build_does_when_the_local_wheel_is_gone_and_a_remote_cache_has
     let out = build(b.path(), &["--cache-from", &url]);
     let text = both(&out);
     assert!(out.status.success(), "{text}");
-    assert!(text.contains(&format!("third: cached (remote: {url})")), "{text}");
+    assert!(
+        text.contains(&format!("third: cached (remote: {url})")),
+        "{text}"
+    );
     assert!(wheelhouse.join(&third).is_file());
-    assert_eq!(step_logs(b.path()), Vec::<String>::new(), "no build step may run");
+    assert_eq!(
+        step_logs(b.path()),
+        Vec::<String>::new(),
+        "no build step may run"
+    );
 }
