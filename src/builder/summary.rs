@@ -48,8 +48,8 @@ impl Summary {
             .iter()
             .map(|(n, _, _)| n.len())
             .max()
-            .unwrap_or(4)
-            .max(4);
+            .unwrap_or(0)
+            .max("recipe".len());
         let mut out = format!("{:width$}  {:12}  result\n", "recipe", "version");
         for (name, version, o) in &self.rows {
             let what = match o {
@@ -93,3 +93,92 @@ impl std::fmt::Display for BuildFailed {
 }
 
 impl std::error::Error for BuildFailed {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(name: &str, o: Outcome) -> (String, String, Outcome) {
+        (name.to_string(), "1.0.0".to_string(), o)
+    }
+
+    fn wheels(w: &[&str]) -> Vec<String> {
+        w.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn the_table_has_one_aligned_row_per_recipe_saying_how_it_ended() {
+        let s = Summary {
+            rows: vec![
+                row(
+                    "torch",
+                    Outcome::Built {
+                        wheels: wheels(&["torch-1.whl"]),
+                        took: Duration::from_secs(65),
+                    },
+                ),
+                row(
+                    "nccl",
+                    Outcome::Cached {
+                        wheels: wheels(&["a.whl", "b.whl"]),
+                    },
+                ),
+                row(
+                    "vllm",
+                    Outcome::CachedRemote {
+                        wheels: wheels(&["v.whl"]),
+                        from: "https://cache/".into(),
+                    },
+                ),
+                row("src", Outcome::Prepared),
+                row(
+                    "x",
+                    Outcome::Failed {
+                        error: "boom".into(),
+                    },
+                ),
+                row(
+                    "y",
+                    Outcome::Skipped {
+                        failed_dependency: "x".into(),
+                    },
+                ),
+            ],
+        };
+        assert_eq!(
+            s.render(),
+            "recipe  version       result\n\
+             torch   1.0.0         built in 1m05s (torch-1.whl)\n\
+             nccl    1.0.0         cached (a.whl, b.whl)\n\
+             vllm    1.0.0         cached (remote: https://cache/) (v.whl)\n\
+             src     1.0.0         prepared source\n\
+             x       1.0.0         FAILED\n\
+             y       1.0.0         skipped: dependency x failed\n"
+        );
+        assert!(s.failed());
+    }
+
+    #[test]
+    fn the_name_column_is_at_least_as_wide_as_its_header() {
+        let s = Summary {
+            rows: vec![row("a", Outcome::Prepared)],
+        };
+        assert!(s.render().starts_with("recipe  version"));
+        assert!(s.render().contains("\na       1.0.0"));
+        assert!(!s.failed());
+    }
+
+    #[test]
+    fn a_build_failure_shows_every_error_then_the_table() {
+        let e = BuildFailed {
+            summary: Summary {
+                rows: vec![row("x", Outcome::Failed { error: "e1".into() })],
+            },
+            errors: vec!["e1".into(), "e2".into()],
+        };
+        assert_eq!(
+            e.to_string(),
+            "e1\n\ne2\nrecipe  version       result\nx       1.0.0         FAILED"
+        );
+    }
+}
