@@ -320,3 +320,162 @@ pub(super) fn fetch_remote(
         .map(|w| Ok(cx.wheelhouse.add(w, &meta)?.entry.file))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fp(hash: &str, commit: &str) -> Fingerprint {
+        Fingerprint {
+            hash: hash.to_string(),
+            parts: [("commit".to_string(), commit.to_string())].into(),
+        }
+    }
+
+    fn ask<'a>(
+        output: OutputKind,
+        forced: bool,
+        now: &'a Fingerprint,
+        last: Option<&'a Fingerprint>,
+    ) -> Question<'a> {
+        Question {
+            output,
+            fingerprint: now,
+            last_built: last,
+            forced,
+            wheelhouse: Path::new("wh"),
+        }
+    }
+
+    fn remote_has() -> Result<Option<(String, Vec<String>)>> {
+        Ok(Some(("https://cache/".into(), vec!["a.whl".into()])))
+    }
+
+    #[test]
+    fn force_builds_without_looking_anywhere() {
+        let now = fp("new", "c2");
+        let d = decide(
+            &ask(OutputKind::Wheel, true, &now, None),
+            || panic!("tree looked at"),
+            || panic!("wheelhouse looked at"),
+            || panic!("remote looked at"),
+        )
+        .unwrap();
+        assert_eq!(d, CacheDecision::Build(vec!["--force".into()]));
+        assert_eq!(d.finished(), None);
+    }
+
+    #[test]
+    fn a_local_hit_is_taken_without_asking_the_remote_caches() {
+        let now = fp("new", "c2");
+        let d = decide(
+            &ask(OutputKind::Wheel, false, &now, None),
+            || panic!("tree looked at"),
+            || Ok(Cached::Hit(vec!["a.whl".into()])),
+            || panic!("remote looked at"),
+        )
+        .unwrap();
+        assert_eq!(d.describe(), "cached (a.whl)");
+        assert_eq!(d.finished().as_deref(), Some("cached"));
+    }
+
+    #[test]
+    fn an_unusable_local_wheel_still_lets_a_remote_cache_serve_it() {
+        let now = fp("new", "c2");
+        let d = decide(
+            &ask(OutputKind::Wheel, false, &now, None),
+            || false,
+            || Ok(Cached::Unusable("wheel a.whl is missing".into())),
+            remote_has,
+        )
+        .unwrap();
+        assert_eq!(
+            d,
+            CacheDecision::Remote {
+                url: "https://cache/".into(),
+                wheels: vec!["a.whl".into()]
+            }
+        );
+        assert_eq!(d.describe(), "cached (remote: https://cache/)");
+        assert_eq!(d.finished(), Some(d.describe()));
+    }
+
+    #[test]
+    fn an_unusable_local_wheel_is_the_reason_when_no_remote_cache_has_it() {
+        let now = fp("new", "c2");
+        let d = decide(
+            &ask(OutputKind::Wheel, false, &now, None),
+            || false,
+            || Ok(Cached::Unusable("wheel a.whl is missing".into())),
+            || Ok(None),
+        )
+        .unwrap();
+        assert_eq!(d.describe(), "will build: wheel a.whl is missing");
+    }
+
+    #[test]
+    fn a_miss_says_what_changed_since_the_last_build() {
+        let now = fp("new", "c2");
+        let last = fp("old", "c1");
+        let d = decide(
+            &ask(OutputKind::Wheel, false, &now, Some(&last)),
+            || false,
+            || Ok(Cached::Miss),
+            || Ok(None),
+        )
+        .unwrap();
+        let CacheDecision::Build(why) = d else {
+            panic!("{d:?}")
+        };
+        assert_eq!(why, fingerprint::explain(Some(&last), &fp("new", "c2")));
+        assert!(!why.is_empty());
+    }
+
+    #[test]
+    fn a_miss_with_nothing_changed_names_the_wheelhouse() {
+        let now = fp("new", "c2");
+        let same = fp("new", "c2");
+        let d = decide(
+            &ask(OutputKind::Wheel, false, &now, Some(&same)),
+            || false,
+            || Ok(Cached::Miss),
+            || Ok(None),
+        )
+        .unwrap();
+        assert_eq!(
+            d.describe(),
+            "will build: no wheel of this build is recorded in the wheelhouse `wh`"
+        );
+    }
+
+    #[test]
+    fn a_tree_recipe_is_kept_when_current_and_never_looks_for_wheels() {
+        let now = fp("new", "c2");
+        let no_wheels = || -> Result<Cached> { panic!("wheelhouse looked at") };
+        let no_remote = || -> Result<Option<(String, Vec<String>)>> { panic!("remote looked at") };
+        let q = ask(OutputKind::Tree, false, &now, None);
+        let d = decide(&q, || true, no_wheels, no_remote).unwrap();
+        assert_eq!(d.describe(), "cached (installed tree)");
+        let d = decide(&q, || false, no_wheels, no_remote).unwrap();
+        assert!(matches!(d, CacheDecision::Build(_)), "{d:?}");
+    }
+
+    #[test]
+    fn a_tree_is_current_only_with_every_step_done_for_this_key_and_files_in_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let now = fp("new", "c2");
+        let state = RecipeState {
+            steps_done: 2,
+            last_built: Some(now.clone()),
+            ..RecipeState::default()
+        };
+        assert!(!tree_is_current(&state, 2, &now, &out), "no dir");
+        std::fs::create_dir(&out).unwrap();
+        assert!(!tree_is_current(&state, 2, &now, &out), "empty dir");
+        std::fs::write(out.join("lib.so"), "").unwrap();
+        assert!(tree_is_current(&state, 2, &now, &out));
+        assert!(!tree_is_current(&state, 3, &now, &out), "a step not done");
+        assert!(!tree_is_current(&state, 2, &fp("other", "c3"), &out));
+    }
+}
