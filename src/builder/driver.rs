@@ -5,9 +5,10 @@
 //! 2. fetch every source and resource, then check every patch and edit of every recipe and
 //!    prepare the trees — all before the first build step of any recipe;
 //! 3. fingerprint each recipe (dependencies first) and skip those with a verified wheel, in
-//!    the wheelhouse or in a remote cache (downloaded, hash and wheel checks, then kept);
-//! 4. build the rest in dependency order: build venv, steps (resumable, OOM retry), wheel
-//!    checks, install into the build venv, verify, wheelhouse (atomic);
+//!    the wheelhouse or in a remote cache (downloaded, hash and wheel checks, then kept), or
+//!    a current installed tree: `cache::decide`, the decision `plan` shows;
+//! 4. build the rest in dependency order: build venv (`build_venv`), steps (`steps`:
+//!    resumable, OOM retry), wheel checks (`wheels`), verify (`verify`), wheelhouse (atomic);
 //!    a cross build (see `cross`) writes its toolchain files first, runs jetforge's own tools
 //!    (venv, pip) without the cross variables, installs no target wheel into the build venv and
 //!    verifies under the target's emulator instead;

@@ -65,6 +65,17 @@ fn step_logs(dir: &Path) -> Vec<String> {
     out
 }
 
+/// A static tree that `publish --dir` wrote from work dir A.
+fn published_tree(a: &Built) -> tempfile::TempDir {
+    let tree = tempfile::tempdir().unwrap();
+    let out = jf(
+        a.dir.path(),
+        &["publish", "--dir", tree.path().to_str().unwrap()],
+    );
+    assert!(out.status.success(), "{}", both(&out));
+    tree
+}
+
 fn creds(password: &str) -> [(&'static str, &str); 2] {
     [
         ("JETFORGE_INDEX_USER", USER),
@@ -250,12 +261,7 @@ fn refuses_a_tampered_file_of_the_same_name(a: &Built, url: &str) {
 #[test]
 fn a_static_dir_publish_is_a_pep503_index_and_a_remote_cache() {
     let a = built_a();
-    let tree = tempfile::tempdir().unwrap();
-    let out = jf(
-        a.dir.path(),
-        &["publish", "--dir", tree.path().to_str().unwrap()],
-    );
-    assert!(out.status.success(), "{}", both(&out));
+    let tree = published_tree(a);
     let m: Value =
         serde_json::from_slice(&std::fs::read(tree.path().join("jetforge-manifest.json")).unwrap())
             .unwrap();
@@ -301,12 +307,7 @@ fn a_static_dir_publish_is_a_pep503_index_and_a_remote_cache() {
 #[test]
 fn a_remote_wheel_that_does_not_match_its_hash_is_rejected_and_built() {
     let a = built_a();
-    let tree = tempfile::tempdir().unwrap();
-    let out = jf(
-        a.dir.path(),
-        &["publish", "--dir", tree.path().to_str().unwrap()],
-    );
-    assert!(out.status.success(), "{}", both(&out));
+    let tree = published_tree(a);
     let first = std::fs::read_dir(tree.path())
         .unwrap()
         .flatten()
@@ -344,12 +345,7 @@ fn a_remote_wheel_that_does_not_match_its_hash_is_rejected_and_built() {
 #[test]
 fn plan_says_what_build_does_when_the_local_wheel_is_gone_and_a_remote_cache_has_it() {
     let a = built_a();
-    let tree = tempfile::tempdir().unwrap();
-    let out = jf(
-        a.dir.path(),
-        &["publish", "--dir", tree.path().to_str().unwrap()],
-    );
-    assert!(out.status.success(), "{}", both(&out));
+    let tree = published_tree(a);
     let server = StaticServer::start(tree.path());
     let url = server.url();
 
