@@ -1,7 +1,7 @@
 //! The hand-off to verify: a recipe's `[verify]` snippet in the verify venv (see `verify_venv`),
 //! or under the target's emulator in a cross build.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -81,8 +81,24 @@ fn verify(cx: &BuildContext, r: &Recipe, venv: &VenvSpec, wheels: &[PathBuf]) ->
             })?
         }
     };
+    let said = judge(&r.name, outcome, &log_path, &verify_venv.python())?;
+    if let Some(line) = said {
+        cx.reporter.message(&line);
+    }
+    Ok(())
+}
+
+/// What a verify outcome means for the recipe: a line to show when it passed or was skipped,
+/// else the error, with the tail of the log at `log_path` and, for a failure, the python that
+/// still has the wheel installed.
+fn judge(
+    recipe: &str,
+    outcome: VerifyOutcome,
+    log_path: &Path,
+    python: &Path,
+) -> Result<Option<String>> {
     let shown = || {
-        let text = std::fs::read_to_string(&log_path).unwrap_or_default();
+        let text = std::fs::read_to_string(log_path).unwrap_or_default();
         format!(
             "  log: {}\n{}",
             log_path.display(),
@@ -90,28 +106,18 @@ fn verify(cx: &BuildContext, r: &Recipe, venv: &VenvSpec, wheels: &[PathBuf]) ->
         )
     };
     match outcome {
-        VerifyOutcome::Pass { said, .. } => {
-            if let Some(line) = said {
-                cx.reporter.message(&format!("{}: verify: {line}", r.name));
-            }
-            Ok(())
-        }
-        VerifyOutcome::Skipped { reason } => {
-            cx.reporter
-                .message(&format!("{}: verify skipped: {reason}", r.name));
-            Ok(())
-        }
+        VerifyOutcome::Pass { said, .. } => Ok(said.map(|line| format!("{recipe}: verify: {line}"))),
+        VerifyOutcome::Skipped { reason } => Ok(Some(format!("{recipe}: verify skipped: {reason}"))),
         VerifyOutcome::Fail { status, .. } => Err(crate::error::failure_hint(
-            format!("{}: verify failed ({status}):\n{}", r.name, shown()),
+            format!("{recipe}: verify failed ({status}):\n{}", shown()),
             format!(
                 "the wheel was moved to broken/; the snippet ran as a user runs the wheel, with none of the recipes' [env]: investigate with `{}`, which still has it installed",
-                verify_venv.python().display()
+                python.display()
             ),
         )),
         VerifyOutcome::Timeout { secs, .. } => Err(crate::error::failure_hint(
             format!(
-                "{}: verify did not finish within {secs}s and was stopped\n{}",
-                r.name,
+                "{recipe}: verify did not finish within {secs}s and was stopped\n{}",
                 shown()
             ),
             "raise [verify] timeout_secs if the check is slow, or look for a hang",
@@ -167,4 +173,68 @@ fn verify_emulated(
         out.duration.as_secs_f64()
     ));
     Ok(Some(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn judged(outcome: VerifyOutcome) -> Result<Option<String>, String> {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("verify.log");
+        std::fs::write(&log, "Traceback\nImportError: libcudnn.so.9\n").unwrap();
+        judge("torch", outcome, &log, Path::new("/v/bin/python"))
+            .map_err(|e| crate::error::render(&e))
+    }
+
+    #[test]
+    fn a_pass_shows_what_the_snippet_said_and_a_skip_says_why() {
+        let pass = VerifyOutcome::Pass {
+            secs: 1.0,
+            said: Some("cuda ok".into()),
+        };
+        assert_eq!(
+            judged(pass).unwrap().as_deref(),
+            Some("torch: verify: cuda ok")
+        );
+        let silent = VerifyOutcome::Pass {
+            secs: 1.0,
+            said: None,
+        };
+        assert_eq!(judged(silent).unwrap(), None);
+        let skipped = VerifyOutcome::Skipped {
+            reason: "no GPU".into(),
+        };
+        assert_eq!(
+            judged(skipped).unwrap().as_deref(),
+            Some("torch: verify skipped: no GPU")
+        );
+    }
+
+    #[test]
+    fn a_failure_shows_the_log_tail_and_the_python_that_still_has_the_wheel() {
+        let fail = VerifyOutcome::Fail {
+            secs: 1.0,
+            status: "exit status 1".into(),
+            tail: Vec::new(),
+        };
+        let text = judged(fail).unwrap_err();
+        assert!(
+            text.contains("torch: verify failed (exit status 1)"),
+            "{text}"
+        );
+        assert!(text.contains("ImportError: libcudnn.so.9"), "{text}");
+        assert!(text.contains("investigate with `/v/bin/python`"), "{text}");
+    }
+
+    #[test]
+    fn a_timeout_says_which_setting_to_raise() {
+        let timeout = VerifyOutcome::Timeout {
+            secs: 30,
+            tail: Vec::new(),
+        };
+        let text = judged(timeout).unwrap_err();
+        assert!(text.contains("did not finish within 30s"), "{text}");
+        assert!(text.contains("timeout_secs"), "{text}");
+    }
 }
