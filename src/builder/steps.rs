@@ -1,11 +1,10 @@
 //! A recipe's build steps: resumed where the last run stopped, retried with fewer jobs after an
 //! OOM kill, and a failed step's message with its log, last lines and replay script.
 
-use std::path::Path;
-
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, Result};
 
 use super::driver::{make_plans, BuildContext, BuildOptions};
+use super::wheels::clear_wheels;
 use crate::env::RenderedStep;
 use crate::plan::RecipePlan;
 use crate::process::runner::{self, Program, Status, StepCommand};
@@ -167,20 +166,6 @@ fn step_failure(
     )
 }
 
-/// Removes wheels left in the output dir by an earlier build, so only this build's count.
-fn clear_wheels(out: &Path) -> Result<()> {
-    std::fs::create_dir_all(out)
-        .with_context(|| format!("failed to create `{}`", out.display()))?;
-    for e in crate::paths::dir_entries(out)? {
-        let path = e.path();
-        if path.extension().is_some_and(|x| x == "whl") {
-            std::fs::remove_file(&path)
-                .with_context(|| format!("failed to remove `{}`", path.display()))?;
-        }
-    }
-    Ok(())
-}
-
 pub(super) fn indent_tail(tail: &[String]) -> String {
     tail.iter()
         .map(|l| format!("  | {l}"))
@@ -190,6 +175,8 @@ pub(super) fn indent_tail(tail: &[String]) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::*;
 
     #[test]
@@ -243,22 +230,6 @@ mod tests {
     fn a_step_killed_for_memory_at_one_job_says_to_add_swap() {
         let dir = tempfile::tempdir().unwrap();
         assert!(failed(dir.path(), true).contains("add swap"));
-    }
-
-    #[test]
-    fn clearing_the_output_dir_removes_only_wheels() {
-        let dir = tempfile::tempdir().unwrap();
-        let out = dir.path().join("out");
-        clear_wheels(&out).unwrap();
-        std::fs::write(out.join("a-1-py3-none-any.whl"), "").unwrap();
-        std::fs::write(out.join("keep.txt"), "").unwrap();
-        clear_wheels(&out).unwrap();
-        let left: Vec<_> = crate::paths::dir_entries(&out)
-            .unwrap()
-            .into_iter()
-            .map(|e| e.file_name())
-            .collect();
-        assert_eq!(left, ["keep.txt"]);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! checked, verified, or moved to `broken/`), and the set-wide check of `Requires-Dist` pins.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, Context, Result};
 
@@ -14,15 +14,12 @@ use crate::wheelhouse::wheel::WheelInfo;
 /// Wheel files of every recipe `r` depends on or comes after, directly or not, that the
 /// wheelhouse has.
 pub(super) fn dependency_wheels(cx: &BuildContext, r: &Recipe) -> Result<Vec<PathBuf>> {
-    let mut want: BTreeSet<&str> = BTreeSet::new();
-    let mut stack: Vec<&str> = r.ordering_deps().map(String::as_str).collect();
-    while let Some(d) = stack.pop() {
-        if want.insert(d) {
-            if let Some(dep) = cx.set.get(d) {
-                stack.extend(dep.ordering_deps().map(String::as_str));
-            }
-        }
-    }
+    let want = reachable(r.ordering_deps().map(String::as_str).collect(), |d| {
+        cx.set
+            .get(d)
+            .map(|dep| dep.ordering_deps().map(String::as_str).collect())
+            .unwrap_or_default()
+    });
     let entries = cx.wheelhouse.entries()?;
     let mut out = Vec::new();
     for d in want {
@@ -41,17 +38,46 @@ pub(super) fn dependency_wheels(cx: &BuildContext, r: &Recipe) -> Result<Vec<Pat
     Ok(out)
 }
 
+/// Every name reachable from `roots` through `next`, each once (cycles and diamonds included).
+fn reachable<'a>(roots: Vec<&'a str>, next: impl Fn(&str) -> Vec<&'a str>) -> BTreeSet<&'a str> {
+    let mut seen = BTreeSet::new();
+    let mut stack = roots;
+    while let Some(d) = stack.pop() {
+        if seen.insert(d) {
+            stack.extend(next(d));
+        }
+    }
+    seen
+}
+
+/// The `.whl` files directly in `dir`, sorted.
+fn wheel_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut wheels: Vec<PathBuf> = crate::paths::dir_entries(dir)?
+        .into_iter()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "whl"))
+        .collect();
+    wheels.sort();
+    Ok(wheels)
+}
+
+/// Removes wheels left in the output dir by an earlier build, so only this build's count.
+pub(super) fn clear_wheels(out: &Path) -> Result<()> {
+    std::fs::create_dir_all(out)
+        .with_context(|| format!("failed to create `{}`", out.display()))?;
+    for path in wheel_files(out)? {
+        std::fs::remove_file(&path)
+            .with_context(|| format!("failed to remove `{}`", path.display()))?;
+    }
+    Ok(())
+}
+
 /// Finds the wheels the steps wrote and checks them (the verify snippet comes next, see
 /// `verify::verify_wheels`). A wheel failing its checks goes to `broken/` and fails the recipe.
 pub(super) fn collect_wheels(cx: &BuildContext, r: &Recipe) -> Result<Vec<PathBuf>> {
     cx.reporter.phase(&r.name, "verify");
     let out = cx.layout.out_dir(&r.name);
-    let mut wheels: Vec<PathBuf> = std::fs::read_dir(&out)
-        .with_context(|| format!("failed to list `{}`", out.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "whl"))
-        .collect();
-    wheels.sort();
+    let wheels = wheel_files(&out)?;
     if wheels.is_empty() {
         return Err(crate::error::failure_hint(
             format!(
@@ -148,4 +174,47 @@ pub(super) fn check_set_pins(cx: &BuildContext) -> Result<()> {
             "change the recipe versions so every pin holds, or patch the pin (and say why)",
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dependencies_are_followed_through_every_level_once() {
+        let graph: BTreeMap<&str, Vec<&str>> = [
+            ("vllm", vec!["torch", "triton"]),
+            ("triton", vec!["torch"]),
+            ("torch", vec!["nccl", "vllm"]),
+        ]
+        .into();
+        let got = reachable(vec!["triton"], |d| {
+            graph.get(d).cloned().unwrap_or_default()
+        });
+        assert_eq!(
+            got.into_iter().collect::<Vec<_>>(),
+            ["nccl", "torch", "triton", "vllm"]
+        );
+    }
+
+    #[test]
+    fn clearing_the_output_dir_removes_only_wheels_and_lists_none_after() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        clear_wheels(&out).unwrap();
+        for f in ["b-1-py3-none-any.whl", "a-1-py3-none-any.whl", "keep.txt"] {
+            std::fs::write(out.join(f), "").unwrap();
+        }
+        let listed = wheel_files(&out).unwrap();
+        assert_eq!(
+            listed,
+            [
+                out.join("a-1-py3-none-any.whl"),
+                out.join("b-1-py3-none-any.whl")
+            ]
+        );
+        clear_wheels(&out).unwrap();
+        assert!(wheel_files(&out).unwrap().is_empty());
+        assert!(out.join("keep.txt").is_file());
+    }
 }
