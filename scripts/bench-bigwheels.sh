@@ -43,7 +43,7 @@ for name in ("torch", "torchvision", "vllm", "vllm-flash-attn"):
         z.writestr(f"{dist}-1.0.dist-info/RECORD", "")
     open(os.path.join(d, "recipes", f"{name}.toml"), "w").write(
         f'[package]\nname = "{name}"\nversion = "1.0"\n\n[source]\npath = "../src/{name}"\n\n'
-        f'[build]\nsteps = ["cp {whl} {{out}}/"]\n')
+        f'[build]\nsteps = ["cp {whl} ${{{{ out }}}}/"]\n')
 EOF
 rm -rf "$d/src/"*/.git
 jfb() { (cd "$d" && JETFORGE_CACHE_DIR="$d/cache" "$jf" --recipes recipes --work-dir work \

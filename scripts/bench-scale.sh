@@ -56,7 +56,7 @@ for i in range(n):
             z.writestr(f"{dist}-1.0.dist-info/RECORD", "")
         dep = f"pkg-{(i // 10) * 10:04d}"
         toml = (f'[package]\nname = "{name}"\nversion = "1.0"\n\n[source]\npath = "../src/{name}"\n\n'
-                f'[depends]\nrecipes = ["{dep}"]\n\n[build]\nsteps = ["cp {whl} {{out}}/"]\n')
+                f'[depends]\nrecipes = ["{dep}"]\n\n[build]\nsteps = ["cp {whl} ${{{{ out }}}}/"]\n')
     with open(os.path.join(d, "recipes", f"{name}.toml"), "w") as f:
         f.write(toml)
 EOF

@@ -38,6 +38,10 @@ pub struct GlobalArgs {
     /// Work directory for sources, logs and build state.
     #[arg(long, global = true, value_name = "DIR", default_value = ".jetforge")]
     pub work_dir: PathBuf,
+    /// Wheelhouse directory (default: config `[wheelhouse] dir`, else `./wheelhouse`); `build`
+    /// fills it, `plan`, `install` and `publish` read it, `clean` never removes it.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub wheelhouse: Option<PathBuf>,
     /// Proxy for every download, overriding config and environment (credentials are redacted).
     #[arg(long, global = true, value_name = "URL")]
     pub proxy: Option<String>,
@@ -86,6 +90,10 @@ pub enum Command {
     Plan(PlanArgs),
     /// Print the exact build environment of a recipe.
     Env(EnvArgs),
+    /// A shell with a recipe's exact step environment, its build venv and its prepared source.
+    Shell(ShellArgs),
+    /// Print what a uv or pip project needs to install the built set (not PyPI's builds).
+    Export(ExportArgs),
     /// Fill the source and resource caches (for offline and air-gapped builds).
     Fetch(Packages),
     /// Check out, patch and edit sources into the work directory.
@@ -102,6 +110,14 @@ pub enum Command {
     Verify(VerifyArgs),
     /// Remove work directories (and, with --caches, the download caches).
     Clean(CleanArgs),
+    /// Print the JSON Schema of a recipe, `jetforge.toml` or `targets.toml` (for editors), or
+    /// with --markdown the reference the README carries.
+    Schema(SchemaArgs),
+    /// Write a first recipe for a project: pins the tag's commit, reads the build system and
+    /// how it picks CUDA archs.
+    New(NewArgs),
+    /// Print where the last build's timings report is (`build --timings`).
+    Report(ReportArgs),
     /// Internal: load libcuda in this process and print what it says (run by `doctor` as a
     /// child, so a crashing driver cannot take `doctor` down).
     #[command(name = "__cuda-probe", hide = true)]
@@ -138,9 +154,9 @@ pub struct PlanArgs {
     /// Also look recipes up in this remote wheel cache (repeatable; `[cache] indexes` too).
     #[arg(long, value_name = "URL")]
     pub cache_from: Vec<String>,
-    /// Wheelhouse directory.
-    #[arg(long, value_name = "DIR")]
-    pub wheelhouse: Option<PathBuf>,
+    /// Also show the memory per job learned from earlier builds on this host, build by build.
+    #[arg(long)]
+    pub explain_jobs: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -164,6 +180,38 @@ pub struct EnvArgs {
     pub jobs: JobsArg,
 }
 
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ExportFormat {
+    Uv,
+    Pip,
+    Constraints,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    #[arg(long, value_enum, default_value = "uv")]
+    pub format: ExportFormat,
+    /// The index that serves the set's wheels (a published cache); default: the wheelhouse's
+    /// own `simple/` index as a file URL.
+    #[arg(long, value_name = "URL")]
+    pub index: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ShellArgs {
+    /// The recipe.
+    #[arg(value_name = "PKG")]
+    pub package: String,
+    /// Run this bash command there instead of an interactive shell; exits with its status.
+    #[arg(long, value_name = "CMD")]
+    pub command: Option<String>,
+    /// Let the build venv see the interpreter's own packages (as for `build`).
+    #[arg(long)]
+    pub system_site_packages: bool,
+    #[command(flatten)]
+    pub jobs: JobsArg,
+}
+
 #[derive(Debug, Args)]
 pub struct BuildArgs {
     #[command(flatten)]
@@ -176,9 +224,6 @@ pub struct BuildArgs {
     /// Keep building what does not depend on a failed recipe.
     #[arg(long)]
     pub keep_going: bool,
-    /// Wheelhouse directory.
-    #[arg(long, value_name = "DIR")]
-    pub wheelhouse: Option<PathBuf>,
     /// Re-hash every cached wheel instead of trusting its unchanged size, mtime, inode and ctime.
     #[arg(long)]
     pub verify_wheels: bool,
@@ -190,6 +235,17 @@ pub struct BuildArgs {
     /// tools on an air-gapped machine).
     #[arg(long)]
     pub system_site_packages: bool,
+    /// Write the timings report (steps, memory, jobs, critical path) as HTML in the work dir;
+    /// `--json` always does.
+    #[arg(long)]
+    pub timings: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Also open it in the desktop's browser (xdg-open).
+    #[arg(long)]
+    pub open: bool,
 }
 
 #[derive(Debug, Args)]
@@ -199,8 +255,6 @@ pub struct InstallArgs {
     /// The venv to create or use.
     #[arg(long, value_name = "DIR")]
     pub venv: PathBuf,
-    #[arg(long, value_name = "DIR")]
-    pub wheelhouse: Option<PathBuf>,
     /// Create the venv with access to the interpreter's site-packages.
     #[arg(long)]
     pub system_site_packages: bool,
@@ -234,9 +288,6 @@ pub struct PublishArgs {
     /// Write a static PEP 503 index into this directory.
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
-    /// Wheelhouse to publish.
-    #[arg(long, value_name = "DIR")]
-    pub wheelhouse: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -252,6 +303,53 @@ pub struct VerifyArgs {
     /// Seconds the NCCL all-reduce may take before it counts as a hang.
     #[arg(long, value_name = "SECS", default_value_t = 120)]
     pub nccl_timeout: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct NewArgs {
+    /// The recipe's (package's) name; the file is `<recipes>/<NAME>.toml`.
+    pub name: String,
+    /// The project's git repository (mirrors and proxies apply).
+    #[arg(
+        long,
+        value_name = "URL",
+        required_unless_present = "from_pypi",
+        requires = "tag"
+    )]
+    pub git: Option<String>,
+    /// The tag to build; its commit is pinned.
+    #[arg(long, value_name = "TAG")]
+    pub tag: Option<String>,
+    /// Instead of git: the sdist of NAME==VERSION from the package index, unpacked into
+    /// `src/<name>-<version>/` beside the recipe directory.
+    #[arg(long, value_name = "NAME==VERSION", conflicts_with = "git")]
+    pub from_pypi: Option<String>,
+    /// The index whose JSON API (`<URL>/pypi/<name>/<version>/json`) `--from-pypi` reads.
+    #[arg(long, value_name = "URL", default_value = "https://pypi.org")]
+    pub pypi_url: String,
+    /// The version (default: the tag without a leading `v`).
+    #[arg(long, value_name = "VERSION")]
+    pub package_version: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct SchemaArgs {
+    /// Which file format.
+    #[arg(value_enum)]
+    pub what: SchemaKind,
+    /// The reference as Markdown (every key, type, default and meaning) instead of JSON Schema.
+    #[arg(long)]
+    pub markdown: bool,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum SchemaKind {
+    /// `recipes/<set>/<package>.toml`
+    Recipe,
+    /// `jetforge.toml`
+    Config,
+    /// `targets.toml`
+    Targets,
 }
 
 #[derive(Debug, Args)]

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::compiler_cache::{CacheSettings, DistSettings};
 use crate::diag::{toml_error, Diagnostic, Diagnostics};
 use crate::envvars;
 use crate::repo_url;
@@ -29,6 +30,9 @@ pub struct Config {
     /// `[cross] sysroot`: the target rootfs of profiles that say `sysroot = "{sysroot}"`
     /// (absolute; `JETFORGE_SYSROOT` wins, see [`Config::sysroot`]).
     pub cross_sysroot: Option<PathBuf>,
+    /// `[compiler-cache]` and `[distribute]` (see `compiler_cache`).
+    pub compiler_cache: CacheSettings,
+    pub distribute: DistSettings,
 }
 
 /// A value together with the file that set it, so messages can say where a setting came from.
@@ -102,6 +106,20 @@ impl Config {
         if let Some(dir) = std::env::var_os(envvars::JETFORGE_CACHE_DIR).filter(|d| !d.is_empty()) {
             config.cache.dir = Some(PathBuf::from(dir));
         }
+        if let Some(engine) = std::env::var(envvars::JETFORGE_COMPILER_CACHE)
+            .ok()
+            .filter(|e| !e.is_empty())
+        {
+            let parsed = serde::de::value::StrDeserializer::<serde::de::value::Error>::new(&engine);
+            config.compiler_cache.engine =
+                Some(serde::Deserialize::deserialize(parsed).map_err(|_| {
+                    Diagnostics(vec![Diagnostic::file_only(
+                        envvars::JETFORGE_COMPILER_CACHE,
+                        format!("`{engine}` is not an engine: use ccache, sccache or none"),
+                    )])
+                })?);
+            config.compiler_cache.engine_from_env = true;
+        }
         Ok(config)
     }
 
@@ -164,6 +182,8 @@ impl Config {
             &mut self.cross_sysroot,
             raw.cross.sysroot.map(|d| Some(base.join(d))),
         );
+        merge(&mut self.compiler_cache, raw.compiler_cache);
+        merge(&mut self.distribute, raw.distribute);
     }
 }
 
@@ -205,55 +225,82 @@ fn read_file(file: &Path, diags: &mut Diagnostics) -> Option<RawConfig> {
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// `jetforge.toml`: this machine's network, caches and outputs. Environment variables and
+/// flags override each key.
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(title = "jetforge config")]
 struct RawConfig {
+    /// How jetforge and the build steps reach the network.
     #[serde(default)]
     network: RawNetwork,
+    /// URL prefix rewrites for sources, submodules and resources; the longest prefix wins.
     #[serde(default)]
     mirrors: BTreeMap<String, String>,
+    /// Download caches and remote wheel caches.
     #[serde(default)]
     cache: RawCache,
+    /// Where built wheels are kept.
     #[serde(default)]
     wheelhouse: RawWheelhouse,
+    /// The package index `publish` uploads to.
     #[serde(default)]
     index: RawIndex,
+    /// Cross-building from another machine.
     #[serde(default)]
     cross: RawCross,
+    #[serde(rename = "compiler-cache")]
+    compiler_cache: Option<CacheSettings>,
+    distribute: Option<DistSettings>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawCross {
+    /// The target's root filesystem, written `{sysroot}` in `targets.toml` (JETFORGE_SYSROOT
+    /// overrides it).
     sysroot: Option<PathBuf>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawNetwork {
+    /// Proxy URL for http and https (`http://user:pass@host:port`, `socks5://…`).
     proxy: Option<String>,
+    /// Hosts, domains (`.corp`) and CIDR ranges reached directly.
     no_proxy: Option<String>,
+    /// Use only the caches (like `--offline`).
     offline: Option<bool>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawCache {
+    /// Cache directory (`git-v1/` and `resources-v1/` live there).
     dir: Option<PathBuf>,
+    /// Remote wheel caches (published wheelhouses) `build` takes cached wheels from.
     indexes: Option<Vec<String>>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawWheelhouse {
+    /// The wheelhouse directory.
     dir: Option<PathBuf>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawIndex {
+    /// Upload URL of the package index.
     url: Option<String>,
+    /// User name for it (the password comes from JETFORGE_INDEX_PASSWORD, never a file).
     user: Option<String>,
+}
+
+/// The JSON Schema of `jetforge.toml`.
+pub fn json_schema() -> serde_json::Value {
+    schemars::schema_for!(RawConfig).to_value()
 }
 
 #[cfg(test)]

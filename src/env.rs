@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use serde::Serialize;
 
+use crate::compiler_cache::Setup as CompilerSetup;
 use crate::cross::Cross;
 use crate::jobs::JobsDecision;
 use crate::layout::Layout;
@@ -60,6 +61,8 @@ pub enum Origin {
     /// The cross toolchain and sysroot (only when building for another CPU).
     Cross,
     Jobs,
+    /// The compiler cache and distribution engine (`[compiler-cache]`, `[distribute]`).
+    Compiler,
     Proxy,
     Resource,
     /// Git config handed to build steps: the redirects to the mirror cache (see
@@ -140,6 +143,24 @@ impl BuildEnv {
             .collect()
     }
 
+    /// Shell lines that first unset every exported variable the build steps do not get, so
+    /// that `eval` in any POSIX shell leaves exactly the steps' environment (the shell's own
+    /// `PWD`, `SHLVL` and `_` aside, which every shell sets for itself, steps too).
+    pub fn unset_others(&self) -> String {
+        let keep: Vec<&str> = self
+            .vars
+            .iter()
+            .map(|v| v.key.as_str())
+            .chain(["PWD", "SHLVL", "_"])
+            .collect();
+        format!(
+            "for _jf_v in $(env | sed -n 's/^\\([A-Za-z_][A-Za-z0-9_]*\\)=.*/\\1/p'); do\n  \
+             case \" {} \" in *\" $_jf_v \"*) ;; *) unset \"$_jf_v\" 2>/dev/null ;; esac\n\
+             done; unset _jf_v\n",
+            keep.join(" ")
+        )
+    }
+
     /// `KEY="value"` lines (docker/systemd/python-dotenv style).
     pub fn to_dotenv(&self, secrets: bool) -> String {
         self.shown(secrets)
@@ -189,6 +210,8 @@ pub struct EnvContext<'a> {
     pub git_config: Vec<(String, String)>,
     /// Reads the caller's environment.
     pub caller: &'a dyn Fn(&str) -> Option<String>,
+    /// The compiler cache and distribution, resolved for this machine.
+    pub compiler: &'a CompilerSetup,
 }
 
 fn path_str(p: &Path) -> String {
@@ -201,7 +224,7 @@ pub fn template_vars(cx: &EnvContext) -> Vars {
     let t = cx.target;
     let mut v = Vars::default();
     v.set("name", &r.name)
-        .set("version", &r.version)
+        .set("version", r.version.to_string())
         .set("cuda_arch_list", t.cuda_arch_list_str())
         .set("cuda_arch_nodot", t.cuda_arch_nodot())
         .set("cuda_home", path_str(&t.cuda_home))
@@ -221,9 +244,9 @@ pub fn template_vars(cx: &EnvContext) -> Vars {
     for d in &r.depends {
         v.set_arg("source_dir", d, path_str(&cx.layout.source_dir(d)));
         if let Some(dep) = cx.set.get(d) {
-            v.set_arg("version", d, &dep.version);
+            v.set_arg("version", d, dep.version.to_string());
             if dep.output == OutputKind::Tree {
-                // A tree recipe installs into its `{out}`; that prefix is what dependents read.
+                // A tree recipe installs into its `${{ out }}`; that prefix is what dependents read.
                 v.set_arg("tree_dir", d, path_str(&cx.layout.out_dir(d)));
             }
         }
@@ -280,7 +303,11 @@ pub fn compose(cx: &EnvContext) -> Result<BuildEnv> {
         Origin::Jetforge,
     );
     env.set("JETFORGE_PACKAGE", &cx.recipe.name, Origin::Jetforge);
-    env.set("JETFORGE_VERSION", &cx.recipe.version, Origin::Jetforge);
+    env.set(
+        "JETFORGE_VERSION",
+        cx.recipe.version.to_string(),
+        Origin::Jetforge,
+    );
     env.set("JETFORGE_TARGET", &cx.target.name, Origin::Jetforge);
     env.set("CUDA_HOME", path_str(&cx.target.cuda_home), Origin::Target);
     if !cx.target.cuda_arch_list.is_empty() {
@@ -293,10 +320,11 @@ pub fn compose(cx: &EnvContext) -> Result<BuildEnv> {
     for (k, v) in cx.cross.map(Cross::env).unwrap_or_default() {
         env.set(k, v, Origin::Cross);
     }
+    set_compilers(&mut env, cx, &cuda_bin);
     env.set("MAX_JOBS", cx.jobs.max_jobs.to_string(), Origin::Jobs);
     env.set(
         "CMAKE_BUILD_PARALLEL_LEVEL",
-        cx.jobs.jobs.to_string(),
+        (cx.jobs.jobs + cx.jobs.remote_slots).to_string(),
         Origin::Jobs,
     );
     if let Some(n) = cx.jobs.nvcc_threads {
@@ -317,6 +345,32 @@ pub fn compose(cx: &EnvContext) -> Result<BuildEnv> {
         env.set(k, value, Origin::Recipe);
     }
     Ok(env)
+}
+
+/// The caller's `CC`/`CXX` (a native build used to drop them, and so compiled with another
+/// compiler than the user's shell), behind the compiler cache or distribution engine when
+/// there is one, and the engine's own variables. A cross toolchain's compilers win.
+fn set_compilers(env: &mut BuildEnv, cx: &EnvContext, cuda_bin: &Path) {
+    let native = cx.cross.is_none();
+    let caller = |k: &str| (cx.caller)(k).filter(|v| native && !v.trim().is_empty());
+    let (cc, cxx) = (caller("CC"), caller("CXX"));
+    let vars = cx.compiler.env(
+        &cx.layout.root,
+        cc.as_deref(),
+        cxx.as_deref(),
+        &cuda_bin.join("nvcc"),
+        native,
+    );
+    for (k, v) in vars {
+        let from_caller =
+            (k == "CC" && cc.as_ref() == Some(&v)) || (k == "CXX" && cxx.as_ref() == Some(&v));
+        let origin = if from_caller {
+            Origin::Caller
+        } else {
+            Origin::Compiler
+        };
+        env.set(&k, v, origin);
+    }
 }
 
 /// `GIT_CONFIG_COUNT`/`KEY_n`/`VALUE_n`: the caller's own entries first (kept as they are),

@@ -10,6 +10,8 @@ pub const JETFORGE_CONFIG: &str = "JETFORGE_CONFIG";
 pub const JETFORGE_HOST_ROOT: &str = "JETFORGE_HOST_ROOT";
 /// Cache directory (sources, resources, wheels); wins over `[cache] dir` and the XDG default.
 pub const JETFORGE_CACHE_DIR: &str = "JETFORGE_CACHE_DIR";
+/// Compiler cache engine (`ccache`, `sccache`, `none`); wins over `[compiler-cache] engine`.
+pub const JETFORGE_COMPILER_CACHE: &str = "JETFORGE_COMPILER_CACHE";
 /// User name for `publish`; wins over `[index] user`.
 pub const JETFORGE_INDEX_USER: &str = "JETFORGE_INDEX_USER";
 /// Password for `publish`. Only ever read from the environment, so it never lands in a file.

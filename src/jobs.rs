@@ -15,6 +15,8 @@
 //! Overrides set `jobs` directly, in the order `--jobs` > `MAX_JOBS` from the environment >
 //! the number remembered after an OOM retry; MAX_JOBS is then derived the same way.
 
+pub mod learn;
+
 use crate::host::{HostFacts, GIB};
 use crate::recipe::JobsPolicy;
 
@@ -47,6 +49,8 @@ pub enum JobsSource {
     CliFlag,
     EnvMaxJobs,
     Remembered,
+    /// Computed with the memory per job learned from earlier builds (see `learn`).
+    Learned,
 }
 
 /// Overrides in precedence order: `--jobs`, then `MAX_JOBS` from the caller's environment,
@@ -65,6 +69,9 @@ pub struct JobsDecision {
     /// The value exported as MAX_JOBS (jobs × nvcc_threads when the build divides by it).
     pub max_jobs: u32,
     pub nvcc_threads: Option<u32>,
+    /// Compile slots on distribution helpers, included in `max_jobs` (see [`distribute`]).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub remote_slots: u32,
     pub source: JobsSource,
     /// e.g. "7.1 GiB usable ÷ 3.5 GiB per job; 6 CPUs".
     pub reason: String,
@@ -115,9 +122,36 @@ fn finish(policy: &JobsPolicy, jobs: u32, source: JobsSource, mut reason: String
         jobs,
         max_jobs,
         nvcc_threads: policy.nvcc_threads,
+        remote_slots: 0,
         source,
         reason,
     }
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+/// Adds the compile slots of distribution helpers: a remote compile uses no local RAM, so they
+/// come on top of the local jobs, which still bound what runs here (preprocessing, nvcc, links).
+/// The OOM retry halves `jobs` (the local share) and calls this again.
+pub fn distribute(mut d: JobsDecision, slots: u32, hosts: usize) -> JobsDecision {
+    if slots == 0 {
+        return d;
+    }
+    let local = d.max_jobs;
+    d.remote_slots = slots;
+    d.max_jobs = local.saturating_add(slots);
+    d.reason = format!(
+        "{local} local by {}: {} + {slots} remote slots on {hosts} host{}",
+        match d.source {
+            JobsSource::Computed => "RAM",
+            _ => "override",
+        },
+        d.reason,
+        if hosts == 1 { "" } else { "s" }
+    );
+    d
 }
 
 fn computed(policy: &JobsPolicy, facts: &HostFacts) -> (u32, String) {
@@ -255,6 +289,28 @@ mod tests {
             max_jobs_counts_nvcc_threads: true,
             max: None,
         }
+    }
+
+    #[test]
+    fn remote_slots_come_on_top_of_the_local_jobs_and_survive_an_oom_retry() {
+        let policy = torch();
+        let facts = fixtures::facts("agx-orin-64g");
+        let d = distribute(decide(&policy, &facts, &JobsOverride::default()), 16, 2);
+        assert_eq!((d.jobs, d.remote_slots, d.max_jobs), (12, 16, 28));
+        assert!(d.reason.starts_with("12 local by RAM: "), "{}", d.reason);
+        assert!(
+            d.reason.ends_with("+ 16 remote slots on 2 hosts"),
+            "{}",
+            d.reason
+        );
+        // The driver's OOM retry: half the local jobs, the remote slots stay.
+        let ov = JobsOverride {
+            cli: Some(d.jobs / 2),
+            ..JobsOverride::default()
+        };
+        let retry = distribute(decide(&policy, &facts, &ov), 16, 2);
+        assert_eq!((retry.jobs, retry.max_jobs), (6, 22));
+        assert_eq!(distribute(retry.clone(), 0, 0), retry);
     }
 
     fn computed(policy: &JobsPolicy, fixture: &str) -> JobsDecision {

@@ -8,8 +8,8 @@
 //! 1. plumbing with no jetforge imports, or only each other: `envvars`, `redact`, `diag`, `hash`,
 //!    `pkgname`, `atomic`, `layout`, `process`, `report`;
 //! 2. facts and settings: `recipe`, `host`, `config`, `error`, `venv`, `target` (with its
-//!    `CrossSpec`), `jobs`, `net`, `fingerprint`, `state`;
-//! 3. engines: `cross`, `env`, `source`, `verify`, `wheelhouse`;
+//!    `CrossSpec`), `jobs`, `net`, `fingerprint`, `state`, `compiler_cache`;
+//! 3. engines: `build_reqs`, `cross`, `env`, `source`, `verify`, `wheelhouse`;
 //! 4. `plan`, `pins`, `doctor`;
 //! 5. the build stage, `builder`;
 //! 6. the CLI edge: `cli`, `commands` (with the terminal progress reporters).
@@ -32,9 +32,11 @@ macro_rules! print {
 }
 
 pub mod atomic;
+pub mod build_reqs;
 pub mod builder;
 pub mod cli;
 pub mod commands;
+pub mod compiler_cache;
 pub mod config;
 pub mod cross;
 pub mod diag;

@@ -29,7 +29,7 @@ use std::str::FromStr;
 
 use anyhow::{anyhow, Context, Result};
 use pep440_rs::{Version, VersionSpecifiers};
-use pep508_rs::{MarkerEnvironment, Requirement, VersionOrUrl};
+use pep508_rs::{MarkerEnvironment, PackageName, Requirement, VersionOrUrl};
 
 use crate::recipe::{OutputKind, RecipeSet, StepKind};
 use crate::wheelhouse::normalize_name;
@@ -322,21 +322,16 @@ fn assigned_string(text: &str, var: &str) -> Option<String> {
 
 /// Which packages the set builds, by normalized name: the recipes that make wheels, under
 /// their names and their `[output] wheels` names. Source-only recipes make no distribution.
-pub fn built_versions(set: &RecipeSet) -> Result<BTreeMap<String, Version>> {
+pub fn built_versions(set: &RecipeSet) -> BTreeMap<PackageName, Version> {
     let mut out = BTreeMap::new();
     for r in set.recipes.iter().filter(|r| r.output == OutputKind::Wheel) {
-        let v = Version::from_str(&r.version).map_err(|e| {
-            anyhow!(
-                "recipe `{}`: version `{}` is not PEP 440: {e}",
-                r.name,
-                r.version
-            )
-        })?;
         for name in std::iter::once(&r.name).chain(&r.wheel_names) {
-            out.insert(normalize_name(name), v.clone());
+            if let Some(name) = crate::pkgname::package_name(name) {
+                out.insert(name, r.version.clone());
+            }
         }
     }
-    Ok(out)
+    out
 }
 
 /// What became of one requirement on a set package.
@@ -390,7 +385,7 @@ impl PinCheck {
 /// Where a requirement comes from, for [`check_requirements`].
 pub struct Origin<'a> {
     pub recipe: &'a str,
-    pub version: &'a str,
+    pub version: &'a Version,
     /// The recipe runs `use_existing_torch.py`.
     pub strips_torch: bool,
 }
@@ -400,7 +395,7 @@ pub struct Origin<'a> {
 pub fn check_requirements(
     origin: &Origin,
     found: &[Found],
-    built: &BTreeMap<String, Version>,
+    built: &BTreeMap<PackageName, Version>,
     env: &MarkerEnvironment,
 ) -> Result<Vec<PinCheck>> {
     let mut out = Vec::new();
@@ -418,11 +413,10 @@ pub fn check_requirements(
                 f.text
             )
         })?;
-        let package = normalize_name(req.name.as_ref());
-        let Some(version) = built.get(&package) else {
+        let Some(version) = built.get(&req.name) else {
             continue;
         };
-        if package == normalize_name(origin.recipe) {
+        if crate::pkgname::package_name(origin.recipe).as_ref() == Some(&req.name) {
             continue;
         }
         // The script drops every line that mentions torch (torchvision, torchaudio too).
@@ -442,7 +436,7 @@ pub fn check_requirements(
             version: origin.version.to_string(),
             location,
             requirement: f.text.clone(),
-            package,
+            package: req.name.to_string(),
             built: version.clone(),
             verdict,
         });
@@ -468,7 +462,7 @@ pub fn strips_torch(recipe: &crate::recipe::Recipe) -> bool {
 
 /// The pins the recipes of a set declare themselves (`[depends] python`) on set packages.
 pub fn declared_pins(set: &RecipeSet, env: &MarkerEnvironment) -> Result<Vec<PinCheck>> {
-    let built = built_versions(set)?;
+    let built = built_versions(set);
     let mut out = Vec::new();
     for r in &set.recipes {
         let found: Vec<Found> = r

@@ -11,6 +11,12 @@ pub fn normalize(name: &str) -> String {
     PackageName::from_str(name).map_or_else(|_| name.to_ascii_lowercase(), |n| n.to_string())
 }
 
+/// `name` as a [`PackageName`], for comparing with requirements; `None` for a name PEP 508
+/// rejects, which no requirement can name.
+pub fn package_name(name: &str) -> Option<PackageName> {
+    PackageName::from_str(name).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use serde::Serialize;
 
+use crate::build_reqs::{self, BuildReq};
+use crate::compiler_cache::Setup as CompilerSetup;
 use crate::cross::{Cross, Platforms};
 use crate::env::{self, BuildEnv, EnvContext, RenderedStep};
 use crate::host::HostFacts;
@@ -61,6 +63,21 @@ pub struct ResourcePlan {
     pub path: PathBuf,
 }
 
+/// A patch as `plan` shows it: the file and its header line (what it does).
+#[derive(Debug, Clone, Serialize)]
+pub struct PatchPlan {
+    pub file: String,
+    pub header: Option<String>,
+}
+
+/// An `[[edit]]` as `plan` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct EditPlan {
+    pub file: String,
+    pub count: u32,
+    pub why: Option<String>,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct RecipePlan {
     pub name: String,
@@ -69,15 +86,21 @@ pub struct RecipePlan {
     pub output: OutputKind,
     pub commit: Option<String>,
     pub source: SourcePlan,
-    pub patches: Vec<String>,
-    pub edits: Vec<String>,
+    pub patches: Vec<PatchPlan>,
+    pub edits: Vec<EditPlan>,
     pub resources: Vec<ResourcePlan>,
     pub depends: Vec<String>,
     pub python_requires: Vec<String>,
+    /// The build requirements (`[build-system] requires` merged with `[depends] python`) and
+    /// where each comes from.
+    pub build_requires: Vec<BuildReq>,
+    /// True while the source is not prepared: its `pyproject.toml` is read after prepare, so
+    /// `build_requires` holds only the recipe's.
+    pub build_requires_pending: bool,
     pub jobs: JobsDecision,
     #[serde(skip)]
     pub build_env: BuildEnv,
-    /// Values of the recipe's `{placeholders}` (for edits at prepare time).
+    /// Values of the recipe's `${{ placeholders }}` (for edits at prepare time).
     #[serde(skip)]
     pub vars: Vars,
     /// Filled in by the caller when rendering JSON (redacted unless asked).
@@ -104,6 +127,7 @@ pub struct Plan {
     pub cross: Option<Platforms>,
     /// Which repositories build steps' `git` reaches in the mirror cache.
     pub git_redirects: Redirects,
+    pub compiler_cache: CompilerSetup,
     pub recipes: Vec<RecipePlan>,
 }
 
@@ -123,6 +147,8 @@ pub struct PlanInputs<'a> {
     pub network: Vec<String>,
     /// Set when building for another CPU.
     pub cross: Option<&'a Cross>,
+    /// The compiler cache and distribution engines build steps go through.
+    pub compiler: &'a CompilerSetup,
 }
 
 fn rewritten(policy: &dyn UrlPolicy, url: &str) -> Option<String> {
@@ -166,10 +192,51 @@ fn source_plan(r: &Recipe, policy: &dyn UrlPolicy) -> SourcePlan {
     }
 }
 
+/// The recipe's build requirements as `build` will install them: from the prepared tree's
+/// `pyproject.toml` (or a local source's own), else only the recipe's, marked pending.
+fn build_requires(inp: &PlanInputs, r: &Recipe) -> Result<(Vec<BuildReq>, bool)> {
+    // A prepared source is only consumed by other recipes: nothing is installed for it.
+    if r.output == OutputKind::Source {
+        return Ok((Vec::new(), false));
+    }
+    let prepared = inp.layout.source_dir(&r.name);
+    let dir = match &r.source {
+        _ if prepared.is_dir() => Some(prepared),
+        Source::Path { dir } => Some(dir.clone()),
+        Source::Git { .. } => None,
+    };
+    match dir {
+        Some(d) => {
+            let project = build_reqs::read_pyproject(&d)?;
+            Ok((
+                build_reqs::resolve(project.as_deref(), &r.python_requires, inp.set)?,
+                false,
+            ))
+        }
+        None => Ok((
+            build_reqs::resolve(Some(&[]), &r.python_requires, inp.set)?,
+            true,
+        )),
+    }
+}
+
 pub fn plan_recipe(inp: &PlanInputs, r: &Recipe, git: &Redirects) -> Result<RecipePlan> {
+    let state = RecipeState::load(&inp.layout.state_file(&r.name));
+    let learned = jobs::learn::choose(
+        r.jobs.mem_per_job_gib,
+        &state.learned,
+        &jobs::learn::host_key(inp.facts),
+    );
     let mut overrides = inp.jobs.clone();
-    overrides.remembered = RecipeState::load(&inp.layout.state_file(&r.name)).jobs_ok;
-    let decision = jobs::decide(&r.jobs, inp.facts, &overrides);
+    // A learned figure comes from a build that finished, after its OOM retry if it had one:
+    // it supersedes the jobs remembered then.
+    overrides.remembered = state.jobs_ok.filter(|_| learned.is_none());
+    let (slots, hosts) = inp.compiler.remote_slots();
+    let decision = jobs::distribute(
+        jobs::learn::decide_with(&r.jobs, inp.facts, &overrides, learned.as_ref()),
+        slots,
+        hosts,
+    );
     let resources: BTreeMap<String, PathBuf> = r
         .resources
         .iter()
@@ -186,19 +253,36 @@ pub fn plan_recipe(inp: &PlanInputs, r: &Recipe, git: &Redirects) -> Result<Reci
         proxy_env: inp.proxy_env.clone(),
         git_config: git.git_config(),
         caller: inp.caller,
+        compiler: inp.compiler,
     };
     let build_env = env::compose(&cx)?;
     let vars = env::template_vars(&cx);
     let steps = env::render_steps(&cx)?;
+    let (build_requires, pending) = build_requires(inp, r)?;
     Ok(RecipePlan {
         name: r.name.clone(),
-        version: r.version.clone(),
+        version: r.version.to_string(),
         file: r.file.clone(),
         output: r.output,
         commit: r.source.commit().map(str::to_string),
         source: source_plan(r, inp.policy),
-        patches: r.patches.iter().map(|p| p.file.clone()).collect(),
-        edits: r.edits.iter().map(|e| e.file.clone()).collect(),
+        patches: r
+            .patches
+            .iter()
+            .map(|p| PatchPlan {
+                file: p.file.clone(),
+                header: p.header(),
+            })
+            .collect(),
+        edits: r
+            .edits
+            .iter()
+            .map(|e| EditPlan {
+                file: e.file.clone(),
+                count: e.count,
+                why: e.why.clone(),
+            })
+            .collect(),
         resources: r
             .resources
             .iter()
@@ -215,6 +299,8 @@ pub fn plan_recipe(inp: &PlanInputs, r: &Recipe, git: &Redirects) -> Result<Reci
             .collect::<Result<_>>()?,
         depends: r.depends.clone(),
         python_requires: r.python_requires.clone(),
+        build_requires,
+        build_requires_pending: pending,
         jobs: decision,
         env: build_env.to_json(false),
         build_env,
@@ -228,7 +314,7 @@ pub fn plan_recipe(inp: &PlanInputs, r: &Recipe, git: &Redirects) -> Result<Reci
 }
 
 /// True when the recipe builds CUDA code for the target's archs: a template of it uses them
-/// (`{cuda_arch_list}`, `{cuda_arch_nodot}`, …), or its verify snippet needs a GPU.
+/// (`${{ cuda_arch_list }}`, `${{ cuda_arch_nodot }}`, …), or its verify snippet needs a GPU.
 pub fn compiles_cuda(r: &Recipe) -> bool {
     let steps = r.steps.iter().flat_map(|s| {
         let kind: Vec<&crate::recipe::template::Template> = match &s.kind {
@@ -243,7 +329,10 @@ pub fn compiles_cuda(r: &Recipe) -> bool {
         .map(|(_, t)| t)
         .chain(r.edits.iter().map(|e| &e.replace))
         .chain(steps)
-        .any(|t| t.vars().any(|(name, _)| name.starts_with("cuda_arch")));
+        .any(|t| {
+            t.vars()
+                .any(|(name, _)| name.starts_with("cuda_arch") || name.starts_with("each_arch"))
+        });
     uses_arch || r.verify.as_ref().is_some_and(|v| v.gpu)
 }
 
@@ -287,6 +376,7 @@ pub fn make(inp: &PlanInputs, recipes: &[&Recipe]) -> Result<Plan> {
             .map(|r| plan_recipe(inp, r, &git))
             .collect::<Result<_>>()?,
         git_redirects: git,
+        compiler_cache: inp.compiler.clone(),
     })
 }
 

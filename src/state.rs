@@ -1,6 +1,7 @@
 //! Resume state, one small JSON file per recipe in the work dir: which fingerprint the
-//! prepared tree and finished steps belong to, how many steps are done, and the jobs that
-//! worked after an OOM retry on this machine. Written atomically after every step, so an
+//! prepared tree and finished steps belong to, how many steps are done, the jobs that
+//! worked after an OOM retry on this machine, the measurements of the last build's steps and
+//! the memory per job learned per host (see `jobs::learn`). Written atomically after every step, so an
 //! interrupted build (Ctrl-C, SIGKILL, power loss) resumes at the step it was in. Written by the
 //! build stage, read by `plan` (the remembered jobs) too, so it sits below both. Private to the
 //! user (0600 in a 0700 directory).
@@ -12,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::fingerprint::Fingerprint;
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RecipeState {
     /// The fingerprint the steps below were run for.
     pub fingerprint: Option<String>,
@@ -27,6 +28,42 @@ pub struct RecipeState {
     /// ends; left behind only when jetforge itself died, and then the step died with it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub running: Option<RunningStep>,
+    /// Every step run of the last build, OOM-killed attempts included (see `process::sampler`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub timings: Vec<StepTiming>,
+    /// Memory per job learned from successful builds, per host (see `jobs::learn`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub learned: Vec<crate::jobs::learn::Learned>,
+}
+
+/// One run of a build step, as measured.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StepTiming {
+    pub step: String,
+    /// Seconds since the Unix epoch when it started.
+    pub started: f64,
+    pub wall_secs: f64,
+    pub cpu_secs: f64,
+    /// Parallel compile jobs, and the MAX_JOBS exported for them.
+    pub jobs: u32,
+    pub max_jobs: u32,
+    pub nvcc_threads: Option<u32>,
+    /// The step's peak memory (the cgroup's when measured, else the sampled RSS), bytes.
+    pub peak_bytes: u64,
+    pub peak_swap_bytes: u64,
+    /// Whether a cgroup measured the peak (else sampling did).
+    pub cgroup_measured: bool,
+    /// OOM retries of this step before this run.
+    pub oom_retries: u32,
+    /// `exit status 0`, `killed by signal 9 (SIGKILL)`, …
+    pub exit: String,
+    pub oom: bool,
+    /// Processes the kernel's OOM killer ended, when the step's cgroup counted them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oom_kills: Option<u64>,
+    /// (seconds after `started`, RSS bytes) as sampled, for the memory chart.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub series: Vec<(f64, u64)>,
 }
 
 /// A step's leader as recorded while it runs. The start time tells a live step from an
@@ -148,6 +185,7 @@ mod tests {
             jobs_ok: Some(3),
             last_built: None,
             running: None,
+            ..Default::default()
         };
         s.save(&p).unwrap();
         let back = RecipeState::load(&p);

@@ -73,25 +73,40 @@ impl Target {
     }
 }
 
-#[derive(Debug, Deserialize)]
+/// `targets.toml` beside the recipe sets: the machines wheels are built for.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(title = "jetforge targets")]
 struct TargetsFile {
+    /// Target profiles by name (`--target NAME`); `host` is derived from this machine.
     #[serde(default)]
     target: BTreeMap<String, TargetSpec>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct TargetSpec {
+    /// One line for `list` and `plan`.
     description: String,
+    /// CPU architecture (`aarch64`, `x86_64`).
     arch: String,
+    /// CUDA archs built for (`["8.7"]`).
     cuda_arch_list: Vec<String>,
+    /// CPython version of the target (`3.10`).
     python: String,
+    /// Wheel platform tag (`linux_aarch64`).
     platform_tag: String,
+    /// The CUDA toolkit directory.
     #[serde(default = "default_cuda_home")]
     cuda_home: PathBuf,
+    /// Cross-building settings; without them the target is built natively only.
     #[serde(default)]
     cross: Option<RawCrossSpec>,
+}
+
+/// The JSON Schema of `targets.toml`.
+pub fn json_schema() -> serde_json::Value {
+    schemars::schema_for!(TargetsFile).to_value()
 }
 
 fn default_cuda_home() -> PathBuf {
@@ -222,17 +237,26 @@ pub fn select(
 }
 
 /// `[target.NAME.cross]` as written in `targets.toml`; every key has a default.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawCrossSpec {
+    /// GNU triple of the toolchain (default `<arch>-linux-gnu`).
     triple: Option<String>,
+    /// C compiler (default `<triple>-gcc`).
     cc: Option<String>,
+    /// C++ compiler (default `<triple>-g++`).
     cxx: Option<String>,
+    /// Archiver (default `<triple>-ar`).
     ar: Option<String>,
+    /// A compiler launcher such as `ccache`, put before `cc`/`cxx`.
     launcher: Option<String>,
+    /// A directory, or `{sysroot}`: JETFORGE_SYSROOT, else `[cross] sysroot` in jetforge.toml.
     sysroot: Option<String>,
+    /// Module name of the target Python's sysconfigdata (default from the triple).
     python_sysconfigdata: Option<String>,
+    /// Runs target programs, e.g. `["qemu-aarch64-static", "-L", "{sysroot}"]`.
     emulator: Option<Vec<String>>,
+    /// The target's CUDA libraries (nvcc's `targets/<arch>-linux`), for CUDA builds.
     cuda_target_dir: Option<PathBuf>,
 }
 

@@ -136,7 +136,25 @@ impl VenvSpec {
         Some(argv)
     }
 
-    /// Installs build requirements; offline, only what the venv already satisfies passes.
+    /// Downloads build requirements and their dependencies as wheels into the wheel cache
+    /// (`pip wheel`: uv has no equivalent, and the venv always has pip).
+    pub fn download_requirements_argv(&self, cache: &Path, reqs: &[String]) -> Vec<String> {
+        let mut argv = vec![
+            self.python().to_string_lossy().into_owned(),
+            "-m".into(),
+            "pip".into(),
+            "wheel".into(),
+            "--disable-pip-version-check".into(),
+            "--wheel-dir".into(),
+            cache.to_string_lossy().into_owned(),
+            "--find-links".into(),
+            cache.to_string_lossy().into_owned(),
+        ];
+        argv.extend(reqs.iter().cloned());
+        argv
+    }
+
+    /// Installs requirements; offline, only what the venv already satisfies passes.
     pub fn install_requirements_argv(&self, reqs: &[String], offline: bool) -> Option<Vec<String>> {
         if reqs.is_empty() {
             return None;
@@ -147,6 +165,19 @@ impl VenvSpec {
         }
         argv.extend(reqs.iter().cloned());
         Some(argv)
+    }
+
+    /// Installs build requirements from the wheel cache only; what the venv already
+    /// satisfies is kept.
+    pub fn install_cached_requirements_argv(&self, cache: &Path, reqs: &[String]) -> Vec<String> {
+        let mut argv = self.install_prefix();
+        argv.extend([
+            "--no-index".into(),
+            "--find-links".into(),
+            cache.to_string_lossy().into_owned(),
+        ]);
+        argv.extend(reqs.iter().cloned());
+        argv
     }
 }
 

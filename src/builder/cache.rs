@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{Context, Result};
 
 use super::driver::BuildContext;
 use crate::fingerprint::{self, Fingerprint};
@@ -121,7 +121,7 @@ fn rebuild_reasons(
     }
 }
 
-/// A tree recipe's `{out}` is current when its last build finished every step with this
+/// A tree recipe's `${{ out }}` is current when its last build finished every step with this
 /// fingerprint and the tree is still there.
 pub fn tree_is_current(state: &RecipeState, steps: usize, fp: &Fingerprint, out: &Path) -> bool {
     state.last_built.as_ref().map(|f| &f.hash) == Some(&fp.hash)
@@ -300,13 +300,12 @@ pub(super) fn fetch_remote(
             cx.layout.root.display()
         )
     })?;
-    let version: pep440_rs::Version = r.version.parse().map_err(|e| anyhow!("{e}"))?;
     let mut wheels = Vec::new();
     for e in &hit.entries {
         let path = cx.remote.download(hit, e, tmp.path())?;
         let info = WheelInfo::read(&path)?;
-        check_wheel(&info, &version, cx.target)
-            .map_err(|errs| anyhow!("`{}` failed its checks:\n{errs}", e.file))?;
+        check_wheel(&info, &r.version, cx.target)
+            .map_err(|errs| errs.into_error(&format!("`{}` failed its checks:", e.file), &[]))?;
         wheels.push(path);
     }
     let meta = EntryMeta {

@@ -7,12 +7,16 @@
 //! 3. fingerprint each recipe (dependencies first) and skip those with a verified wheel, in
 //!    the wheelhouse or in a remote cache (downloaded, hash and wheel checks, then kept), or
 //!    a current installed tree: `cache::decide`, the decision `plan` shows;
-//! 4. build the rest in dependency order: build venv (`build_venv`), steps (`steps`:
-//!    resumable, OOM retry), wheel checks (`wheels`), verify (`verify`), wheelhouse (atomic);
+//! 4. build the rest in dependency order: build venv with the build requirements
+//!    (`build_venv`), steps (`steps`: resumable, OOM retry, measured for `timings`; compiler
+//!    cache counters read around them), wheel checks (`wheels`), verify (`verify`), wheelhouse
+//!    (atomic);
 //!    a cross build (see `cross`) writes its toolchain files first, runs jetforge's own tools
 //!    (venv, pip) without the cross variables, installs no target wheel into the build venv and
 //!    verifies under the target's emulator instead;
 //! 5. check every wheel's `Requires-Dist` against the set, regenerate the index, summarise.
+//!
+//! `enter` readies one recipe up to its first step for `jetforge shell`.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -28,6 +32,7 @@ use super::steps::run_steps;
 use super::summary::{BuildFailed, Outcome, Summary};
 use super::verify::verify_wheels;
 use super::wheels::{check_set_pins, collect_wheels};
+use crate::compiler_cache::Setup as CompilerSetup;
 use crate::cross::Cross;
 use crate::host::HostFacts;
 use crate::jobs::JobsOverride;
@@ -61,6 +66,7 @@ pub struct BuildContext<'a> {
     pub network: Vec<String>,
     /// Set when building for another CPU.
     pub cross: Option<&'a Cross>,
+    pub compiler: &'a CompilerSetup,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -126,13 +132,13 @@ pub fn build(cx: &BuildContext, selected: &[&Recipe], opts: &BuildOptions) -> Re
             if !opts.keep_going && matches!(outcome, Outcome::Failed { .. }) {
                 summary
                     .rows
-                    .push((r.name.clone(), r.version.clone(), outcome));
+                    .push((r.name.clone(), r.version.to_string(), outcome));
                 return Err(BuildFailed { summary, errors }.into());
             }
         }
         summary
             .rows
-            .push((r.name.clone(), r.version.clone(), outcome));
+            .push((r.name.clone(), r.version.to_string(), outcome));
     }
     if let Err(e) = check_set_pins(cx) {
         errors.push(crate::error::render(&e));
@@ -144,6 +150,31 @@ pub fn build(cx: &BuildContext, selected: &[&Recipe], opts: &BuildOptions) -> Re
     } else {
         Err(BuildFailed { summary, errors }.into())
     }
+}
+
+/// Readies one recipe for `jetforge shell`: its sources (and its dependencies') fetched and
+/// prepared, the build venv created with the dependency wheels and build requirements, as a
+/// build would before its first step. Returns the recipe's plan (environment, source dir).
+pub fn enter(cx: &BuildContext, r: &Recipe, opts: &BuildOptions) -> Result<RecipePlan> {
+    let selected = cx
+        .set
+        .select(std::slice::from_ref(&r.name))
+        .map_err(crate::error::input)?;
+    crate::state::refuse_running(cx.layout, &selected)?;
+    if let Some(c) = cx.cross {
+        crate::cross::materialize(c)?;
+    }
+    let cache = MirrorCache::new(cx.cache_dir, cx.policy).on_wait(|m| cx.reporter.message(m));
+    sources::fetch_all(&selected, &cache, cx.cache_dir, cx.policy, cx.reporter)?;
+    let plans = make_plans(cx, &selected, &opts.jobs)?;
+    let refs: Vec<&RecipePlan> = plans.iter().collect();
+    sources::prepare_all(&refs, &selected, &cache, cx.reporter)?;
+    let mut venv = None;
+    ensure_venv(cx, r, opts, &mut venv)?;
+    Ok(plans
+        .into_iter()
+        .find(|p| p.name == r.name)
+        .expect("the selection holds the recipe"))
 }
 
 pub(super) fn make_plans(
@@ -163,6 +194,7 @@ pub(super) fn make_plans(
         caller: cx.caller,
         network: cx.network.clone(),
         cross: cx.cross,
+        compiler: cx.compiler,
     };
     Ok(plan::make(&inputs, selected)?.recipes)
 }
@@ -213,7 +245,21 @@ fn build_one(
     }
     let start = Instant::now();
     let venv = ensure_venv(cx, r, opts, venv)?;
+    let step_env: Vec<(String, String)> = p
+        .build_env
+        .pairs()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let work = cx.layout.recipe_work_dir(&r.name);
+    let cwd = if work.is_dir() {
+        work
+    } else {
+        std::env::temp_dir()
+    };
+    let stats_before = cx.compiler.stats(&step_env, &cwd);
     let (jobs_ok, retried) = run_steps(cx, r, p, &res.fingerprint.hash, opts, &mut state)?;
+    let compiler_cache =
+        stats_before.and_then(|before| Some(cx.compiler.stats(&step_env, &cwd)?.since(before)));
     let wheels = match r.output {
         OutputKind::Tree => Vec::new(),
         _ => {
@@ -241,6 +287,7 @@ fn build_one(
     if retried {
         state.jobs_ok = Some(jobs_ok);
     }
+    super::timings::learn(&mut state, cx.facts, r);
     state.save(&state_path)?;
     let took = start.elapsed();
     cx.reporter
@@ -248,5 +295,6 @@ fn build_one(
     Ok(Outcome::Built {
         wheels: names,
         took,
+        compiler_cache,
     })
 }

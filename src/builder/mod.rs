@@ -2,7 +2,9 @@
 //! summary hand-off), `cache` (fingerprints and the one cache decision, which `plan` uses too),
 //! `build_venv` (the build venv), `steps` (steps with resume and OOM retry, failure and replay
 //! messages), `wheels` (the wheels the steps wrote, their checks, the set-wide pin check),
-//! `verify` and `verify_venv` (the hand-off to verify), `summary` (outcomes and the table).
+//! `verify` and `verify_venv` (the hand-off to verify), `summary` (outcomes and the table),
+//! `timings` (step measurements and learned memory per job) and `timings_report` (the HTML
+//! report).
 //! Shared plumbing it uses lives below it: `process` (the runner), `report` (progress events),
 //! `venv`, `source::phase` (fetch and prepare), `state` (resume state).
 //!
@@ -13,6 +15,8 @@ pub mod cache;
 pub mod driver;
 mod steps;
 pub mod summary;
+pub mod timings;
+pub mod timings_report;
 mod verify;
 pub mod verify_venv;
 mod wheels;

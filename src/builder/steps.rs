@@ -40,6 +40,7 @@ pub(super) fn run_steps(
     }
     state.fingerprint = Some(fp.to_string());
     state.steps_done = start;
+    state.timings.clear();
     state.save(&state_path)?;
     let mut plan = p.clone();
     let mut retried = false;
@@ -55,6 +56,7 @@ pub(super) fn run_steps(
             state.save(&state_path)
         })?;
         state.running = None;
+        super::timings::record(state, &step.name, &plan.jobs, &out);
         if out.success() {
             i += 1;
             state.steps_done = i;

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use crate::compiler_cache::Stats as CompilerStats;
 use crate::report::format_duration;
 
 /// How one recipe ended.
@@ -11,6 +12,8 @@ pub enum Outcome {
     Built {
         wheels: Vec<String>,
         took: Duration,
+        /// Compiler cache hits and misses of its steps, when an engine is in use.
+        compiler_cache: Option<CompilerStats>,
     },
     Cached {
         wheels: Vec<String>,
@@ -53,10 +56,17 @@ impl Summary {
         let mut out = format!("{:width$}  {:12}  result\n", "recipe", "version");
         for (name, version, o) in &self.rows {
             let what = match o {
-                Outcome::Built { wheels, took } => format!(
-                    "built in {} ({})",
+                Outcome::Built {
+                    wheels,
+                    took,
+                    compiler_cache,
+                } => format!(
+                    "built in {} ({}){}",
                     format_duration(*took),
-                    wheels.join(", ")
+                    wheels.join(", "),
+                    compiler_cache
+                        .map(|c| format!("; compiler cache: {}", c.describe()))
+                        .unwrap_or_default()
                 ),
                 Outcome::Cached { wheels } => format!("cached ({})", wheels.join(", ")),
                 Outcome::CachedRemote { wheels, from } => {
@@ -115,6 +125,19 @@ mod tests {
                     Outcome::Built {
                         wheels: wheels(&["torch-1.whl"]),
                         took: Duration::from_secs(65),
+                        compiler_cache: None,
+                    },
+                ),
+                row(
+                    "triton",
+                    Outcome::Built {
+                        wheels: wheels(&["triton-1.whl"]),
+                        took: Duration::from_secs(5),
+                        compiler_cache: Some(CompilerStats {
+                            hits: 12,
+                            remote_hits: 3,
+                            misses: 4,
+                        }),
                     },
                 ),
                 row(
@@ -149,6 +172,7 @@ mod tests {
             s.render(),
             "recipe  version       result\n\
              torch   1.0.0         built in 1m05s (torch-1.whl)\n\
+             triton  1.0.0         built in 5s (triton-1.whl); compiler cache: 12 hits (3 remote), 4 misses\n\
              nccl    1.0.0         cached (a.whl, b.whl)\n\
              vllm    1.0.0         cached (remote: https://cache/) (v.whl)\n\
              src     1.0.0         prepared source\n\

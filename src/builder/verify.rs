@@ -47,7 +47,7 @@ fn verify(cx: &BuildContext, r: &Recipe, venv: &VenvSpec, wheels: &[PathBuf]) ->
     );
     let caller: Vec<(String, String)> = std::env::vars().collect();
     let user = verify_venv::user_env(caller, cx.set, cx.layout, &verify_venv.spec.dir);
-    let env = verify_venv::with_package(&user, &r.name, &r.version);
+    let env = verify_venv::with_package(&user, &r.name, &r.version.to_string());
     let outcome = match cx.cross {
         Some(_) if v.gpu => VerifyOutcome::Skipped {
             reason: "it needs the target's GPU, which a cross build does not have".into(),

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{Context, Result};
 
 use super::driver::BuildContext;
 use crate::recipe::{OutputKind, Recipe};
@@ -88,20 +88,17 @@ pub(super) fn collect_wheels(cx: &BuildContext, r: &Recipe) -> Result<Vec<PathBu
             "the steps must write the wheel to {out} (e.g. `pip wheel -w {out} .`)",
         ));
     }
-    let version: pep440_rs::Version = r.version.parse().map_err(|e| anyhow!("{e}"))?;
     for w in &wheels {
         let info = WheelInfo::read(w)?;
-        if let Err(errs) = check_wheel(&info, &version, cx.target) {
+        if let Err(errs) = check_wheel(&info, &r.version, cx.target) {
             cx.wheelhouse.add_broken(w, &errs.to_string())?;
-            return Err(crate::error::failure_hint(
-                format!(
-                    "{}: `{}` failed its checks (moved to {}):\n{errs}",
-                    r.name,
-                    info.file(),
-                    cx.wheelhouse.broken_dir().display()
-                ),
-                "see the hint above; the wheel is not in the wheelhouse",
-            ));
+            let message = format!(
+                "{}: `{}` failed its checks (moved to {}, not into the wheelhouse):",
+                r.name,
+                info.file(),
+                cx.wheelhouse.broken_dir().display()
+            );
+            return Err(errs.into_error(&message, &[]));
         }
     }
     same_distribution_elsewhere(cx, r, &wheels)?;
@@ -152,15 +149,19 @@ pub(super) fn check_set_pins(cx: &BuildContext) -> Result<()> {
     let entries = cx.wheelhouse.entries()?;
     let mut versions = BTreeMap::new();
     for r in &cx.set.recipes {
-        let v: pep440_rs::Version = r.version.parse().map_err(|e| anyhow!("{e}"))?;
         let declared = r.distributions();
         // The distributions its wheels say they are, whatever the recipe is called.
         let built = entries
             .iter()
             .filter(|e| e.target == cx.target.name && e.is_of(&r.name, &declared))
             .map(|e| e.package.clone());
-        for n in declared.iter().cloned().chain(built) {
-            versions.insert(n, v.clone());
+        for n in declared
+            .iter()
+            .cloned()
+            .chain(built)
+            .filter_map(|n| crate::pkgname::package_name(&n))
+        {
+            versions.insert(n, r.version.clone());
         }
     }
     let infos: Vec<WheelInfo> = entries
@@ -169,9 +170,9 @@ pub(super) fn check_set_pins(cx: &BuildContext) -> Result<()> {
         .map(|e| WheelInfo::read(&cx.wheelhouse.dir().join(&e.file)))
         .collect::<Result<_, _>>()?;
     check_requirements(&infos, &versions, cx.target).map_err(|errs| {
-        crate::error::failure_hint(
-            format!("version pins across the set are not satisfied:\n{errs}"),
-            "change the recipe versions so every pin holds, or patch the pin (and say why)",
+        errs.into_error(
+            "version pins across the set are not satisfied:",
+            &["change the recipe versions so every pin holds, or patch the pin (and say why)"],
         )
     })
 }

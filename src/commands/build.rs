@@ -6,9 +6,9 @@ use super::progress;
 use super::{caller_env, Session};
 use crate::builder::driver::{self, BuildContext, BuildOptions};
 use crate::builder::summary::BuildFailed;
+use crate::builder::timings_report::{self, BuildTimings};
 use crate::cli::{BuildArgs, GlobalArgs};
 use crate::net::index::IndexClient;
-use crate::net::FetchOptions;
 use crate::wheelhouse::remote::RemoteCaches;
 use crate::wheelhouse::store::Wheelhouse;
 
@@ -31,22 +31,24 @@ pub fn run(g: &GlobalArgs, a: &BuildArgs) -> Result<()> {
     }
     let reporter = progress::for_terminal(g.no_progress, g.verbose > 0);
     let _lock = super::sources::lock_work_dir(&s, reporter.as_ref())?;
-    let wheelhouse = Wheelhouse::open(a.wheelhouse.as_deref().unwrap_or(&s.wheelhouse))?
-        .verify_all(a.verify_wheels);
+    let wheelhouse = Wheelhouse::open(&s.wheelhouse)?.verify_all(a.verify_wheels);
+    super::clean::remember_wheelhouse(&s.layout, wheelhouse.dir())?;
     let urls: Vec<String> = a
         .cache_from
         .iter()
         .chain(&s.config.cache.indexes)
         .cloned()
         .collect();
-    let remote = RemoteCaches::new(&urls, IndexClient::new(&s.policy, FetchOptions::from_env()));
+    let remote = RemoteCaches::new(&urls, IndexClient::new(&s.policy, s.policy.fetch.clone()));
+    s.compiler.create_dirs()?;
+    warn_unreachable_remotes(&s.compiler);
     let cx = BuildContext {
         set: &s.set,
         target: &s.target,
         facts: &s.facts,
         layout: &s.layout,
         policy: &s.policy,
-        proxy_env: s.proxy_env.clone(),
+        proxy_env: s.policy.proxy_env(),
         cache_dir: &s.cache_dir,
         wheelhouse: &wheelhouse,
         remote: &remote,
@@ -54,6 +56,7 @@ pub fn run(g: &GlobalArgs, a: &BuildArgs) -> Result<()> {
         caller: &caller_env,
         network: super::plan::network_lines(&s),
         cross: cross.as_ref(),
+        compiler: &s.compiler,
     };
     let opts = BuildOptions {
         force: a.force.clone(),
@@ -65,12 +68,55 @@ pub fn run(g: &GlobalArgs, a: &BuildArgs) -> Result<()> {
     };
     // A reader that went away must not hide how the build ended.
     crate::out::fall_back_to_stderr();
-    let summary =
-        driver::build(&cx, &selected, &opts).map_err(|e| match e.downcast::<BuildFailed>() {
-            Ok(failed) => crate::error::Report(failed.to_string()).into(),
-            Err(e) => e,
-        })?;
-    print!("{}", summary.render());
-    println!("wheelhouse: {}", wheelhouse.dir().display());
+    let started = std::time::SystemTime::now();
+    let result = driver::build(&cx, &selected, &opts);
+    if a.timings || g.json {
+        let summary = match &result {
+            Ok(s) => Some(s.clone()),
+            Err(e) => e.downcast_ref::<BuildFailed>().map(|f| f.summary.clone()),
+        };
+        if let Some(summary) = summary {
+            let t = BuildTimings::collect(&s.layout, &selected, &summary, started, &s.facts);
+            let report = timings_report::write(&s.layout, &t)?;
+            if g.json {
+                let json = serde_json::json!({
+                    "ok": result.is_ok(),
+                    "wheelhouse": wheelhouse.dir(),
+                    "report": report,
+                    "timings": t,
+                });
+                println!("{}", serde_json::to_string_pretty(&json)?);
+            } else {
+                eprintln!("timings report: {}", report.display());
+            }
+        }
+    }
+    let summary = result.map_err(|e| match e.downcast::<BuildFailed>() {
+        Ok(failed) => crate::error::Report(failed.to_string()).into(),
+        Err(e) => e,
+    })?;
+    if !g.json {
+        print!("{}", summary.render());
+        println!("wheelhouse: {}", wheelhouse.dir().display());
+    }
     Ok(())
+}
+
+/// A dead compiler cache remote only costs hits (the engine compiles locally), so it is a
+/// warning before the build rather than a failure.
+fn warn_unreachable_remotes(compiler: &crate::compiler_cache::Setup) {
+    if compiler.engine.is_none() {
+        return;
+    }
+    for url in &compiler.remote {
+        if let Err(e) = crate::doctor::compiler::connect(url, 0) {
+            eprintln!(
+                "{}",
+                crate::redact::redact(&format!(
+                    "warning: compiler cache remote storage {url} is not reachable ({e}): this \
+                     build uses the local cache only (check with `jetforge doctor`)"
+                ))
+            );
+        }
+    }
 }

@@ -13,10 +13,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
-use super::{load_all_sets, Session};
+use super::Session;
 use crate::cli::{CheckArgs, GlobalArgs};
 use crate::fetch_pins;
-use crate::host::HostFacts;
 use crate::pins::{self, CommitFiles, Origin, PinCheck, SourceFiles, Verdict};
 use crate::recipe::{OutputKind, Recipe, RecipeSet, Source};
 use crate::source::git::MirrorCache;
@@ -25,20 +24,8 @@ use crate::target::{self, Target};
 use crate::wheelhouse::check::marker_environment;
 
 pub fn run(g: &GlobalArgs, a: &CheckArgs) -> Result<()> {
-    let (sets, tree) = load_all_sets(g)?;
-    let targets = target::load_targets(&tree)?;
-    let root = super::host_root(g)?;
-    let cuda_arch = (!g.cuda_arch.is_empty()).then_some(g.cuda_arch.as_slice());
-    // Only files are read: the `host` target is the one that needs this machine's Python
-    // and GPU, and only it pays for asking them.
-    let mut facts = HostFacts::read_files(&root);
-    if g.target.as_deref() == Some(target::HOST_TARGET) {
-        facts.probe_python(&root, g.python.as_deref());
-        if cuda_arch.is_none() {
-            facts.probe_gpu(&root);
-        }
-    }
-    let target = target::select(g.target.as_deref(), &targets, &facts, cuda_arch)?;
+    let session = Session::load(g)?;
+    let (sets, targets, target) = (&session.sets, &session.targets, &session.target);
     let mut problems = Vec::new();
     for s in &sets.sets {
         if let Some(name) = &g.set {
@@ -49,7 +36,7 @@ pub fn run(g: &GlobalArgs, a: &CheckArgs) -> Result<()> {
         let patches: usize = s.recipes.iter().map(|r| r.patches.len()).sum();
         let edits: usize = s.recipes.iter().map(|r| r.edits.len()).sum();
         // The set's verdict comes first and agrees with the lines under it.
-        let (lines, set_problems) = check_set(s, &target)?;
+        let (lines, set_problems) = check_set(s, target)?;
         let verdict = if set_problems.is_empty() {
             "ok".to_string()
         } else {
@@ -70,7 +57,6 @@ pub fn run(g: &GlobalArgs, a: &CheckArgs) -> Result<()> {
         }
         problems.extend(set_problems);
     }
-    sets.pick(g.set.as_deref()).map_err(crate::error::input)?;
     println!(
         "ok: {} target profiles ({})",
         targets.len() + 1,
@@ -82,7 +68,7 @@ pub fn run(g: &GlobalArgs, a: &CheckArgs) -> Result<()> {
             .join(", ")
     );
     if a.deep {
-        problems.extend(deep(g)?);
+        problems.extend(deep(&session)?);
     }
     finish(problems, a.deep)
 }
@@ -168,12 +154,11 @@ fn finish(problems: Vec<String>, deep: bool) -> Result<()> {
 }
 
 /// `check --deep` for the selected set.
-fn deep(g: &GlobalArgs) -> Result<Vec<String>> {
-    let s = Session::load(g)?;
-    let plan = super::plan::make(&s, &[], None)?;
+fn deep(s: &Session) -> Result<Vec<String>> {
+    let plan = super::plan::make(s, &[], None)?;
     let cache = MirrorCache::new(&s.cache_dir, &s.policy);
-    let built = pins::built_versions(&s.set)?;
-    let names: Vec<String> = built.keys().cloned().collect();
+    let built = pins::built_versions(&s.set);
+    let names: Vec<String> = built.keys().map(|n| n.to_string()).collect();
     let env = marker_environment(&s.target);
     println!(
         "deep check of set `{}` against the upstream files at the pinned commits",
@@ -203,7 +188,7 @@ fn deep(g: &GlobalArgs) -> Result<Vec<String>> {
             let fetched = fetch_pins::fetch_pins(files.as_ref())
                 .map_err(|e| e.context(format!("recipe `{}`", r.name)))?;
             for v in fetch_pins::check(&fetched, &s.set) {
-                let line = v.render(&r.name, &r.version);
+                let line = v.render(&r.name, &r.version.to_string());
                 println!("{line}");
                 if v.result.is_err() {
                     problems.push(line);

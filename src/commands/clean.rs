@@ -1,6 +1,8 @@
 //! `jetforge clean [PKG…] [--caches]`: removes work directories (sources, logs, state, the
 //! build venv) and, with `--caches`, the git mirror and resource caches. The wheelhouse is never
-//! removed: it holds hours of builds, and a directory that contains it is refused.
+//! removed: it holds hours of builds, and a directory that contains it is refused. That holds
+//! for the wheelhouse of this run and for every one a build in this work dir used (a
+//! `build --wheelhouse DIR` earlier, then `clean` without the flag).
 
 use std::path::{Path, PathBuf};
 
@@ -8,6 +10,7 @@ use anyhow::{Context, Result};
 
 use super::Session;
 use crate::cli::{CleanArgs, GlobalArgs};
+use crate::layout::Layout;
 
 pub fn run(g: &GlobalArgs, a: &CleanArgs) -> Result<()> {
     let s = Session::load(g)?;
@@ -30,9 +33,12 @@ pub fn run(g: &GlobalArgs, a: &CleanArgs) -> Result<()> {
     if a.caches {
         doomed.push(s.cache_dir.clone());
     }
-    let wheelhouse = std::path::absolute(s.wheelhouse_dir())?;
+    let mut kept = remembered_wheelhouses(&s.layout)?;
+    kept.push(s.wheelhouse.clone());
     for p in &doomed {
-        refuse_if_contains(p, &wheelhouse)?;
+        for wheelhouse in &kept {
+            refuse_if_contains(p, wheelhouse)?;
+        }
     }
     for p in doomed.iter().filter(|p| p.exists()) {
         remove(p)?;
@@ -53,6 +59,36 @@ fn refuse_if_contains(dir: &Path, wheelhouse: &Path) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// Records `dir` in the work dir's list of wheelhouses (once), so a later `clean` keeps it.
+pub(super) fn remember_wheelhouse(layout: &Layout, dir: &Path) -> Result<()> {
+    let dir = std::path::absolute(dir)?;
+    let mut known = remembered_wheelhouses(layout)?;
+    if known.contains(&dir) {
+        return Ok(());
+    }
+    known.push(dir);
+    let text: String = known.iter().map(|p| format!("{}\n", p.display())).collect();
+    std::fs::create_dir_all(&layout.work_dir)
+        .with_context(|| format!("failed to create `{}`", layout.work_dir.display()))?;
+    crate::atomic::write(&layout.wheelhouses_file(), text.as_bytes())
+}
+
+/// The wheelhouses builds in this work dir used that still exist.
+fn remembered_wheelhouses(layout: &Layout) -> Result<Vec<PathBuf>> {
+    let file = layout.wheelhouses_file();
+    let text = match std::fs::read_to_string(&file) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e).with_context(|| format!("failed to read `{}`", file.display())),
+    };
+    Ok(text
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(PathBuf::from)
+        .filter(|p| p.exists())
+        .collect())
 }
 
 fn remove(p: &Path) -> Result<()> {

@@ -4,7 +4,7 @@
 use anyhow::{Context, Result};
 
 use crate::cli::{GlobalArgs, Packages};
-use crate::doctor::probe::CudaProbeCommand;
+use crate::doctor::probe::{Compilers, CudaProbeCommand};
 use crate::doctor::{self, Inputs, Probes};
 
 use super::Session;
@@ -38,19 +38,27 @@ pub fn run(g: &GlobalArgs, a: &Packages) -> Result<()> {
         &session.target,
         &session.layout.root,
         &probe,
+        &Compilers {
+            cc: super::caller_env("CC").filter(|v| !v.trim().is_empty()),
+            cxx: super::caller_env("CXX").filter(|v| !v.trim().is_empty()),
+        },
     );
     let inputs = Inputs {
         facts: &session.facts,
         probes: &probes,
         set: &set,
         target: &session.target,
-        proxy: session.proxy.describe(),
+        proxy: session.policy.proxy.describe(),
         work_dir: session.layout.root.clone(),
         sysroot: session
             .config
             .sysroot(super::caller_env(crate::envvars::JETFORGE_SYSROOT)),
     };
-    let report = doctor::report(&inputs);
+    let mut report = doctor::report(&inputs);
+    let compiler = doctor::compiler::probe(&session.compiler, &|p| which::which(p).is_ok());
+    if let Some(section) = doctor::compiler::section(&compiler) {
+        report.add_section(section);
+    }
     if g.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {

@@ -54,7 +54,7 @@ pub fn run(g: &GlobalArgs, a: &EnvArgs) -> Result<()> {
         println!("# {}", git.summary());
     }
     match format {
-        EnvFormat::Shell => print!("{}", env.to_shell(true)),
+        EnvFormat::Shell => print!("{}{}", env.unset_others(), env.to_shell(true)),
         EnvFormat::Dotenv => print!("{}", env.to_dotenv(a.show_secrets)),
         EnvFormat::Json => println!(
             "{}",

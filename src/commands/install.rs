@@ -32,7 +32,7 @@ pub fn run(g: &GlobalArgs, a: &InstallArgs) -> Result<()> {
     if let Some(source) = remote_source(a) {
         return install_remote(&s, a, &source);
     }
-    let wheelhouse = Wheelhouse::open(a.wheelhouse.as_deref().unwrap_or(&s.wheelhouse))?;
+    let wheelhouse = Wheelhouse::open(&s.wheelhouse)?;
     let entries = selected_entries(&s, &wheelhouse, &a.packages.packages)?;
     refuse_stale(&s, &a.packages.packages, &entries, a.allow_stale)?;
     let files: Vec<ManifestEntry> = entries.iter().map(|(_, e)| e.clone()).collect();
@@ -287,7 +287,7 @@ fn pip_env(s: &Session) -> Vec<(String, String)> {
         .filter(|(k, _)| !k.starts_with("PIP_") || k == "PIP_INDEX_URL" || k == "PIP_CERT")
         .filter(|(k, _)| !k.to_ascii_lowercase().ends_with("_proxy"))
         .collect();
-    env.extend(s.proxy_env.iter().cloned());
+    env.extend(s.policy.proxy_env());
     env
 }
 

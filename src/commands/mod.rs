@@ -1,17 +1,24 @@
-//! One module per subcommand: glue between parsed flags and the engines. `Session` gathers what
-//! most commands need (recipes, the chosen set and target, host facts, paths) from the global
-//! flags, once.
+//! One module per subcommand: glue between parsed flags and the engines. `Session` resolves
+//! what the commands need from the global flags, once: the recipe sets and the chosen one, the
+//! target, host facts, the work-dir `Layout`, the config, the wheelhouse (`--wheelhouse`, config,
+//! default) and the one network policy (proxy, mirrors, offline, fetch options). Commands take
+//! paths and settings from it, never from the flags again.
 
 mod build;
 mod check;
 mod clean;
 pub mod doctor;
 mod env;
+mod export;
 mod install;
 mod list;
+mod new;
 mod plan;
 mod progress;
 mod publish;
+mod report;
+mod schema;
+mod shell;
 mod sources;
 mod verify;
 
@@ -20,12 +27,13 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 
 use crate::cli::{Cli, Command, GlobalArgs};
+use crate::compiler_cache::Setup as CompilerSetup;
 use crate::config::Config;
 use crate::cross::{self, Cross, Mode};
 use crate::host::HostFacts;
 use crate::jobs::JobsOverride;
 use crate::layout::Layout;
-use crate::net::{NetPolicy, ProxySettings};
+use crate::net::{FetchOptions, NetPolicy, ProxySettings};
 use crate::recipe::tree::FileTree;
 use crate::recipe::{load_sets, RecipeSet, RecipeSets};
 use crate::target::{self, Target};
@@ -47,6 +55,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Check(a) => check::run(g, a),
         Command::Plan(a) => plan::run(g, a),
         Command::Env(a) => env::run(g, a),
+        Command::Shell(a) => shell::run(g, a),
+        Command::Export(a) => export::run(g, a),
         Command::Fetch(a) => sources::fetch(g, a),
         Command::Prepare(a) => sources::prepare(g, a),
         Command::Build(a) => build::run(g, a),
@@ -55,6 +65,9 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Doctor(a) => doctor::run(g, a),
         Command::Verify(a) => verify::run(g, a),
         Command::Clean(a) => clean::run(g, a),
+        Command::Schema(a) => schema::run(a),
+        Command::New(a) => new::run(g, a),
+        Command::Report(a) => report::run(g, a),
         Command::CudaProbe => doctor::cuda_probe(),
     }
 }
@@ -129,19 +142,25 @@ pub fn host_root(g: &GlobalArgs) -> Result<PathBuf> {
 
 /// What most commands need, resolved from the global flags.
 pub struct Session {
+    /// Every set of the recipe tree (`check` looks at all of them).
+    pub sets: RecipeSets,
+    /// The chosen set (`--set`, else the default one).
     pub set: RecipeSet,
+    /// The target profiles of the recipe tree, without the built-in `host`.
+    pub targets: Vec<Target>,
     pub target: Target,
     pub facts: HostFacts,
     pub layout: Layout,
     pub config: Config,
-    pub proxy: ProxySettings,
+    /// Proxy, mirrors, offline and download options: the one network setting every stage gets.
     pub policy: NetPolicy,
-    pub proxy_env: Vec<(String, String)>,
     pub cache_dir: PathBuf,
-    /// Where built wheels are kept (`--wheelhouse`, config, or `./wheelhouse`).
+    /// Where built wheels are kept (`--wheelhouse`, config, or `./wheelhouse`), absolute.
     pub wheelhouse: PathBuf,
     /// `--python`: the target's interpreter, when given.
     pub python: Option<PathBuf>,
+    /// `[compiler-cache]` and `[distribute]` resolved against this machine's PATH.
+    pub compiler: CompilerSetup,
 }
 
 impl Session {
@@ -182,9 +201,9 @@ impl Session {
                 "fix the proxy URL (e.g. http://user:pass@proxy:3128)",
             )
         })?;
-        let policy = NetPolicy::new(&config, proxy.clone(), g.offline);
-        let proxy_env = proxy.export_env();
-        for v in proxy_env
+        let policy = NetPolicy::new(&config, proxy, g.offline, FetchOptions::from_env());
+        for v in policy
+            .proxy_env()
             .iter()
             .map(|(_, v)| v)
             .chain(config.network.proxy.iter().map(|p| &p.value))
@@ -192,22 +211,29 @@ impl Session {
             crate::redact::register(v);
         }
         let cache_dir = std::path::absolute(config.cache_dir())?;
-        let wheelhouse = config
-            .wheelhouse
-            .clone()
-            .unwrap_or_else(|| PathBuf::from(crate::wheelhouse::Wheelhouse::DEFAULT_DIR));
+        for url in &config.compiler_cache.remote {
+            crate::redact::register(url);
+        }
+        let compiler = CompilerSetup::resolve(
+            &config.compiler_cache,
+            &config.distribute,
+            &cache_dir,
+            &|p| which::which(p).is_ok(),
+        );
+        let wheelhouse = wheelhouse_dir(g, &config)?;
         Ok(Self {
+            sets,
             set,
+            targets,
             target,
             facts,
             layout,
             config,
-            proxy,
             policy,
-            proxy_env,
             cache_dir,
             wheelhouse,
             python: g.python.clone(),
+            compiler,
         })
     }
 
@@ -240,10 +266,6 @@ impl Session {
         }
     }
 
-    pub fn wheelhouse_dir(&self) -> &Path {
-        &self.wheelhouse
-    }
-
     /// `--jobs`, then MAX_JOBS from the caller's environment.
     pub fn jobs_override(&self, cli: Option<u32>) -> Result<JobsOverride> {
         Ok(JobsOverride {
@@ -252,6 +274,18 @@ impl Session {
             remembered: None,
         })
     }
+}
+
+/// The wheelhouse every command uses: `--wheelhouse`, else the config's, else `./wheelhouse`;
+/// absolute, so `clean` compares it with the work dir's paths reliably.
+fn wheelhouse_dir(g: &GlobalArgs, config: &Config) -> Result<PathBuf> {
+    let dir = g
+        .wheelhouse
+        .clone()
+        .or_else(|| config.wheelhouse.clone())
+        .unwrap_or_else(|| PathBuf::from(crate::wheelhouse::Wheelhouse::DEFAULT_DIR));
+    std::path::absolute(&dir)
+        .map_err(|e| crate::error::input(format!("wheelhouse `{}`: {e}", dir.display())))
 }
 
 /// MAX_JOBS from the environment: unset or empty is none; anything but a whole number ≥ 1 is

@@ -8,7 +8,6 @@ use crate::cli::{GlobalArgs, PlanArgs};
 use crate::env::Origin;
 use crate::host::{HostFacts, GIB};
 use crate::net::index::IndexClient;
-use crate::net::FetchOptions;
 use crate::plan::{self, Plan, PlanInputs, RecipePlan};
 use crate::recipe::OutputKind;
 use crate::state::RecipeState;
@@ -27,7 +26,57 @@ pub fn run(g: &GlobalArgs, a: &PlanArgs) -> Result<()> {
     } else {
         print!("{}", render(&plan, &s.facts, g.verbose > 0));
     }
+    if a.explain_jobs {
+        print!("{}", explain_jobs(&s, &plan));
+    }
     Ok(())
+}
+
+/// `plan --explain-jobs`: every remembered build's lesson per recipe, and what the plan took.
+fn explain_jobs(s: &Session, plan: &Plan) -> String {
+    use crate::jobs::learn;
+    let host = learn::host_key(&s.facts);
+    let mut out = format!("\nMemory per job learned on this host ({host}):\n");
+    for r in &plan.recipes {
+        let Some(recipe) = s.set.get(&r.name) else {
+            continue;
+        };
+        let state = RecipeState::load(&s.layout.state_file(&r.name));
+        out.push_str(&format!(
+            "  {}: recipe says {:.1} GiB per job; MAX_JOBS={} ({})\n",
+            r.name, recipe.jobs.mem_per_job_gib, r.jobs.max_jobs, r.jobs.reason
+        ));
+        let (mine, others): (Vec<_>, Vec<_>) = state.learned.iter().partition(|l| l.host == host);
+        if mine.is_empty() {
+            out.push_str("    no build measured on this host yet\n");
+        }
+        for l in mine {
+            out.push_str(&format!(
+                "    {}  step `{}`: peak {:.2} GiB with {} jobs → {:.2} GiB per job (× {} margin){}\n",
+                l.date,
+                l.step,
+                l.peak_bytes as f64 / GIB,
+                l.jobs,
+                l.per_job_gib,
+                learn::SAFETY_MARGIN,
+                if l.evidence {
+                    ""
+                } else {
+                    "; too little evidence to lower the recipe's figure"
+                }
+            ));
+        }
+        if !others.is_empty() {
+            out.push_str(&format!(
+                "    {} build(s) on other hosts, not used here\n",
+                others.len()
+            ));
+        }
+        if let Some(j) = state.jobs_ok {
+            out.push_str(&format!("    {j} jobs remembered after an OOM retry\n"));
+        }
+    }
+    out
 }
 
 pub fn make(s: &Session, packages: &[String], jobs: Option<u32>) -> Result<Plan> {
@@ -41,11 +90,12 @@ pub fn make(s: &Session, packages: &[String], jobs: Option<u32>) -> Result<Plan>
         layout: &s.layout,
         jobs: &ov,
         policy: &s.policy,
-        proxy_env: s.proxy_env.clone(),
+        proxy_env: s.policy.proxy_env(),
         resource_cache: &s.cache_dir,
         caller: &caller_env,
         network: network_lines(s),
         cross: mode.cross(),
+        compiler: &s.compiler,
     };
     plan::make(&inputs, &selected)
 }
@@ -59,7 +109,7 @@ fn fill_cache_status(s: &Session, plan: &mut Plan, a: &PlanArgs) -> Result<()> {
         .chain(&s.config.cache.indexes)
         .cloned()
         .collect();
-    let remote = RemoteCaches::new(&urls, IndexClient::new(&s.policy, FetchOptions::from_env()));
+    let remote = RemoteCaches::new(&urls, IndexClient::new(&s.policy, s.policy.fetch.clone()));
     let selected = s
         .set
         .select(&a.packages.packages)
@@ -67,12 +117,7 @@ fn fill_cache_status(s: &Session, plan: &mut Plan, a: &PlanArgs) -> Result<()> {
     let known =
         crate::builder::cache::known_fingerprints(&plan.recipes, &selected, &s.target, &s.facts);
     // Loaded once for all recipes; not created when it does not exist (plan writes nothing).
-    let dir = a.wheelhouse.as_deref().unwrap_or(&s.wheelhouse);
-    let wheelhouse = if dir.is_dir() {
-        Some(Wheelhouse::open(dir)?)
-    } else {
-        None
-    };
+    let wheelhouse = Wheelhouse::open_existing(&s.wheelhouse)?;
     for r in plan
         .recipes
         .iter_mut()
@@ -90,7 +135,7 @@ fn fill_cache_status(s: &Session, plan: &mut Plan, a: &PlanArgs) -> Result<()> {
             fingerprint: &fp,
             last_built: state.last_built.as_ref(),
             forced: false,
-            wheelhouse: dir,
+            wheelhouse: &s.wheelhouse,
         };
         let decision = decide(
             &question,
@@ -114,7 +159,7 @@ fn fill_cache_status(s: &Session, plan: &mut Plan, a: &PlanArgs) -> Result<()> {
 
 /// The proxy and offline settings, masked, for `plan`.
 pub fn network_lines(s: &Session) -> Vec<String> {
-    let mut lines = s.proxy.describe();
+    let mut lines = s.policy.proxy.describe();
     if s.policy.offline {
         lines.push("offline: only the caches are used".to_string());
     }
@@ -199,6 +244,10 @@ fn render(plan: &Plan, facts: &HostFacts, verbose: bool) -> String {
     for line in &plan.network {
         out.push_str(&format!("Network: {}\n", crate::redact::redact(line)));
     }
+    out.push_str(&format!(
+        "Compiler cache: {}\n",
+        crate::redact::redact(&plan.compiler_cache.describe())
+    ));
     let git = &plan.git_redirects;
     if !git.mirrors.is_empty() || !git.not_fetched.is_empty() {
         out.push_str(&format!("Git: {}\n", git.summary()));
@@ -249,11 +298,29 @@ fn render_recipe(n: usize, r: &RecipePlan, verbose: bool) -> String {
     if !r.depends.is_empty() {
         out.push_str(&format!("   depends   {}\n", r.depends.join(", ")));
     }
+    for b in &r.build_requires {
+        out.push_str(&format!("   build-req {b}\n"));
+    }
+    if r.build_requires_pending {
+        out.push_str(
+            "   build-req + pyproject.toml's [build-system] requires, read after prepare\n",
+        );
+    }
     for p in &r.patches {
-        out.push_str(&format!("   patch     {p}\n"));
+        out.push_str(&format!("   patch     {}\n", p.file));
+        if let Some(h) = &p.header {
+            out.push_str(&format!("             {h}\n"));
+        }
     }
     for e in &r.edits {
-        out.push_str(&format!("   edit      {e}\n"));
+        let times = match e.count {
+            1 => "once".to_string(),
+            n => format!("{n} times"),
+        };
+        out.push_str(&format!("   edit      {} ({times})\n", e.file));
+        if let Some(why) = &e.why {
+            out.push_str(&format!("             why: {why}\n"));
+        }
     }
     for res in &r.resources {
         let digest = match (&res.sha256, res.first_use) {

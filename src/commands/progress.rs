@@ -43,10 +43,90 @@ pub fn parse_counter(line: &str) -> Option<Counter> {
     (total > 0 && done <= total).then_some(Counter::Steps { done, total })
 }
 
-/// Estimated time left from the elapsed time and the fraction done.
-pub fn eta(elapsed: Duration, fraction: f64) -> Option<Duration> {
-    (fraction > 0.01 && fraction < 1.0)
-        .then(|| Duration::from_secs_f64(elapsed.as_secs_f64() * (1.0 - fraction) / fraction))
+/// Time left, from elapsed time per finished unit (a ninja edge, a CMake percent).
+///
+/// A build's first units are rarely typical (configure output, cached objects, small files
+/// first), and its last ones often are the big kernels, so a wrong number is worse than none:
+/// the estimate is `Unknown` until [`Estimator::WARMUP_UNITS`] units and
+/// [`Estimator::WARMUP`] have passed since the first counter, and whenever the recent rate
+/// and the overall rate differ by more than [`Estimator::UNSTABLE`]× or the wait since the
+/// last finished unit already exceeds what the estimate allows.
+#[derive(Debug, Clone, Default)]
+pub struct Estimator {
+    total: u64,
+    /// (time since the step started, units done), one per counter line that moved.
+    samples: Vec<(Duration, u64)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Eta {
+    Unknown,
+    Left(Duration),
+}
+
+impl std::fmt::Display for Eta {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Eta::Unknown => write!(f, "eta unknown"),
+            Eta::Left(d) => write!(f, "about {} left", format_duration(*d)),
+        }
+    }
+}
+
+impl Estimator {
+    pub const WARMUP_UNITS: u64 = 10;
+    pub const WARMUP: Duration = Duration::from_secs(10);
+    pub const UNSTABLE: f64 = 2.0;
+
+    /// Records that `done` of `total` units had finished at `at`. A new total or a count
+    /// going back (the next ninja run of the same step) starts over.
+    pub fn observe(&mut self, at: Duration, done: u64, total: u64) {
+        let back = self.samples.last().is_some_and(|&(_, d)| done < d);
+        if total != self.total || back {
+            self.total = total;
+            self.samples.clear();
+        }
+        if self.samples.last().is_none_or(|&(_, d)| done > d) {
+            self.samples.push((at, done));
+        }
+    }
+
+    pub fn eta(&self, now: Duration) -> Eta {
+        let (Some(&(t0, d0)), Some(&(t1, d1))) = (self.samples.first(), self.samples.last()) else {
+            return Eta::Unknown;
+        };
+        let units = d1 - d0;
+        let span = t1.saturating_sub(t0);
+        if units < Self::WARMUP_UNITS || span < Self::WARMUP || d1 >= self.total {
+            return Eta::Unknown;
+        }
+        let per_unit = span.as_secs_f64() / units as f64;
+        // The recent rate: over the second half of the time counted so far.
+        let mid = t0 + span / 2;
+        let i = self.samples.partition_point(|&(t, _)| t < mid);
+        let (tm, dm) = self.samples[i.min(self.samples.len() - 1)];
+        if d1 > dm && t1 > tm {
+            let recent = (t1 - tm).as_secs_f64() / (d1 - dm) as f64;
+            let ratio = recent / per_unit;
+            if !(1.0 / Self::UNSTABLE..=Self::UNSTABLE).contains(&ratio) {
+                return Eta::Unknown;
+            }
+        }
+        let left = per_unit * (self.total - d1) as f64;
+        let waited = now.saturating_sub(t1).as_secs_f64();
+        if waited > left.max(per_unit * Self::UNSTABLE) {
+            return Eta::Unknown;
+        }
+        Eta::Left(Duration::from_secs_f64((left - waited).max(0.0)))
+    }
+}
+
+/// The units a counter counts: ninja edges, or CMake percents.
+fn units(c: Counter) -> (u64, u64) {
+    match c {
+        Counter::Steps { done, total } => (done, total),
+        Counter::Percent(p) => (u64::from(p), 100),
+    }
 }
 
 /// Picks the reporter for this run.
@@ -59,7 +139,7 @@ pub fn for_terminal(no_progress: bool, verbose: bool) -> Box<dyn Reporter> {
             true,
         ))
     } else {
-        Box::new(BarReporter::new())
+        Box::new(BarReporter::new(verbose))
     }
 }
 
@@ -69,8 +149,8 @@ pub struct PlainReporter {
     out: Mutex<Box<dyn Write + Send>>,
     verbose: bool,
     timestamps: bool,
-    /// Last 10 % bucket printed, and when the current step started, per recipe.
-    state: Mutex<BTreeMap<String, (u8, Instant)>>,
+    /// Last 10 % bucket printed, when the current step started and its estimator, per recipe.
+    state: Mutex<BTreeMap<String, (u8, Instant, Estimator)>>,
 }
 
 impl PlainReporter {
@@ -102,29 +182,32 @@ impl PlainReporter {
 
 impl Reporter for PlainReporter {
     fn phase(&self, recipe: &str, phase: &str) {
-        self.state
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(recipe.to_string(), (0, Instant::now()));
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).insert(
+            recipe.to_string(),
+            (0, Instant::now(), Estimator::default()),
+        );
         self.emit(&format!("{recipe}: {phase}"));
     }
 
     fn line(&self, recipe: &str, line: &str) {
         if self.verbose {
             self.emit(&format!("{recipe} | {line}"));
-            return;
         }
         let Some(c) = parse_counter(line) else { return };
         let bucket = (c.fraction() * 10.0).floor() as u8;
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let entry = state
             .entry(recipe.to_string())
-            .or_insert((0, Instant::now()));
+            .or_insert_with(|| (0, Instant::now(), Estimator::default()));
+        let now = entry.1.elapsed();
+        let (done, total) = units(c);
+        entry.2.observe(now, done, total);
         if bucket > entry.0 {
             entry.0 = bucket;
-            let left = eta(entry.1.elapsed(), c.fraction())
-                .map(|d| format!(", about {} left", format_duration(d)))
-                .unwrap_or_default();
+            let left = match bucket {
+                10 => String::new(),
+                _ => format!(", {}", entry.2.eta(now)),
+            };
             drop(state);
             self.emit(&format!("{recipe}: {}%{left}", bucket * 10));
         }
@@ -144,13 +227,19 @@ impl Reporter for PlainReporter {
 pub struct BarReporter {
     multi: MultiProgress,
     bars: Mutex<BTreeMap<String, ProgressBar>>,
+    /// Per recipe: the phase shown, when it started and its estimator.
+    phases: Mutex<BTreeMap<String, (String, Instant, Estimator)>>,
+    /// `-v`: step output printed above the bars, which stay.
+    verbose: bool,
 }
 
 impl BarReporter {
-    pub fn new() -> Self {
+    pub fn new(verbose: bool) -> Self {
         Self {
             multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()),
             bars: Mutex::new(BTreeMap::new()),
+            phases: Mutex::new(BTreeMap::new()),
+            verbose,
         }
     }
 
@@ -168,12 +257,6 @@ impl BarReporter {
     }
 }
 
-impl Default for BarReporter {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 fn spinner_style() -> ProgressStyle {
     ProgressStyle::with_template("{spinner} {prefix:>16} [{elapsed_precise}] {wide_msg}")
         .expect("static template")
@@ -181,7 +264,7 @@ fn spinner_style() -> ProgressStyle {
 
 fn counter_style() -> ProgressStyle {
     ProgressStyle::with_template(
-        "{spinner} {prefix:>16} [{elapsed_precise}] {bar:30} {percent:>3}% eta {eta} {wide_msg}",
+        "{spinner} {prefix:>16} [{elapsed_precise}] {bar:30} {percent:>3}% {wide_msg}",
     )
     .expect("static template")
 }
@@ -192,29 +275,37 @@ impl Reporter for BarReporter {
         b.set_style(spinner_style());
         b.set_length(0);
         b.set_position(0);
-        b.reset_eta();
         b.set_message(phase.to_string());
+        self.phases
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(
+                recipe.to_string(),
+                (phase.to_string(), Instant::now(), Estimator::default()),
+            );
     }
 
     fn line(&self, recipe: &str, line: &str) {
-        let b = self.bar(recipe);
-        match parse_counter(line) {
-            Some(Counter::Steps { done, total }) => {
-                if b.length() != Some(total) {
-                    b.set_style(counter_style());
-                    b.set_length(total);
-                }
-                b.set_position(done);
-            }
-            Some(Counter::Percent(p)) => {
-                if b.length() != Some(100) {
-                    b.set_style(counter_style());
-                    b.set_length(100);
-                }
-                b.set_position(u64::from(p));
-            }
-            None => {}
+        if self.verbose {
+            let _ = self
+                .multi
+                .println(crate::redact::redact(&format!("{recipe} | {line}")));
         }
+        let Some(c) = parse_counter(line) else { return };
+        let b = self.bar(recipe);
+        let (done, total) = units(c);
+        if b.length() != Some(total) {
+            b.set_style(counter_style());
+            b.set_length(total);
+        }
+        b.set_position(done);
+        let mut phases = self.phases.lock().unwrap_or_else(|e| e.into_inner());
+        let (phase, start, est) = phases
+            .entry(recipe.to_string())
+            .or_insert_with(|| (String::new(), Instant::now(), Estimator::default()));
+        let now = start.elapsed();
+        est.observe(now, done, total);
+        b.set_message(format!("{}  {phase}", est.eta(now)));
     }
 
     fn message(&self, text: &str) {
@@ -259,15 +350,51 @@ mod tests {
         assert!((Counter::Steps { done: 1, total: 4 }.fraction() - 0.25).abs() < 1e-9);
     }
 
+    fn secs(s: u64) -> Duration {
+        Duration::from_secs(s)
+    }
+
     #[test]
-    fn eta_from_fraction() {
+    fn eta_is_unknown_until_warmed_up_then_follows_time_per_unit() {
+        let mut e = Estimator::default();
+        assert_eq!(e.eta(secs(0)), Eta::Unknown);
+        // A slow configure before the first counter does not count; 1 unit a second after.
+        for i in 0..=9 {
+            e.observe(secs(300 + i), i, 100);
+        }
+        assert_eq!(e.eta(secs(309)), Eta::Unknown, "9 units: still warming up");
+        for i in 10..=20 {
+            e.observe(secs(300 + i), i, 100);
+        }
+        assert_eq!(e.eta(secs(320)), Eta::Left(secs(80)));
+        assert_eq!(e.eta(secs(330)), Eta::Left(secs(70)), "waiting counts down");
+        assert_eq!(format_duration(secs(3725)), "1h02m");
+        assert_eq!(format_duration(secs(75)), "1m15s");
+    }
+
+    #[test]
+    fn eta_is_unknown_when_the_rate_changes() {
+        // 70 fast units in 14 s, then the big kernels: 1 unit every 30 s. The old fraction
+        // estimate said "about 6s left" at 70 %; this one says it does not know.
+        let mut e = Estimator::default();
+        for i in 0..=70 {
+            e.observe(Duration::from_millis(200 * i), i, 100);
+        }
+        assert_eq!(e.eta(secs(14)), Eta::Left(Duration::from_secs(6)));
         assert_eq!(
-            eta(Duration::from_secs(60), 0.25),
-            Some(Duration::from_secs(180))
+            e.eta(secs(60)),
+            Eta::Unknown,
+            "waited far longer than the estimate"
         );
-        assert_eq!(eta(Duration::from_secs(60), 0.0), None);
-        assert_eq!(format_duration(Duration::from_secs(3725)), "1h02m");
-        assert_eq!(format_duration(Duration::from_secs(75)), "1m15s");
+        for (k, i) in (71..=75).enumerate() {
+            e.observe(secs(14 + 30 * (k as u64 + 1)), i, 100);
+        }
+        assert_eq!(e.eta(secs(165)), Eta::Unknown, "recent rate 10x slower");
+        // A new counter (the next ninja run) starts over.
+        e.observe(secs(200), 1, 50);
+        assert_eq!(e.eta(secs(200)), Eta::Unknown);
+        assert_eq!(Eta::Unknown.to_string(), "eta unknown");
+        assert_eq!(Eta::Left(secs(75)).to_string(), "about 1m15s left");
     }
 
     #[derive(Clone, Default)]
@@ -296,7 +423,7 @@ mod tests {
         let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
         let text: String = text
             .lines()
-            .map(|l| l.split(", about").next().unwrap().to_string() + "\n")
+            .map(|l| l.split(", ").next().unwrap().to_string() + "\n")
             .collect();
         insta::assert_snapshot!(text, @r"
         torch: step 1/2: wheel

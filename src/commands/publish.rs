@@ -8,14 +8,13 @@ use super::{caller_env, Session};
 use crate::cli::{GlobalArgs, PublishArgs};
 use crate::envvars::{JETFORGE_INDEX_PASSWORD, JETFORGE_INDEX_TOKEN, JETFORGE_INDEX_USER};
 use crate::net::index::{simple_url, Credentials, IndexClient};
-use crate::net::FetchOptions;
 use crate::redact::redact;
 use crate::wheelhouse::publish::{self, Action, IndexDestination, Published};
 use crate::wheelhouse::store::Wheelhouse;
 
 pub fn run(g: &GlobalArgs, a: &PublishArgs) -> Result<()> {
     let s = Session::load(g)?;
-    let wh = Wheelhouse::open(a.wheelhouse.as_deref().unwrap_or(&s.wheelhouse))?;
+    let wh = Wheelhouse::open(&s.wheelhouse)?;
     let mut print = |p: &Published| println!("{}: {}", p.file, p.action);
     let (results, dest) = match &a.dir {
         Some(dir) => (
@@ -24,7 +23,7 @@ pub fn run(g: &GlobalArgs, a: &PublishArgs) -> Result<()> {
         ),
         None => {
             let dest = destination(&s, a)?;
-            let client = IndexClient::new(&s.policy, FetchOptions::from_env());
+            let client = IndexClient::new(&s.policy, s.policy.fetch.clone());
             (
                 publish::publish_index(&wh, &client, &dest, &mut print)?,
                 redact(&dest.upload_url),

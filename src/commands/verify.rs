@@ -74,7 +74,7 @@ pub fn run(g: &GlobalArgs, a: &VerifyArgs) -> Result<()> {
                 reason: "the recipe has no [verify]".into(),
             },
             Some(v) => {
-                let env = verify_venv::with_package(&base_env, &r.name, &r.version);
+                let env = verify_venv::with_package(&base_env, &r.name, &r.version.to_string());
                 let mut log = String::new();
                 let outcome = verify::run_snippet(&python, v, &env, gpu_visible, &mut log)?;
                 verify_venv::write_log(&session.layout.log_dir(&r.name).join("verify.log"), &log)?;
@@ -83,7 +83,7 @@ pub fn run(g: &GlobalArgs, a: &VerifyArgs) -> Result<()> {
         };
         results.push(Row {
             package: r.name.clone(),
-            version: r.version.clone(),
+            version: r.version.to_string(),
             outcome,
         });
     }
@@ -131,7 +131,7 @@ fn user_env(s: &Session, venv: &Path) -> Vec<(String, String)> {
 /// `--system-site-packages`), else with the target's Python, seeing system site-packages when
 /// the build venv does.
 fn sync_verify_venv(s: &Session, recipes: &[&Recipe]) -> Result<PathBuf> {
-    let wheelhouse = Wheelhouse::open(s.wheelhouse_dir())?;
+    let wheelhouse = Wheelhouse::open(&s.wheelhouse)?;
     let entries = wheelhouse.entries()?;
     let mut wheels = Vec::new();
     let mut missing = Vec::new();

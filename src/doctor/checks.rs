@@ -254,6 +254,28 @@ pub fn tools(i: &Inputs) -> Section {
         .tools
         .iter()
         .map(|t| {
+            if let Some(chosen) = &t.chosen {
+                return match &t.path {
+                    Some(p) => {
+                        let version = t
+                            .version
+                            .as_deref()
+                            .map(|v| format!(": {v}"))
+                            .unwrap_or_default();
+                        Check::new(
+                            t.name.clone(),
+                            Level::Ok,
+                            format!("{chosen}: {}{version}", p.display()),
+                        )
+                    }
+                    None => Check::new(
+                        t.name.clone(),
+                        native_blocker(i),
+                        format!("{chosen}, but that compiler is not found"),
+                    )
+                    .fix("point the variable at an installed compiler, or unset it to use gcc/g++"),
+                };
+            }
             let Some(path) = &t.path else {
                 let (level, why) = match t.name.as_str() {
                     "gcc" | "g++" => (native_blocker(i), "every native extension needs it"),
@@ -282,6 +304,17 @@ pub fn tools(i: &Inputs) -> Section {
 }
 
 pub fn libraries(i: &Inputs) -> Section {
+    // cuDNN, cuSPARSELt and NCCL matter only to torch's own build.
+    if !i.builds_torch() {
+        return section(
+            "CUDA libraries",
+            vec![Check::new(
+                "cuDNN etc.",
+                Level::Info,
+                "not checked: the selection does not build torch",
+            )],
+        );
+    }
     let jetson = i.facts.jetson.is_some();
     let checks = i
         .probes
@@ -317,7 +350,25 @@ pub fn libraries(i: &Inputs) -> Section {
 }
 
 pub fn disk(i: &Inputs) -> Section {
-    let need: f64 = i.set.recipes.iter().filter_map(|r| r.disk_gib).sum();
+    let sizes: Vec<f64> = i.set.recipes.iter().filter_map(|r| r.disk_gib).collect();
+    // Without any `disk_gib` the need is unknown, not zero: free space is shown, never judged.
+    if sizes.is_empty() {
+        let unknown = "the build needs an unknown amount (set [package] disk_gib)";
+        let check = match &i.probes.disk {
+            Some(d) => Check::new(
+                "work dir",
+                Level::Info,
+                format!(
+                    "{:.1} GiB free in {}; {unknown}",
+                    d.free_bytes as f64 / GIB,
+                    d.path.display()
+                ),
+            ),
+            None => Check::new("work dir", Level::Info, unknown),
+        };
+        return section("Disk", vec![check]);
+    }
+    let need: f64 = sizes.iter().sum();
     let check = match &i.probes.disk {
         None if !i.probes.live => Check::new(
             "work dir",

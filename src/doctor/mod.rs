@@ -10,6 +10,7 @@
 //! section (cross toolchains, say) is one more entry there.
 
 mod checks;
+pub mod compiler;
 pub mod cuda_probe;
 mod gpu;
 pub mod probe;
@@ -99,6 +100,14 @@ impl Inputs<'_> {
         self.target.arch == self.facts.arch
     }
 
+    /// The selection builds torch (a recipe whose wheel is `torch`).
+    pub fn builds_torch(&self) -> bool {
+        self.set
+            .recipes
+            .iter()
+            .any(|r| r.distributions().iter().any(|d| d == "torch"))
+    }
+
     /// The target needs CUDA kernels compiled.
     pub fn needs_cuda(&self) -> bool {
         !self.target.cuda_arch_list.is_empty()
@@ -138,6 +147,22 @@ pub struct Summary {
 }
 
 impl Report {
+    /// Appends a section gathered outside [`SECTIONS`] (one that needs the configuration, such
+    /// as the compiler cache), counting its findings in the summary.
+    pub fn add_section(&mut self, section: Section) {
+        for c in &section.checks {
+            match c.level {
+                Level::Blocker => {
+                    self.summary.blockers += 1;
+                    self.summary.blocking.push(c.name.clone());
+                }
+                Level::Warn => self.summary.warnings += 1,
+                _ => {}
+            }
+        }
+        self.sections.push(section);
+    }
+
     pub fn has_blockers(&self) -> bool {
         self.summary.blockers > 0
     }

@@ -31,6 +31,9 @@ pub const LIBRARIES: &[(&str, &str)] = &[
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Tool {
     pub name: String,
+    /// The user's choice this tool stands for (`$CC=clang` for gcc), when set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chosen: Option<String>,
     pub path: Option<PathBuf>,
     /// The first line of `--version`; None under a fake root or when it failed.
     pub version: Option<String>,
@@ -145,6 +148,7 @@ impl Probes {
         target: &Target,
         work_dir: &Path,
         cuda_probe: &CudaProbeCommand,
+        compilers: &Compilers,
     ) -> Self {
         let live = root == Path::new("/");
         let cuda_home = facts
@@ -154,7 +158,14 @@ impl Probes {
         let (python_include, python_h) = python_headers(root, live, facts);
         Self {
             live,
-            tools: TOOLS.iter().map(|t| tool(root, live, t)).collect(),
+            tools: TOOLS
+                .iter()
+                .map(|t| match (*t, &compilers.cc, &compilers.cxx) {
+                    ("gcc", Some(cc), _) => chosen_tool(root, live, t, "CC", cc),
+                    ("g++", _, Some(cxx)) => chosen_tool(root, live, t, "CXX", cxx),
+                    _ => tool(root, live, t),
+                })
+                .collect(),
             nvcc: nvcc(root, live, &cuda_home),
             python_include,
             python_h,
@@ -176,6 +187,38 @@ fn host_path(root: &Path, p: impl AsRef<Path>) -> PathBuf {
     root.join(p.strip_prefix("/").unwrap_or(p))
 }
 
+/// The caller's `$CC` and `$CXX` (set and not empty): builds use them instead of gcc and g++.
+#[derive(Debug, Clone, Default)]
+pub struct Compilers {
+    pub cc: Option<String>,
+    pub cxx: Option<String>,
+}
+
+/// The compiler `$VAR` names (its first word, as make and setuptools run it), found on PATH
+/// or, under a fake root, below it.
+fn chosen_tool(root: &Path, live: bool, name: &str, var: &str, value: &str) -> Tool {
+    let program = value.split_whitespace().next().unwrap_or(value);
+    let found = if Path::new(program).is_absolute() {
+        host_path(root, program)
+            .exists()
+            .then(|| PathBuf::from(program))
+    } else if live {
+        which::which(program).ok()
+    } else {
+        tool(root, live, program).path
+    };
+    let version = match (&found, live) {
+        (Some(p), true) => version_line(p),
+        _ => None,
+    };
+    Tool {
+        name: name.to_string(),
+        chosen: Some(format!("${var}={value}")),
+        path: found,
+        version,
+    }
+}
+
 fn tool(root: &Path, live: bool, name: &str) -> Tool {
     if !live {
         let path = ["usr/bin", "usr/local/bin"]
@@ -184,6 +227,7 @@ fn tool(root: &Path, live: bool, name: &str) -> Tool {
             .find(|p| host_path(root, p).exists());
         return Tool {
             name: name.to_string(),
+            chosen: None,
             path,
             version: None,
         };
@@ -192,6 +236,7 @@ fn tool(root: &Path, live: bool, name: &str) -> Tool {
     let version = path.as_deref().and_then(version_line);
     Tool {
         name: name.to_string(),
+        chosen: None,
         path,
         version,
     }
@@ -229,6 +274,7 @@ fn nvcc(root: &Path, live: bool, cuda_home: &Path) -> Tool {
     };
     Tool {
         name: "nvcc".into(),
+        chosen: None,
         path,
         version,
     }

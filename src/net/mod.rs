@@ -14,6 +14,10 @@ pub trait UrlPolicy: Send + Sync {
     fn proxy_for(&self, url: &str) -> Option<String>;
     /// True when nothing may be fetched from the network.
     fn offline(&self) -> bool;
+    /// CA bundle, tries and backoff for downloads (default: from the environment).
+    fn fetch_options(&self) -> FetchOptions {
+        FetchOptions::from_env()
+    }
 }
 
 /// No proxy, no mirrors, online: for tests and local sources.

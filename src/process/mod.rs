@@ -5,6 +5,7 @@
 
 pub mod interrupt;
 pub mod runner;
+pub mod sampler;
 
 /// Single-quotes a value for POSIX shells; `'` becomes `'\''`.
 pub fn shell_quote(v: &str) -> String {

@@ -106,6 +106,8 @@ pub struct StepOutcome {
     /// The step or a compiler under it was killed for memory (SIGKILL, 137, or a log marker).
     pub oom: bool,
     pub duration: Duration,
+    /// Memory and CPU the step used (see `sampler`).
+    pub usage: super::sampler::Usage,
 }
 
 impl StepOutcome {
@@ -151,6 +153,7 @@ pub fn run_observed(
     let argv = cmd.argv();
     let start = Instant::now();
     let (read_end, write_end) = pipe().context("failed to create a pipe for the step's output")?;
+    let cgroup = super::sampler::StepCgroup::create();
     let child = {
         let mut c = Command::new(&argv[0]);
         c.args(&argv[1..])
@@ -167,12 +170,16 @@ pub fn run_observed(
             // Its own process group, so an interrupt can stop the step and everything it
             // started (see `interrupt`), and a terminal's Ctrl-C reaches it only through us.
             .process_group(0);
+        if let Some(cg) = &cgroup {
+            join_cgroup_on_exec(&mut c, &cg.procs());
+        }
         // `c` goes out of scope here and closes our copies of the write end: the pipe ends
         // when the step's processes are gone.
         c.spawn()
             .with_context(|| format!("failed to start `{}` in `{}`", argv[0], cmd.cwd.display()))?
     };
     let mut group = Group::new(child)?;
+    let sampler = super::sampler::Sampler::start(group.pid);
     on_start(group.pid)?;
     let mut out = File::from(read_end);
     let mut tail = VecDeque::with_capacity(TAIL_LINES);
@@ -245,12 +252,35 @@ pub fn run_observed(
         .with_context(|| format!("failed to wait for step `{}`", cmd.name))?;
     let status = status_of(&status);
     oom |= matches!(status, Status::Signal(9) | Status::Exit(137));
+    let usage = sampler.finish(cgroup.as_ref());
+    oom |= usage.oom_kills.is_some_and(|n| n > 0);
     Ok(StepOutcome {
         status,
         tail: tail.into(),
         oom,
         duration: start.elapsed(),
+        usage,
     })
+}
+
+/// Makes the child join the step's cgroup before it runs anything, so everything it starts is
+/// counted. A failure leaves it where it was: measuring is never worth failing a build for.
+fn join_cgroup_on_exec(c: &mut Command, procs: &Path) {
+    let Ok(path) = std::ffi::CString::new(procs.as_os_str().as_encoded_bytes()) else {
+        return;
+    };
+    // SAFETY: between fork and exec the closure only calls open/write/close (async-signal-safe)
+    // on memory allocated before the fork.
+    unsafe {
+        c.pre_exec(move || {
+            let fd = libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+            if fd >= 0 {
+                libc::write(fd, b"0".as_ptr().cast(), 1);
+                libc::close(fd);
+            }
+            Ok(())
+        });
+    }
 }
 
 /// A pipe whose ends are closed on exec, so no other child inherits them.
@@ -646,6 +676,18 @@ mod tests {
         let replay = write_replay(&s, "export A=1\n").unwrap();
         assert_eq!(mode(&replay), 0o700);
         assert_eq!(mode(&replay.with_file_name("build_env.sh")), 0o600);
+    }
+
+    #[test]
+    fn a_step_is_measured_while_it_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = "python3 -c 'b = bytearray(64 << 20); import time; time.sleep(0.6)'";
+        let out = run(&step(dir.path(), Program::Script(s.into())), &mut |_| {}).unwrap();
+        assert!(out.success());
+        let u = &out.usage;
+        assert!(u.samples >= 2, "{u:?}");
+        assert!(u.peak() >= 64 << 20, "{u:?}");
+        assert!(u.cpu_secs > 0.0, "{u:?}");
     }
 
     #[test]

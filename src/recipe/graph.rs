@@ -136,7 +136,7 @@ mod tests {
     fn r(name: &str, deps: &[&str]) -> Recipe {
         Recipe {
             name: name.into(),
-            version: "1".into(),
+            version: "1".parse().unwrap(),
             description: None,
             disk_gib: None,
             file: format!("{name}.toml"),

@@ -25,7 +25,7 @@ use crate::repo_url::repo_key;
 
 /// Files at the root or in a set directory that are not recipes.
 const NOT_RECIPES: &[&str] = &["set.toml", "targets.toml", "jetforge.toml"];
-const DEFAULT_VERIFY_TIMEOUT_SECS: u64 = 300;
+pub(crate) const DEFAULT_VERIFY_TIMEOUT_SECS: u64 = 300;
 
 /// All sets found in a recipe tree.
 #[derive(Debug, Clone)]
@@ -202,16 +202,21 @@ fn load_recipe(
             .with_hint("use letters, digits, `-`, `_` and `.`, starting with a letter or digit"),
         );
     }
-    let version = raw.package.version.get_ref().clone();
-    if let Err(e) = version.parse::<pep440_rs::Version>() {
-        diags.push(
-            cx.at(
-                raw.package.version.span(),
-                format!("`{version}` is not a PEP 440 version: {e}"),
-            )
-            .with_hint("write the version the wheel must carry, e.g. `2.9.0`"),
-        );
-    }
+    let version_text = raw.package.version.get_ref();
+    // A version that does not parse is reported; the placeholder never leaves this function.
+    let version = match version_text.parse::<pep440_rs::Version>() {
+        Ok(v) => v,
+        Err(e) => {
+            diags.push(
+                cx.at(
+                    raw.package.version.span(),
+                    format!("`{version_text}` is not a PEP 440 version: {e}"),
+                )
+                .with_hint("write the version the wheel must carry, e.g. `2.9.0`"),
+            );
+            pep440_rs::Version::new([0])
+        }
+    };
     if let Some(d) = &raw.package.disk_gib {
         let gib = *d.get_ref();
         if !(gib.is_finite() && gib >= 0.0) {
@@ -969,23 +974,40 @@ fn check_template_refs(cx: &Cx, raw: &RecipeFile, diags: &mut Diagnostics) {
         .iter()
         .map(|r| r.name.get_ref().as_str())
         .collect();
+    // A file that uses `${{ }}` nowhere was written for the old `{name}` syntax; in a file that
+    // does, `{name}` is the user's own text (a Python f-string, say) and is left alone.
+    let old_file = !cx.text.contains(template::OPEN);
     for (s, span) in templated(raw) {
+        if old_file {
+            for (range, new) in template::old_syntax(s) {
+                let old = &s[range.clone()];
+                let nth = s[..range.start].matches(old).count();
+                diags.push(
+                    cx.at(
+                        locate_nth(cx.text, &span, old, nth),
+                        format!("write `{new}` instead of `{old}`"),
+                    )
+                    .with_hint(
+                        "templates are written `${{ name }}` now; `{name}` is left as it stands, \
+                         so Python f-strings and shell or CMake `${X}` pass through untouched",
+                    ),
+                );
+            }
+        }
         if let Some(msg) = Template::block_error(s) {
-            let at = locate(cx.text, &span, "{");
+            let at = locate(cx.text, &span, template::OPEN);
             diags.push(cx.at(at, msg).with_hint(
-                "write `{per_arch}…{each_arch_nodot}…{end_per_arch}`: the body is repeated once per target CUDA arch",
+                "write `${{ for each_arch in cuda_archs }}…${{ each_arch_nodot }}…${{ endfor }}`: the body is repeated once per target CUDA arch",
             ));
         }
         for r in Template::parse(s).1 {
             let shown = template::display_var(&r.name, r.arg.as_deref());
-            let at = locate(cx.text, &span, &shown);
+            let at = locate(cx.text, &span, &s[r.range.clone()]);
             if !template::is_known(&r.name, r.arg.as_deref()) {
+                let written = &s[r.range.clone()];
                 diags.push(
-                    cx.at(at, format!("unknown template variable `{shown}`"))
-                        .with_hint(format!(
-                            "known variables: {}; write `{{{{` for a literal brace",
-                            template::known_list()
-                        )),
+                    cx.at(at, format!("unknown template variable `{written}`"))
+                        .with_hint(format!("known variables: {}", template::known_list())),
                 );
                 continue;
             }
@@ -1014,7 +1036,7 @@ fn check_template_refs(cx: &Cx, raw: &RecipeFile, diags: &mut Diagnostics) {
     }
 }
 
-/// The recipes a recipe's templates name with `{tree_dir:NAME}`.
+/// The recipes a recipe's templates name with `${{ tree_dir:NAME }}`.
 fn tree_dir_args(r: &Recipe) -> BTreeSet<String> {
     let mut templates: Vec<&Template> = r.env.iter().map(|(_, t)| t).collect();
     templates.extend(r.edits.iter().map(|e| &e.replace));
@@ -1035,9 +1057,14 @@ fn tree_dir_args(r: &Recipe) -> BTreeSet<String> {
 
 /// The byte range of `needle` inside the value at `span` (falls back to the whole value).
 fn locate(text: &str, span: &Range<usize>, needle: &str) -> Range<usize> {
+    locate_nth(text, span, needle, 0)
+}
+
+/// The byte range of the `nth` (from 0) `needle` inside the value at `span`.
+fn locate_nth(text: &str, span: &Range<usize>, needle: &str, nth: usize) -> Range<usize> {
     text.get(span.clone())
-        .and_then(|v| v.find(needle))
-        .map_or(span.clone(), |i| {
+        .and_then(|v| v.match_indices(needle).nth(nth))
+        .map_or(span.clone(), |(i, _)| {
             span.start + i..span.start + i + needle.len()
         })
 }
@@ -1120,16 +1147,21 @@ fn check_set(
                 .get(d.as_str())
                 .is_some_and(|dep| dep.output != OutputKind::Tree)
             {
-                let shown = format!("{{tree_dir:{d}}}");
+                let shown = template::display_var("tree_dir", Some(&d));
+                let at = r.text.find(&format!("tree_dir:{d}")).map_or(0..0, |i| {
+                    let start = r.text[..i].rfind(template::OPEN).unwrap_or(i);
+                    let end = r.text[i..].find(template::CLOSE).map_or(i, |e| i + e + 2);
+                    start..end
+                });
                 diags.push(
                     Diagnostic::at(
                         &r.file,
                         &r.text,
-                        r.text.find(&shown).map_or(0..0, |i| i..i + shown.len()),
+                        at,
                         format!("`{shown}` names `{d}`, whose output is not a tree"),
                     )
                     .with_hint(format!(
-                        "give `{d}` [output] kind = \"tree\" (its steps install into {{out}}), or use {{source_dir:{d}}}"
+                        "give `{d}` [output] kind = \"tree\" (its steps install into ${{{{ out }}}}), or use ${{{{ source_dir:{d} }}}}"
                     )),
                 );
             }

@@ -6,6 +6,7 @@
 
 pub mod graph;
 pub mod load;
+pub mod scaffold;
 pub mod schema;
 pub mod template;
 pub mod tree;
@@ -19,7 +20,8 @@ use template::Template;
 #[derive(Debug, Clone)]
 pub struct Recipe {
     pub name: String,
-    pub version: String,
+    /// Parsed once, when the recipe is loaded (shown in its PEP 440 normal form).
+    pub version: pep440_rs::Version,
     pub description: Option<String>,
     pub disk_gib: Option<f64>,
     /// Path as shown to the user.
@@ -155,6 +157,33 @@ pub struct Patch {
     pub directory: Option<String>,
 }
 
+impl Patch {
+    /// The patch's header line: the first non-empty line of its description (the text before
+    /// the first file header), or the `Subject:` of a `git format-patch` mail without its
+    /// `[PATCH]` tag. None when the patch has no description.
+    pub fn header(&self) -> Option<String> {
+        let text = String::from_utf8_lossy(&self.bytes);
+        let description = text
+            .lines()
+            .take_while(|l| !l.starts_with("diff --git ") && !l.starts_with("--- "));
+        let mut first = None;
+        for line in description {
+            if let Some(subject) = line.strip_prefix("Subject: ") {
+                let subject = match subject.strip_prefix('[') {
+                    Some(tagged) => tagged.split_once("] ").map_or(subject, |(_, s)| s),
+                    None => subject,
+                };
+                return Some(subject.trim().to_string());
+            }
+            let line = line.trim();
+            if first.is_none() && !line.is_empty() && !line.starts_with("From ") {
+                first = Some(line.to_string());
+            }
+        }
+        first
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Edit {
     pub file: String,
@@ -210,8 +239,8 @@ pub enum OutputKind {
     Wheel,
     /// A prepared source tree consumed by another recipe; nothing is built.
     Source,
-    /// A directory tree the steps install into `{out}` (e.g. an LLVM install prefix); no wheel.
-    /// Recipes that depend on it read it through `{tree_dir:NAME}`.
+    /// A directory tree the steps install into `${{ out }}` (e.g. an LLVM install prefix); no wheel.
+    /// Recipes that depend on it read it through `${{ tree_dir:NAME }}`.
     Tree,
 }
 

@@ -1,18 +1,21 @@
-//! Template strings in recipes: `{version}`, `{jobs}`, `{source_dir:vllm-flash-attn}`, …
+//! Template strings in recipes: `${{ version }}`, `${{ jobs }}`, `${{ source_dir:vllm-flash-attn }}`, …
 //!
-//! A placeholder is `{name}` or `{name:arg}` where `name` is lower-case `[a-z][a-z0-9_]*`.
-//! Anything else in braces is literal text, so shell (`${VAR}`, `{a,b}`) and `find -exec {}`
-//! pass through untouched; `{{` and `}}` write a literal brace. A `{` right after `$` is always
-//! literal. Unknown names are rejected when the recipe is loaded, not when it is built.
+//! A placeholder is `${{ name }}` or `${{ name:arg }}` (spaces inside the braces optional) where
+//! `name` is lower-case `[a-z][a-z0-9_]*`, the syntax rattler-build uses. Nothing else is
+//! touched: `{x}`, `{{x}}`, Python f-strings, shell and CMake `${X}`, `{a,b}` and `find -exec {}`
+//! are written exactly as they stand, so a template can never silently change code. Unknown
+//! names, and a `${{` without its `}}`, are rejected when the recipe is loaded.
 //!
-//! Per-arch repetition: `{per_arch}BODY{end_per_arch}` writes BODY once for every target CUDA
-//! arch (`--cuda-arch 8.7,9.0` → twice), with `{each_arch}` (`8.7`) and `{each_arch_nodot}`
-//! (`87`) set to that arch. The copies are joined with nothing in between, so BODY carries its
-//! own separator: a trailing space for a flag list (`{per_arch}-gencode
-//! arch=compute_{each_arch_nodot},code=sm_{each_arch_nodot} {end_per_arch}`), a trailing newline
-//! and indentation for Python lines (`{per_arch}    cc_flag.append("…{each_arch_nodot}")\n{end_per_arch}`).
-//! A target without CUDA archs writes BODY zero times. Blocks do not nest; `{each_arch…}` outside
-//! a block, and an unbalanced marker, are load errors.
+//! Per-arch repetition: `${{ for each_arch in cuda_archs }}BODY${{ endfor }}` writes BODY once for
+//! every target CUDA arch (`--cuda-arch 8.7,9.0` → twice), with `${{ each_arch }}` (`8.7`) and
+//! `${{ each_arch_nodot }}` (`87`) set to that arch. The copies are joined with nothing in
+//! between, so BODY carries its own separator: a trailing space for a flag list, a trailing
+//! newline and indentation for Python lines. A target without CUDA archs writes BODY zero
+//! times. Loops do not nest; `${{ each_arch… }}` outside a loop, and an unbalanced marker, are
+//! load errors.
+//!
+//! The syntax before this one was `{name}`; [`old_syntax`] finds such placeholders so that
+//! `check` can say the exact rewrite.
 
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -45,27 +48,35 @@ pub const VARIABLES: &[(&str, &str)] = &[
     ("target", "the target profile's name"),
     ("work_dir", "this recipe's work directory"),
     (
-        "per_arch",
-        "starts a block written once per target CUDA arch (ends at `{end_per_arch}`)",
+        PER_ARCH,
+        "starts a loop written once per target CUDA arch (ends at `${{ endfor }}`)",
     ),
-    ("end_per_arch", "ends a `{per_arch}` block"),
+    (
+        END_PER_ARCH,
+        "ends a `${{ for each_arch in cuda_archs }}` loop",
+    ),
     (
         "each_arch",
-        "inside `{per_arch}`: the arch of this copy (e.g. `8.7`)",
+        "inside the loop: the arch of this copy (e.g. `8.7`)",
     ),
     (
         "each_arch_nodot",
-        "inside `{per_arch}`: the arch of this copy without the dot (e.g. `87`)",
+        "inside the loop: the arch of this copy without the dot (e.g. `87`)",
     ),
 ];
 
-/// The block markers and the variables only a block defines.
-pub const PER_ARCH: &str = "per_arch";
-pub const END_PER_ARCH: &str = "end_per_arch";
+/// How a placeholder opens and closes.
+pub const OPEN: &str = "${{";
+pub const CLOSE: &str = "}}";
+
+/// The loop markers (whitespace inside is normalised to one space) and the variables only a
+/// loop defines.
+pub const PER_ARCH: &str = "for each_arch in cuda_archs";
+pub const END_PER_ARCH: &str = "endfor";
 const EACH_ARCH: &str = "each_arch";
 const EACH_ARCH_NODOT: &str = "each_arch_nodot";
 
-/// Variables that take an argument: `{source_dir:NAME}`, `{version:NAME}`, `{resource:NAME}`.
+/// Variables that take an argument: `${{ source_dir:NAME }}`, `${{ version:NAME }}`, `${{ resource:NAME }}`.
 pub const ARG_VARIABLES: &[(&str, &str)] = &[
     (
         "source_dir",
@@ -86,7 +97,7 @@ pub enum Piece {
         name: String,
         arg: Option<String>,
     },
-    /// `{per_arch}…{end_per_arch}`: written once per target CUDA arch.
+    /// `${{ for each_arch in cuda_archs }}…${{ endfor }}`: written once per target CUDA arch.
     PerArch(Vec<Piece>),
 }
 
@@ -109,42 +120,33 @@ impl Template {
     pub fn parse(raw: &str) -> (Self, Vec<VarRef>) {
         let mut pieces = Vec::new();
         let mut refs = Vec::new();
-        let mut text = String::new();
-        let bytes = raw.as_bytes();
-        let mut i = 0;
-        while i < raw.len() {
-            let c = bytes[i];
-            if c == b'{' && bytes.get(i + 1) == Some(&b'{') {
-                text.push('{');
-                i += 2;
-                continue;
+        let mut rest = raw;
+        let mut at = 0;
+        while let Some(open) = rest.find(OPEN) {
+            if open > 0 {
+                pieces.push(Piece::Text(rest[..open].to_string()));
             }
-            if c == b'}' && bytes.get(i + 1) == Some(&b'}') {
-                text.push('}');
-                i += 2;
-                continue;
-            }
-            if c == b'{' && (i == 0 || bytes[i - 1] != b'$') {
-                if let Some((name, arg, len)) = placeholder(&raw[i..]) {
-                    if !text.is_empty() {
-                        pieces.push(Piece::Text(std::mem::take(&mut text)));
-                    }
-                    refs.push(VarRef {
-                        name: name.clone(),
-                        arg: arg.clone(),
-                        range: i..i + len,
-                    });
-                    pieces.push(Piece::Var { name, arg });
-                    i += len;
-                    continue;
-                }
-            }
-            let ch = raw[i..].chars().next().unwrap();
-            text.push(ch);
-            i += ch.len_utf8();
+            let inner_start = open + OPEN.len();
+            // An unclosed `${{` runs to the end; its "name" is reported as unknown at load.
+            let (inner, len) = match rest[inner_start..].find(CLOSE) {
+                Some(close) => (
+                    &rest[inner_start..inner_start + close],
+                    close + OPEN.len() + CLOSE.len(),
+                ),
+                None => (&rest[inner_start..], rest.len() - open),
+            };
+            let (name, arg) = expression(inner);
+            refs.push(VarRef {
+                name: name.clone(),
+                arg: arg.clone(),
+                range: at + open..at + open + len,
+            });
+            pieces.push(Piece::Var { name, arg });
+            at += open + len;
+            rest = &rest[open + len..];
         }
-        if !text.is_empty() {
-            pieces.push(Piece::Text(text));
+        if !rest.is_empty() {
+            pieces.push(Piece::Text(rest.to_string()));
         }
         (
             Self {
@@ -155,32 +157,32 @@ impl Template {
         )
     }
 
-    /// What is wrong with the template's `{per_arch}` blocks, if anything: an unbalanced or
-    /// nested marker, or `{each_arch}`/`{each_arch_nodot}` outside a block.
+    /// What is wrong with the template's loops, if anything: an unbalanced or nested marker,
+    /// or `${{ each_arch }}`/`${{ each_arch_nodot }}` outside a loop.
     pub fn block_error(raw: &str) -> Option<String> {
+        let start = display_var(PER_ARCH, None);
+        let end = display_var(END_PER_ARCH, None);
         let mut inside = false;
         for r in Self::parse(raw).1 {
             match (r.name.as_str(), inside) {
                 (PER_ARCH, true) => {
-                    return Some(
-                        "`{per_arch}` inside a `{per_arch}` block (blocks do not nest)".into(),
-                    )
+                    return Some(format!("`{start}` inside a loop (loops do not nest)"))
                 }
                 (PER_ARCH, false) => inside = true,
                 (END_PER_ARCH, false) => {
-                    return Some("`{end_per_arch}` without a `{per_arch}` before it".into())
+                    return Some(format!("`{end}` without a `{start}` before it"))
                 }
                 (END_PER_ARCH, true) => inside = false,
                 (EACH_ARCH | EACH_ARCH_NODOT, false) => {
                     return Some(format!(
-                    "`{{{}}}` is only defined inside a `{{per_arch}}` … `{{end_per_arch}}` block",
-                    r.name
-                ))
+                        "`{}` is only defined inside a `{start}` … `{end}` loop",
+                        display_var(&r.name, None)
+                    ))
                 }
                 _ => {}
             }
         }
-        inside.then(|| "`{per_arch}` without an `{end_per_arch}` after it".into())
+        inside.then(|| format!("`{start}` without an `{end}` after it"))
     }
 
     /// Fills the template. Every name was checked at load time; a missing value here is a bug
@@ -231,7 +233,7 @@ fn render_pieces(pieces: &[Piece], vars: &Vars, out: &mut String) -> Result<(), 
     Ok(())
 }
 
-/// Turns `{per_arch}` … `{end_per_arch}` runs into [`Piece::PerArch`]. Unbalanced markers are
+/// Turns `${{ for each_arch in cuda_archs }}` … `${{ endfor }}` runs into [`Piece::PerArch`]. Unbalanced markers are
 /// left as they are (and reported at load time by [`Template::block_error`]).
 fn fold_blocks(pieces: Vec<Piece>) -> Vec<Piece> {
     let is = |p: &Piece, n: &str| matches!(p, Piece::Var { name, arg: None } if name == n);
@@ -252,29 +254,69 @@ fn fold_blocks(pieces: Vec<Piece>) -> Vec<Piece> {
 
 pub fn display_var(name: &str, arg: Option<&str>) -> String {
     match arg {
-        Some(a) => format!("{{{name}:{a}}}"),
-        None => format!("{{{name}}}"),
+        Some(a) => format!("{OPEN} {name}:{a} {CLOSE}"),
+        None => format!("{OPEN} {name} {CLOSE}"),
     }
 }
 
-/// Parses `{name}` or `{name:arg}` at the start of `s`; returns (name, arg, byte length).
-fn placeholder(s: &str) -> Option<(String, Option<String>, usize)> {
-    let close = s.find('}')?;
-    let inner = &s[1..close];
-    let (name, arg) = match inner.split_once(':') {
-        Some((n, a)) => (n, Some(a)),
-        None => (inner, None),
-    };
-    let name_ok = name.starts_with(|c: char| c.is_ascii_lowercase())
+/// Reads the inside of `${{ … }}`: a loop marker, `name` or `name:arg`. Anything else comes
+/// back whole as the name, which no variable has, so the load reports it as unknown.
+fn expression(inner: &str) -> (String, Option<String>) {
+    let words = inner.split_whitespace().collect::<Vec<_>>().join(" ");
+    if words == PER_ARCH || words == END_PER_ARCH {
+        return (words, None);
+    }
+    match words.split_once(':') {
+        Some((n, a)) if is_name(n) && is_arg(a) => (n.to_string(), Some(a.to_string())),
+        _ => (words, None),
+    }
+}
+
+fn is_name(name: &str) -> bool {
+    name.starts_with(|c: char| c.is_ascii_lowercase())
         && name
             .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-    let arg_ok = arg.is_none_or(|a| {
-        !a.is_empty()
-            && a.chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
-    });
-    (name_ok && arg_ok).then(|| (name.to_string(), arg.map(str::to_string), close + 1))
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+fn is_arg(arg: &str) -> bool {
+    !arg.is_empty()
+        && arg
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
+/// A placeholder in the syntax before `${{ }}` (`{cuda_arch_list}`, `{source_dir:NAME}`,
+/// `{per_arch}`): its byte range and the text to write instead. Only known variables count, so
+/// Python or f-string text such as `{_arch}` or `{x}` is never reported.
+pub fn old_syntax(raw: &str) -> Vec<(Range<usize>, String)> {
+    let bytes = raw.as_bytes();
+    let mut found = Vec::new();
+    let mut i = 0;
+    while let Some(off) = raw[i..].find('{') {
+        let open = i + off;
+        i = open + 1;
+        // `${X}` is shell or CMake; `{{x}}` was the old escape for a literal brace.
+        if (open > 0 && matches!(bytes[open - 1], b'$' | b'{'))
+            || bytes.get(open + 1) == Some(&b'{')
+        {
+            continue;
+        }
+        let Some(close) = raw[open..].find('}') else {
+            break;
+        };
+        let inner = &raw[open + 1..open + close];
+        let new = match inner.split_once(':') {
+            _ if inner == "per_arch" => display_var(PER_ARCH, None),
+            _ if inner == "end_per_arch" => display_var(END_PER_ARCH, None),
+            Some((n, a)) if is_arg(a) && is_known(n, Some(a)) => display_var(n, Some(a)),
+            None if is_known(inner, None) => display_var(inner, None),
+            _ => continue,
+        };
+        found.push((open..open + close + 1, new));
+        i = open + close + 1;
+    }
+    found
 }
 
 /// Checks a placeholder's name (and argument kind) against the known variables.
@@ -287,8 +329,15 @@ pub fn is_known(name: &str, arg: Option<&str>) -> bool {
 
 /// A one-line list of the variables, for hints.
 pub fn known_list() -> String {
-    let mut v: Vec<String> = VARIABLES.iter().map(|(n, _)| format!("{{{n}}}")).collect();
-    v.extend(ARG_VARIABLES.iter().map(|(n, _)| format!("{{{n}:NAME}}")));
+    let mut v: Vec<String> = VARIABLES
+        .iter()
+        .map(|(n, _)| display_var(n, None))
+        .collect();
+    v.extend(
+        ARG_VARIABLES
+            .iter()
+            .map(|(n, _)| display_var(n, Some("NAME"))),
+    );
     v.join(", ")
 }
 
@@ -332,28 +381,46 @@ mod tests {
 
     #[test]
     fn finds_placeholders_and_leaves_shell_alone() {
-        assert_eq!(names("pip wheel -w {out} ."), ["{out}"]);
-        assert_eq!(names("echo ${HOME} {a,b} {} {Not}"), Vec::<String>::new());
+        assert_eq!(names("pip wheel -w ${{ out }} ."), ["${{ out }}"]);
+        assert_eq!(names("pip wheel -w ${{out}} ."), ["${{ out }}"]);
         assert_eq!(
-            names("{source_dir:vllm-flash-attn}/csrc"),
-            ["{source_dir:vllm-flash-attn}"]
+            names("echo ${HOME} {a,b} {} {Not} {out} {{out}} f\"{arch}\""),
+            Vec::<String>::new()
         );
-        assert_eq!(names("{{version}}"), Vec::<String>::new());
+        assert_eq!(
+            names("${{ source_dir:vllm-flash-attn }}/csrc"),
+            ["${{ source_dir:vllm-flash-attn }}"]
+        );
     }
 
     #[test]
-    fn renders_values_and_escapes() {
-        let (t, _) = Template::parse("v={version} {{x}} ${Y} dep={version:torch}");
+    fn renders_values_and_leaves_other_braces_as_written() {
+        let (t, _) = Template::parse(
+            "v=${{ version }} {{x}} ${Y} {version} f\"arch=compute_{arch}\" dep=${{ version:torch }}",
+        );
         let mut vars = Vars::default();
         vars.set("version", "2.9.0")
+            .set("arch", "x86_64")
             .set_arg("version", "torch", "2.9.0");
-        assert_eq!(t.render(&vars).unwrap(), "v=2.9.0 {x} ${Y} dep=2.9.0");
+        assert_eq!(
+            t.render(&vars).unwrap(),
+            "v=2.9.0 {{x}} ${Y} {version} f\"arch=compute_{arch}\" dep=2.9.0"
+        );
+    }
+
+    #[test]
+    fn malformed_or_unclosed_placeholders_are_unknown() {
+        let (_, refs) = Template::parse("a ${{ jobs jobs }} b ${{ out");
+        assert_eq!(refs[0].name, "jobs jobs");
+        assert_eq!(refs[1].name, "out");
+        assert_eq!(refs[1].range, 21..28);
+        assert!(!is_known("jobs jobs", None));
     }
 
     #[test]
     fn missing_value_is_named() {
-        let (t, _) = Template::parse("{jobs}");
-        assert_eq!(t.render(&Vars::default()).unwrap_err(), "{jobs}");
+        let (t, _) = Template::parse("${{ jobs }}");
+        assert_eq!(t.render(&Vars::default()).unwrap_err(), "${{ jobs }}");
     }
 
     fn arch_vars(list: &str) -> Vars {
@@ -363,9 +430,9 @@ mod tests {
     }
 
     #[test]
-    fn per_arch_block_repeats_for_every_arch() {
+    fn per_arch_loop_repeats_for_every_arch() {
         let (t, _) = Template::parse(
-            "nvcc {per_arch}-gencode arch=compute_{each_arch_nodot},code=sm_{each_arch_nodot} {end_per_arch}-c",
+            "nvcc ${{ for each_arch in cuda_archs }}-gencode arch=compute_${{ each_arch_nodot }},code=sm_${{ each_arch_nodot }} ${{ endfor }}-c",
         );
         assert_eq!(
             t.render(&arch_vars("8.7;9.0")).unwrap(),
@@ -379,43 +446,60 @@ mod tests {
     }
 
     #[test]
-    fn per_arch_block_writes_python_lines() {
+    fn per_arch_loop_writes_python_lines() {
         let (t, _) = Template::parse(
-            "{per_arch}    cc_flag.append(\"-gencode\")\n    cc_flag.append(\"arch=compute_{each_arch_nodot},code=sm_{each_arch_nodot}\")  # {each_arch}\n{end_per_arch}",
+            "${{for  each_arch in cuda_archs}}    cc_flag.append(\"-gencode\")\n    cc_flag.append(f\"arch=compute_${{ each_arch_nodot }},code=sm_{x}\")  # ${{ each_arch }}\n${{ endfor }}",
         );
         assert_eq!(
             t.render(&arch_vars("8.7;9.0")).unwrap(),
-            "    cc_flag.append(\"-gencode\")\n    cc_flag.append(\"arch=compute_87,code=sm_87\")  # 8.7\n    \
-             cc_flag.append(\"-gencode\")\n    cc_flag.append(\"arch=compute_90,code=sm_90\")  # 9.0\n"
+            "    cc_flag.append(\"-gencode\")\n    cc_flag.append(f\"arch=compute_87,code=sm_{x}\")  # 8.7\n    \
+             cc_flag.append(\"-gencode\")\n    cc_flag.append(f\"arch=compute_90,code=sm_{x}\")  # 9.0\n"
         );
     }
 
     #[test]
-    fn per_arch_block_errors_are_named() {
-        assert_eq!(
-            Template::block_error("{per_arch}a{end_per_arch} {per_arch}b{end_per_arch}"),
-            None
-        );
-        assert!(Template::block_error("{per_arch}a")
+    fn per_arch_loop_errors_are_named() {
+        let (f, e) = ("${{ for each_arch in cuda_archs }}", "${{ endfor }}");
+        assert_eq!(Template::block_error(&format!("{f}a{e} {f}b{e}")), None);
+        assert!(Template::block_error(&format!("{f}a"))
             .unwrap()
-            .contains("without an `{end_per_arch}`"));
-        assert!(Template::block_error("a{end_per_arch}")
+            .contains("without an `${{ endfor }}`"));
+        assert!(Template::block_error(&format!("a{e}"))
             .unwrap()
-            .contains("without a `{per_arch}`"));
-        assert!(Template::block_error("{per_arch}{per_arch}{end_per_arch}")
+            .contains("without a `${{ for each_arch in cuda_archs }}`"));
+        assert!(Template::block_error(&format!("{f}{f}{e}"))
             .unwrap()
             .contains("nest"));
-        assert!(Template::block_error("sm_{each_arch_nodot}")
+        assert!(Template::block_error("sm_${{ each_arch_nodot }}")
             .unwrap()
             .contains("only defined inside"));
     }
 
     #[test]
     fn ranges_point_at_the_placeholder() {
-        let (_, refs) = Template::parse("a {jbos} b");
-        assert_eq!(refs[0].range, 2..8);
+        let (_, refs) = Template::parse("a ${{ jbos }} b");
+        assert_eq!(refs[0].range, 2..13);
         assert!(!is_known("jbos", None));
         assert!(is_known("source_dir", Some("x")));
         assert!(!is_known("jobs", Some("x")));
+    }
+
+    #[test]
+    fn old_syntax_names_the_rewrite_for_known_variables_only() {
+        let found = old_syntax(
+            "-w {out} {source_dir:torch} {_arch} {x} ${out} {{out}} {per_arch}{each_arch}{end_per_arch}",
+        );
+        let shown: Vec<(&str, &str)> = found.iter().map(|(r, n)| (&"-w {out} {source_dir:torch} {_arch} {x} ${out} {{out}} {per_arch}{each_arch}{end_per_arch}"[r.clone()], n.as_str())).collect();
+        assert_eq!(
+            shown,
+            [
+                ("{out}", "${{ out }}"),
+                ("{source_dir:torch}", "${{ source_dir:torch }}"),
+                ("{per_arch}", "${{ for each_arch in cuda_archs }}"),
+                ("{each_arch}", "${{ each_arch }}"),
+                ("{end_per_arch}", "${{ endfor }}"),
+            ]
+        );
+        assert!(old_syntax("${{ out }} f\"{_arch}\"").is_empty());
     }
 }

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::source::lock::DirLock;
@@ -77,12 +77,14 @@ fn read(path: &Path) -> Result<LockFile> {
     let file: LockFile = serde_json::from_str(&text)
         .with_context(|| format!("`{}` is not a valid first-use lock", path.display()))?;
     if file.format != FORMAT {
-        bail!(
-            "`{}` has format {}, this jetforge reads format {FORMAT}\n\
-             hint: use the jetforge that wrote it, or delete the file to record the digests anew",
-            path.display(),
-            file.format
-        );
+        return Err(crate::error::failure_hint(
+            format!(
+                "`{}` has format {}, this jetforge reads format {FORMAT}",
+                path.display(),
+                file.format
+            ),
+            "use the jetforge that wrote it, or delete the file to record the digests anew",
+        ));
     }
     Ok(file)
 }

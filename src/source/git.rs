@@ -31,7 +31,7 @@ use crate::source::lock::DirLock;
 pub const CACHE_DIR: &str = "git-v1";
 const REFSPECS: [&str; 2] = ["+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"];
 const TRIES: u32 = 3;
-const NETWORK_HINT: &str = "hint: check the URL and the network; behind a proxy, set `proxy` in \
+const NETWORK_HINT: &str = "check the URL and the network; behind a proxy, set `proxy` in \
 the config or `https_proxy`; for an air-gapped build, run `jetforge fetch` where the network works \
 and copy the cache";
 
@@ -171,6 +171,27 @@ impl<'a> MirrorCache<'a> {
         }
     }
 
+    /// The commit `tag` of `url` points at, after fetching the mirror (`jetforge new`, which
+    /// pins what it finds). Offline, only what the mirror already holds is read.
+    pub fn resolve_tag(&self, url: &str, tag: &str) -> Result<String> {
+        let fetch_url = self.policy.rewrite(url);
+        let mirror = self.root.join(mirror_name(&fetch_url));
+        let what = format!("the git mirror of `{}`", redact(&fetch_url));
+        let _lock = DirLock::acquire(&mirror, &what, &self.on_wait)?;
+        let repo = open_or_init_mirror(&mirror)?;
+        let local_mirror = fetch_url != url && is_local(&fetch_url);
+        if !self.policy.offline() || local_mirror {
+            self.fetch_mirror(&repo, &mirror, &fetch_url)?;
+        }
+        let reference = repo
+            .find_reference(&format!("refs/tags/{tag}"))
+            .map_err(|_| anyhow::anyhow!("`{}` has no tag `{tag}`", redact(url)))?;
+        let commit = reference
+            .peel_to_commit()
+            .with_context(|| format!("tag `{tag}` does not point at a commit"))?;
+        Ok(commit.id().to_string())
+    }
+
     /// `jetforge fetch` for one git source: the mirror of `url` at `commit`, and the mirrors of
     /// the selected submodules at the commits the tree records, each recursively. Returns the
     /// submodules, parents before their children.
@@ -219,16 +240,20 @@ impl<'a> MirrorCache<'a> {
                 .find(|o| !links.iter().any(|l| l.path == o.trim_end_matches('/')))
             {
                 let known: Vec<&str> = links.iter().map(|l| l.path.as_str()).collect();
-                bail!(
-                    "`{unknown}` in `submodules` is not a submodule of `{}` at {commit}\n\
-                     hint: its submodules are: {}",
-                    redact(super_url),
-                    if known.is_empty() {
-                        "(none)".to_string()
-                    } else {
-                        known.join(", ")
-                    }
-                );
+                return Err(crate::error::failure_hint(
+                    format!(
+                        "`{unknown}` in `submodules` is not a submodule of `{}` at {commit}",
+                        redact(super_url)
+                    ),
+                    format!(
+                        "its submodules are: {}",
+                        if known.is_empty() {
+                            "(none)".to_string()
+                        } else {
+                            known.join(", ")
+                        }
+                    ),
+                ));
             }
             links.retain(|l| wanted(&l.path));
         }
@@ -346,7 +371,8 @@ impl<'a> MirrorCache<'a> {
 
     fn fetch_mirror(&self, repo: &Repository, mirror: &Path, url: &str) -> Result<()> {
         let proxy = self.policy.proxy_for(url);
-        let transport = transport_for(url, proxy).map_err(|m| anyhow!(m))?;
+        let transport =
+            transport_for(url, proxy).map_err(|(m, h)| crate::error::failure_hint(m, h))?;
         let via = match &transport {
             Transport::Libgit2 { proxy: Some(p) } | Transport::GitCli { proxy: p } => {
                 format!(" through the proxy `{}`", redact(p))
@@ -357,7 +383,6 @@ impl<'a> MirrorCache<'a> {
             Transport::Libgit2 { proxy } => fetch_libgit2(repo, url, proxy.as_deref()),
             Transport::GitCli { proxy } => fetch_git_cli(mirror, url, proxy),
         })
-        // The cause goes before the hint: as a context, the hint would end up in the middle.
         .map_err(|e| {
             // git and libgit2 report a 407 as `could not read Username` or `http parser
             // error`: ask the proxy itself whether it takes the credentials.
@@ -377,15 +402,21 @@ impl<'a> MirrorCache<'a> {
                         "put them in the proxy URL (http://user:password@host:port)",
                     )
                 };
-                return anyhow!(
-                    "failed to fetch `{}`{via}: the proxy {what} (407)\nhint: {hint} (--proxy, \
-                     [network] proxy or https_proxy)",
-                    redact(url)
+                return crate::error::failure_hint(
+                    format!(
+                        "failed to fetch `{}`{via}: the proxy {what} (407)",
+                        redact(url)
+                    ),
+                    format!("{hint} (--proxy, [network] proxy or https_proxy)"),
                 );
             }
-            anyhow!(
-                "failed to fetch `{}`{via}: {e:#}\n{NETWORK_HINT}",
-                redact(url)
+            let hint = crate::error::hints(&e)
+                .into_iter()
+                .next()
+                .unwrap_or_else(|| NETWORK_HINT.to_string());
+            crate::error::failure_hint(
+                format!("failed to fetch `{}`{via}: {e:#}", redact(url)),
+                hint,
             )
         })
     }
@@ -488,40 +519,51 @@ fn pin_error(pin: Pin, url: &str, commit: &str, anchor: Anchor) -> anyhow::Error
         Anchor::Branch(b) => ("", b),
         Anchor::None => ("", ""),
     };
-    match pin {
-        Pin::NotOnBranch(head) => anyhow!(
-            "commit {commit} is not on branch `{branch}` of `{url}` (the branch head is {head})\n\
-             \x20 branch: {branch}\n  commit: {commit}\n    head: {head}\n\
-             hint: the recipe pins a commit that the branch does not contain; pin a commit of \
-             `{branch}` (`git log {branch}`), or name the branch that holds it"
+    let (message, hint) = match pin {
+        Pin::NotOnBranch(head) => (
+            format!(
+                "commit {commit} is not on branch `{branch}` of `{url}` (the branch head is {head})\n\
+                 \x20 branch: {branch}\n  commit: {commit}\n    head: {head}"
+            ),
+            format!(
+                "the recipe pins a commit that the branch does not contain; pin a commit of \
+                 `{branch}` (`git log {branch}`), or name the branch that holds it"
+            ),
         ),
-        Pin::NoBranch => anyhow!(
-            "branch `{branch}` is not in `{url}` (the recipe pins {commit} on it)\n\
-             hint: check the branch's spelling (`git ls-remote --heads {url}`)"
+        Pin::NoBranch => (
+            format!("branch `{branch}` is not in `{url}` (the recipe pins {commit} on it)"),
+            format!("check the branch's spelling (`git ls-remote --heads {url}`)"),
         ),
-        Pin::TagAt(actual) => anyhow!(
-            "tag `{tag}` of `{url}` points at {actual}, but the recipe pins {commit}\n\
-             expected: {commit}\n  actual: {actual}\n\
-             hint: the tag moved or the recipe is wrong; check the upstream release and update \
+        Pin::TagAt(actual) => (
+            format!(
+                "tag `{tag}` of `{url}` points at {actual}, but the recipe pins {commit}\n\
+                 expected: {commit}\n  actual: {actual}"
+            ),
+            "the tag moved or the recipe is wrong; check the upstream release and update \
              `commit` (or `tag`) in the recipe. jetforge never builds a commit the recipe did not pin"
+                .to_string(),
         ),
-        Pin::NoTag => anyhow!(
-            "tag `{tag}` is not in `{url}` (the recipe pins it at {commit})\n\
-             hint: check the tag's spelling, or drop `tag` and keep only `commit`"
+        Pin::NoTag => (
+            format!("tag `{tag}` is not in `{url}` (the recipe pins it at {commit})"),
+            "check the tag's spelling, or drop `tag` and keep only `commit`".to_string(),
         ),
-        Pin::NoCommit => anyhow!(
-            "commit {commit} is not in `{url}` after fetching all its branches and tags\n\
-             hint: the commit may have been force-pushed away or belong to another repository; \
-             pin a commit reachable from a branch or tag (`git ls-remote {url}`)"
+        Pin::NoCommit => (
+            format!("commit {commit} is not in `{url}` after fetching all its branches and tags"),
+            format!(
+                "the commit may have been force-pushed away or belong to another repository; \
+                 pin a commit reachable from a branch or tag (`git ls-remote {url}`)"
+            ),
         ),
-        Pin::Ok => anyhow!("internal error: pin reported as an error for {commit}"),
-    }
+        Pin::Ok => return anyhow!("internal error: pin reported as an error for {commit}"),
+    };
+    crate::error::failure_hint(message, hint)
 }
 
 /// libgit2 connects plain `http://` remotes directly even when given a proxy, so those go to the
 /// `git` command instead; ssh and `git://` cannot use an HTTP proxy at all. A configured proxy is
 /// never silently skipped. Local remotes never use one.
-fn transport_for(url: &str, proxy: Option<String>) -> Result<Transport, String> {
+/// The error is a message and its hint.
+fn transport_for(url: &str, proxy: Option<String>) -> Result<Transport, (String, &'static str)> {
     let scheme = url.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
     let Some(proxy) = proxy else {
         return Ok(Transport::Libgit2 { proxy: None });
@@ -531,11 +573,13 @@ fn transport_for(url: &str, proxy: Option<String>) -> Result<Transport, String> 
         Some("file") => Ok(Transport::Libgit2 { proxy: None }),
         Some("https") => Ok(Transport::Libgit2 { proxy: Some(proxy) }),
         Some("http") => Ok(Transport::GitCli { proxy }),
-        _ => Err(format!(
-            "`{}` cannot go through the proxy `{}`: only http(s) git URLs can\n\
-             hint: use the https:// URL of the repository, or a [mirrors] entry that rewrites it",
-            redact(url),
-            redact(&proxy)
+        _ => Err((
+            format!(
+                "`{}` cannot go through the proxy `{}`: only http(s) git URLs can",
+                redact(url),
+                redact(&proxy)
+            ),
+            "use the https:// URL of the repository, or a [mirrors] entry that rewrites it",
         )),
     }
 }
@@ -598,12 +642,12 @@ fn fetch_git_cli(mirror: &Path, url: &str, proxy: &str) -> Result<(), (bool, any
     let git = which::which("git").map_err(|_| {
         let msg = format!(
             "`{}` is a plain http:// URL and must go through the proxy `{}`: libgit2 cannot do \
-             that and the `git` command is not installed\n\
-             hint: install git, or use the https:// URL of the repository",
+             that and the `git` command is not installed",
             redact(url),
             redact(proxy)
         );
-        (false, anyhow!(msg))
+        let hint = "install git, or use the https:// URL of the repository";
+        (false, crate::error::failure_hint(msg, hint))
     })?;
     let output = Command::new(git)
         .arg("--git-dir")
@@ -844,7 +888,7 @@ mod tests {
             transport_for("http://h/x", None),
             Ok(Transport::Libgit2 { proxy: None })
         );
-        let err = transport_for("git@h:org/x", p()).unwrap_err();
+        let (err, _) = transport_for("git@h:org/x", p()).unwrap_err();
         assert!(
             err.contains("cannot go through the proxy `http://u:****@proxy:3128`"),
             "{err}"

@@ -21,11 +21,17 @@ pub struct DirLock {
 
 /// `try_acquire` found the lock held by someone else.
 #[derive(Debug, thiserror::Error)]
-#[error("the lock on {what} is held by {holder} (lock file `{}`)\nhint: wait for that jetforge to finish, or stop it", path.display())]
+#[error("the lock on {what} is held by {holder} (lock file `{}`)", path.display())]
 pub struct Busy {
     pub what: String,
     pub holder: String,
     pub path: PathBuf,
+}
+
+impl crate::error::Hint for Busy {
+    fn hint(&self) -> Option<String> {
+        Some("wait for that jetforge to finish, or stop it".into())
+    }
 }
 
 impl DirLock {
@@ -56,12 +62,11 @@ impl DirLock {
         let (mut file, path) = open_lock_file(dir)?;
         match FileExt::try_lock(&file) {
             Ok(()) => Self::held(file, path),
-            Err(TryLockError::WouldBlock) => Err(Busy {
+            Err(TryLockError::WouldBlock) => Err(crate::error::typed(Busy {
                 what: what.to_string(),
                 holder: holder(&mut file),
                 path,
-            }
-            .into()),
+            })),
             Err(TryLockError::Error(e)) => {
                 Err(e).with_context(|| format!("failed to lock `{}`", path.display()))
             }
@@ -134,7 +139,7 @@ mod tests {
         let dir = tmp.path().join("cache");
         let held = DirLock::try_acquire(&dir, "the git cache").unwrap();
         let err = DirLock::try_acquire(&dir, "the git cache").unwrap_err();
-        let busy = err.downcast_ref::<Busy>().expect("a Busy error");
+        let busy = crate::error::find::<Busy>(&err).expect("a Busy error");
         assert_eq!(busy.holder, format!("pid {}", std::process::id()));
         assert!(err
             .to_string()

@@ -37,7 +37,7 @@ pub fn fetch_all(
 ) -> Result<BTreeMap<String, Fetched>> {
     let mut out = BTreeMap::new();
     let mut missing = Vec::new();
-    let mut failed = Vec::new();
+    let mut failed = Failed::default();
     for r in recipes {
         reporter.phase(&r.name, "fetch");
         let problems = missing.len() + failed.len();
@@ -71,7 +71,10 @@ pub fn fetch_all(
                 Err(ResourceError::Offline { name, url, .. }) => {
                     missing.push(format!("{}: resource `{name}` {}", r.name, redact(&url)))
                 }
-                Err(e) => failed.push(format!("{}: {e}", r.name)),
+                Err(e) => {
+                    failed.hints.extend(crate::error::Hint::hint(&e));
+                    failed.lines.push(format!("{}: {e}", r.name));
+                }
             }
         }
         let summary = if missing.len() + failed.len() > problems {
@@ -94,8 +97,21 @@ pub fn fetch_all(
     Ok(out)
 }
 
+/// Failures folded into one error: a line per failure, and their hints (each said once).
+#[derive(Default)]
+struct Failed {
+    lines: Vec<String>,
+    hints: Vec<String>,
+}
+
+impl Failed {
+    fn len(&self) -> usize {
+        self.lines.len()
+    }
+}
+
 /// Sorts a git error: offline and missing from the cache, or a failure naming the recipe file.
-fn git_problem(r: &Recipe, e: anyhow::Error, missing: &mut Vec<String>, failed: &mut Vec<String>) {
+fn git_problem(r: &Recipe, e: anyhow::Error, missing: &mut Vec<String>, failed: &mut Failed) {
     match e.downcast_ref::<Missing>() {
         Some(m) => missing.push(format!(
             "{}: git {} at {}",
@@ -103,11 +119,14 @@ fn git_problem(r: &Recipe, e: anyhow::Error, missing: &mut Vec<String>, failed: 
             redact(&m.url),
             m.commit
         )),
-        None => failed.push(format!("{} ({}): {e:#}", r.name, r.file)),
+        None => {
+            failed.hints.extend(crate::error::hints(&e));
+            failed.lines.push(format!("{} ({}): {e:#}", r.name, r.file));
+        }
     }
 }
 
-fn report(missing: Vec<String>, failed: Vec<String>) -> Result<()> {
+fn report(missing: Vec<String>, failed: Failed) -> Result<()> {
     if !missing.is_empty() {
         let mut msg = format!(
             "offline: {} item(s) missing from the caches:",
@@ -116,24 +135,29 @@ fn report(missing: Vec<String>, failed: Vec<String>) -> Result<()> {
         for m in &missing {
             msg.push_str(&format!("\n  - {m}"));
         }
-        for f in &failed {
+        for f in &failed.lines {
             msg.push_str(&format!("\n  - {f}"));
         }
-        return Err(crate::error::failure_hint(
-            msg,
-            "run `jetforge fetch` where the network works, then copy the cache directory (see `jetforge plan`)",
-        ));
+        let mut hints = vec![
+            "run `jetforge fetch` where the network works, then copy the cache \
+                              directory (see `jetforge plan`)"
+                .to_string(),
+        ];
+        hints.extend(failed.hints);
+        return Err(crate::error::failure_hints(msg, hints));
     }
-    if !failed.is_empty() {
-        return Err(anyhow::anyhow!(
+    if !failed.lines.is_empty() {
+        let msg = format!(
             "failed to fetch {} source(s):\n{}",
             failed.len(),
             failed
+                .lines
                 .iter()
                 .map(|f| format!("  - {f}"))
                 .collect::<Vec<_>>()
                 .join("\n")
-        ));
+        );
+        return Err(crate::error::failure_hints(msg, failed.hints));
     }
     Ok(())
 }

@@ -66,6 +66,7 @@ pub fn prepare_all(cache: &MirrorCache, jobs: &[PrepareJob]) -> Result<Vec<Prepa
     }
     let mut plans = Vec::new();
     let mut failures = Vec::new();
+    let mut hints = Vec::new();
     for (job, patches) in jobs.iter().zip(&parsed) {
         // A local directory is its own pristine copy: planned against it, the work tree is
         // then written once, only where it differs (a no-op prepare writes nothing).
@@ -75,14 +76,20 @@ pub fn prepare_all(cache: &MirrorCache, jobs: &[PrepareJob]) -> Result<Vec<Prepa
         };
         match plan_parsed(job.recipe, &dir_reader(pristine), patches, &job.vars) {
             Ok(plan) => plans.push(plan),
-            Err(e) => failures.push(format!("{e:#}")),
+            Err(e) => {
+                hints.extend(crate::error::hints(&e));
+                failures.push(format!("{e:#}"));
+            }
         }
     }
     if !failures.is_empty() {
-        bail!(
-            "{}\nnothing was patched: every source tree is left pristine",
-            failures.join("\n\n")
-        );
+        return Err(crate::error::failure_hints(
+            format!(
+                "{}\nnothing was patched: every source tree is left pristine",
+                failures.join("\n\n")
+            ),
+            hints,
+        ));
     }
     for ((job, plan), p) in jobs.iter().zip(&plans).zip(&prepared) {
         if let Source::Path { dir } = &job.recipe.source {
@@ -342,14 +349,16 @@ fn plan_parsed(
             let rel = p.path_of(fp);
             let before = tree.get(&rel)?;
             let after = fp.apply(before.as_deref()).map_err(|e| {
-                anyhow!(
-                    "recipe `{}`: the patch `{}` does not apply to `{}`\n{}\nhint: the patch was \
-                     written for another version of the source; regenerate it against the pinned \
-                     commit (and check `strip`/`directory`)",
-                    recipe.name,
-                    p.patch.display,
-                    rel.display(),
-                    e.to_string().trim_end()
+                crate::error::failure_hint(
+                    format!(
+                        "recipe `{}`: the patch `{}` does not apply to `{}`\n{}",
+                        recipe.name,
+                        p.patch.display,
+                        rel.display(),
+                        e.to_string().trim_end()
+                    ),
+                    "the patch was written for another version of the source; regenerate it \
+                     against the pinned commit (and check `strip`/`directory`)",
                 )
             })?;
             tree.current.insert(rel, after);
@@ -376,14 +385,19 @@ fn apply_edit(
         .map_err(|_| anyhow!("{}: the file is not UTF-8 text", where_()))?;
     let found = text.matches(edit.find.as_str()).count();
     if found != edit.count as usize {
-        bail!(
-            "{}: found {found} occurrence(s) of the text, expected {}\nfind: {:?}\nhint: the \
-             source changed, or `count` is wrong; look for the text in `{}` at the pinned commit",
-            where_(),
-            edit.count,
-            edit.find,
-            edit.file
-        );
+        return Err(crate::error::failure_hint(
+            format!(
+                "{}: found {found} occurrence(s) of the text, expected {}\nfind: {:?}",
+                where_(),
+                edit.count,
+                edit.find,
+            ),
+            format!(
+                "the source changed, or `count` is wrong; look for the text in `{}` at the \
+                 pinned commit",
+                edit.file
+            ),
+        ));
     }
     let replace = edit
         .replace

@@ -37,7 +37,7 @@ const PROXY_HINT: &str = "check --proxy / [network] proxy / https_proxy (and no_
 pub enum ResourceError {
     #[error(
         "resource `{name}` is missing from the cache and jetforge is offline\n  missing: {url}\n  \
-         expected at: {}\n  hint: run `jetforge fetch` on a machine with network access and copy the cache",
+         expected at: {}",
         path.display()
     )]
     Offline {
@@ -47,8 +47,7 @@ pub enum ResourceError {
     },
     #[error(
         "checksum mismatch for resource `{name}` downloaded from {url}\n  expected sha256: {expected}\n  \
-         actual sha256:   {actual}\n  the download was deleted\n  hint: if the file changed upstream on \
-         purpose, update `sha256` in the recipe"
+         actual sha256:   {actual}\n  the download was deleted"
     )]
     Checksum {
         name: String,
@@ -56,19 +55,17 @@ pub enum ResourceError {
         expected: String,
         actual: String,
     },
-    #[error("failed to download resource `{name}` from {url}{via}: {reason}{hint}")]
+    #[error("failed to download resource `{name}` from {url}{via}: {reason}")]
     Download {
         name: String,
         url: String,
         via: String,
         reason: String,
-        hint: String,
+        hint: Option<String>,
     },
     #[error(
         "resource `{name}` from {url} no longer matches the digest recorded when it was first fetched\n  \
-         expected sha256: {expected} (recorded in `{}`)\n  actual sha256:   {actual}\n  the download was deleted\n  \
-         hint: if the file changed upstream on purpose, delete its entry from that file (or pin `sha256` \
-         in the recipe) and run `jetforge fetch` again",
+         expected sha256: {expected} (recorded in `{}`)\n  actual sha256:   {actual}\n  the download was deleted",
         lock.display()
     )]
     FirstUseMismatch {
@@ -94,7 +91,7 @@ pub enum ResourceError {
         archive: PathBuf,
         reason: String,
     },
-    #[error("resource `{name}`: subdir `{subdir}` is not a directory of the archive\n  hint: the archive's top level holds: {top}")]
+    #[error("resource `{name}`: subdir `{subdir}` is not a directory of the archive")]
     Subdir {
         name: String,
         subdir: String,
@@ -102,6 +99,27 @@ pub enum ResourceError {
     },
     #[error("failed to use the CA bundle `{}` (from {}): {reason}", path.display(), envvars::SSL_CERT_FILE)]
     CaFile { path: PathBuf, reason: String },
+}
+
+impl crate::error::Hint for ResourceError {
+    fn hint(&self) -> Option<String> {
+        Some(match self {
+            Self::Offline { .. } => {
+                "run `jetforge fetch` on a machine with network access and copy the cache".into()
+            }
+            Self::Checksum { .. } => {
+                "if the file changed upstream on purpose, update `sha256` in the recipe".into()
+            }
+            Self::Download { hint, .. } => return hint.clone(),
+            Self::FirstUseMismatch { .. } => {
+                "if the file changed upstream on purpose, delete its entry from that file (or pin \
+                 `sha256` in the recipe) and run `jetforge fetch` again"
+                    .into()
+            }
+            Self::Subdir { top, .. } => format!("the archive's top level holds: {top}"),
+            _ => return None,
+        })
+    }
 }
 
 type Result<T> = std::result::Result<T, ResourceError>;
@@ -112,9 +130,9 @@ fn io_err(what: &'static str, path: &Path) -> impl FnOnce(io::Error) -> Resource
 }
 
 /// Fetches `res` into the cache (unless it is there) and returns the file, or with `extract` the
-/// unpacked directory (its `subdir` when given). Reads `SSL_CERT_FILE`.
+/// unpacked directory (its `subdir` when given), with the policy's fetch options.
 pub fn fetch_resource(res: &Resource, cache_dir: &Path, policy: &dyn UrlPolicy) -> Result<PathBuf> {
-    fetch_resource_with(res, cache_dir, policy, &FetchOptions::from_env())
+    fetch_resource_with(res, cache_dir, policy, &policy.fetch_options())
 }
 
 /// [`fetch_resource`] with explicit options.
@@ -428,20 +446,20 @@ fn download_error(
         _ => f.reason.clone(),
     };
     let hint = match proxy {
-        Some(_) if refused && has_credentials => {
-            format!("\n  hint: check the user and password in the proxy URL; {PROXY_HINT}")
-        }
-        Some(_) if refused => format!(
-            "\n  hint: the proxy wants credentials: put them in its URL \
+        Some(_) if refused && has_credentials => Some(format!(
+            "check the user and password in the proxy URL; {PROXY_HINT}"
+        )),
+        Some(_) if refused => Some(format!(
+            "the proxy wants credentials: put them in its URL \
              (http://user:password@host:port); {PROXY_HINT}"
-        ),
-        Some(_) => format!("\n  hint: {PROXY_HINT}"),
-        None if f.reason.contains(UNKNOWN_NAME) || f.reason.contains("host not found") => {
-            "\n  hint: if this host is only reachable through a proxy, set one with --proxy, \
+        )),
+        Some(_) => Some(PROXY_HINT.to_string()),
+        None if f.reason.contains(UNKNOWN_NAME) || f.reason.contains("host not found") => Some(
+            "if this host is only reachable through a proxy, set one with --proxy, \
              [network] proxy or https_proxy"
-                .to_string()
-        }
-        None => String::new(),
+                .to_string(),
+        ),
+        None => None,
     };
     ResourceError::Download {
         name: res.name.clone(),
@@ -471,7 +489,7 @@ fn agent(
             url: redact(url),
             via: format!(" through proxy {}", redact(proxy.unwrap_or_default())),
             reason: format!("invalid proxy URL: {reason}"),
-            hint: format!("\n  hint: {PROXY_HINT}"),
+            hint: Some(PROXY_HINT.to_string()),
         },
         AgentError::Ca { path, reason } => ResourceError::CaFile { path, reason },
     })

@@ -7,9 +7,9 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use pep440_rs::{Version, VersionSpecifiers};
-use pep508_rs::{MarkerEnvironment, MarkerEnvironmentBuilder, VersionOrUrl};
+use pep508_rs::{MarkerEnvironment, MarkerEnvironmentBuilder, PackageName, VersionOrUrl};
 
-use super::wheel::{normalize_name, WheelInfo};
+use super::wheel::WheelInfo;
 use crate::target::Target;
 
 /// One failed check. The message names the package and the wheel file; [`CheckError::hint`]
@@ -90,17 +90,21 @@ impl CheckError {
             ),
         }
     }
-
-    /// The error with its hint, as the CLI renders it (exit 1).
-    pub fn into_hinted(self) -> anyhow::Error {
-        let hint = self.hint();
-        crate::error::failure_hint(self.to_string(), hint)
-    }
 }
 
-/// All failed checks of one call, so a user sees every problem at once.
+/// All failed checks of one call, so a user sees every problem at once. Shown as one line per
+/// check; the hints go to the error's hint lines (see [`CheckErrors::into_error`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckErrors(pub Vec<CheckError>);
+
+impl CheckErrors {
+    /// One error (exit 1): `message`, the failed checks below it, their hints and `more_hints`.
+    pub fn into_error(self, message: &str, more_hints: &[&str]) -> anyhow::Error {
+        let mut hints: Vec<String> = self.0.iter().map(CheckError::hint).collect();
+        hints.extend(more_hints.iter().map(|h| h.to_string()));
+        crate::error::failure_hints(format!("{message}\n{self}"), hints)
+    }
+}
 
 impl fmt::Display for CheckErrors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -108,7 +112,7 @@ impl fmt::Display for CheckErrors {
             if i > 0 {
                 writeln!(f)?;
             }
-            write!(f, "{e}\n  hint: {}", e.hint())?;
+            write!(f, "{e}")?;
         }
         Ok(())
     }
@@ -272,15 +276,14 @@ pub fn marker_environment(target: &Target) -> MarkerEnvironment {
 /// only under an `extra` do not apply. Returns every violation.
 pub fn check_requirements(
     wheels: &[WheelInfo],
-    set_versions: &BTreeMap<String, Version>,
+    set_versions: &BTreeMap<PackageName, Version>,
     target: &Target,
 ) -> Result<(), CheckErrors> {
     let env = marker_environment(target);
     let mut errors = Vec::new();
     for wheel in wheels {
         for req in &wheel.metadata.requires_dist {
-            let dependency = normalize_name(req.name.as_ref());
-            let Some(built) = set_versions.get(&dependency) else {
+            let Some(built) = set_versions.get(&req.name) else {
                 continue;
             };
             let Some(VersionOrUrl::VersionSpecifier(spec)) = &req.version_or_url else {
@@ -289,7 +292,7 @@ pub fn check_requirements(
             if !req.evaluate_markers(&env, &[]) || spec.contains(built) {
                 continue;
             }
-            errors.push(pin_violated(wheel, &dependency, spec, built));
+            errors.push(pin_violated(wheel, req.name.as_ref(), spec, built));
         }
     }
     into_result(errors)
@@ -445,17 +448,18 @@ mod tests {
         );
         let err = check_wheel(&w, &v("1.0"), &orin()).unwrap_err();
         assert_eq!(err.0.len(), 2);
+        let out = crate::error::render(&err.into_error("checks:", &[]));
         assert!(
-            err.to_string()
-                .contains("\n  hint: set PYTORCH_BUILD_VERSION=1.0"),
-            "{err}"
+            out.contains("\n  = hint: set PYTORCH_BUILD_VERSION=1.0"),
+            "{out}"
         );
+        assert_eq!(out.matches("= hint:").count(), 2, "{out}");
     }
 
-    fn set(pairs: &[(&str, &str)]) -> BTreeMap<String, Version> {
+    fn set(pairs: &[(&str, &str)]) -> BTreeMap<PackageName, Version> {
         pairs
             .iter()
-            .map(|(n, ver)| (n.to_string(), v(ver)))
+            .map(|(n, ver)| (PackageName::from_str(n).unwrap(), v(ver)))
             .collect()
     }
 
@@ -529,7 +533,7 @@ mod tests {
     fn hinted_error_renders_with_hint() {
         let dir = tempfile::tempdir().unwrap();
         let w = read(dir.path(), TestWheel::new("pkg", "1.0"));
-        let e = check_version(&w, &v("2.0")).unwrap().into_hinted();
+        let e = CheckErrors(vec![check_version(&w, &v("2.0")).unwrap()]).into_error("x", &[]);
         let out = crate::error::render(&e);
         assert!(out.contains("= hint: make the build produce 2.0"), "{out}");
         assert_eq!(crate::error::exit_code(&e), 1);

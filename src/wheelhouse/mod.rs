@@ -9,6 +9,7 @@
 //! checks live elsewhere.
 
 pub mod check;
+pub mod export;
 pub mod index;
 pub mod publish;
 pub mod published;

@@ -229,6 +229,15 @@ impl Wheelhouse {
         self
     }
 
+    /// Opens `dir` when it exists, creating nothing: `None` when there is no wheelhouse yet
+    /// (e.g. `plan` before the first build).
+    pub fn open_existing(dir: &Path) -> Result<Option<Self>> {
+        if !dir.is_dir() {
+            return Ok(None);
+        }
+        Self::open(dir).map(Some)
+    }
+
     pub fn dir(&self) -> &Path {
         &self.dir
     }

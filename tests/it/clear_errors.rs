@@ -17,7 +17,7 @@ fn one_recipe(extra: &str) -> tempfile::TempDir {
             "recipes/one.toml",
             &format!(
                 "[package]\nname = \"one\"\nversion = \"1.0.0\"\n{extra}\n[source]\npath = \"../src/one\"\n\
-                 [build]\nsteps = [\"python -m pip wheel --no-build-isolation --no-deps --no-index -w {{out}} .\"]\n"
+                 [build]\nsteps = [\"python -m pip wheel --no-build-isolation --no-deps --no-index -w ${{{{ out }}}} .\"]\n"
             ),
         ),
         ("src/one/setup.py", "from setuptools import setup\nsetup(name='one', version='1.0.0')\n"),

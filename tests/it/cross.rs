@@ -265,7 +265,7 @@ fn native_build_of_the_same_fixture_gets_no_cross_variables() {
         stdout(&out)
     );
     assert!(
-        !dir.join("work/recipes-host/cross").exists(),
+        !work_layout(dir, "host").cross_dir().exists(),
         "no cross files in a native build"
     );
 }

@@ -266,3 +266,53 @@ fn doctor_reports_the_cross_toolchain_and_sysroot() {
         "{text}"
     );
 }
+
+/// A selection without torch and without `disk_gib`, built with the user's `$CC`/`$CXX` (issue
+/// #14): the disk need is "unknown" (never "-0.0 GiB"), no torch-only library is checked, and
+/// the compilers reported are the user's, not /usr/bin/gcc.
+#[test]
+fn doctor_for_a_small_set_with_cc_reports_unknown_disk_no_torch_checks_and_the_users_compiler() {
+    let p = tree(&[
+        (
+            "recipes/tiny.toml",
+            "[package]\nname = \"tiny\"\nversion = \"1.0.0\"\n[source]\npath = \"../src/tiny\"\n\
+             [build]\nsteps = [\"true\"]\n",
+        ),
+        ("src/tiny/setup.py", ""),
+    ]);
+    let dir = p.path();
+    // A copy of a fake machine with clang installed beside gcc.
+    let root = dir.join("host");
+    let copied = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(host("x86-container-no-runtime"))
+        .arg(&root)
+        .status()
+        .unwrap();
+    assert!(copied.success());
+    std::fs::write(root.join("usr/bin/clang-17"), "").unwrap();
+    let out = jetforge()
+        .current_dir(dir)
+        .env("JETFORGE_HOST_ROOT", &root)
+        .env("CC", "clang-17")
+        .env("CXX", "/usr/bin/clang++-17 -stdlib=libc++")
+        .args(["--recipes", "recipes", "--target", "host", "doctor"])
+        .output()
+        .unwrap();
+    let text = redact_dir(&stdout(&out), dir);
+    assert!(
+        text.contains("the build needs an unknown amount (set [package] disk_gib)")
+            && !text.contains("-0.0 GiB"),
+        "{text}"
+    );
+    assert!(
+        text.contains("not checked: the selection does not build torch"),
+        "{text}"
+    );
+    assert!(text.contains("$CC=clang-17: /usr/bin/clang-17"), "{text}");
+    assert!(
+        text.contains("$CXX=/usr/bin/clang++-17 -stdlib=libc++, but that compiler is not found"),
+        "{text}"
+    );
+    insta::assert_snapshot!(text);
+}

@@ -193,10 +193,7 @@ fn a_tag_that_moved_upstream_is_refused() {
     fx.tag("r", "v1", &c2);
     fx.publish("r");
     let fresh = MirrorCache::new(&fx.path("cache2"), &ONLINE);
-    let err = format!(
-        "{:#}",
-        fresh.ensure_commit(&url, &c1, Some("v1")).unwrap_err()
-    );
+    let err = jetforge::error::render(&fresh.ensure_commit(&url, &c1, Some("v1")).unwrap_err());
     assert!(
         err.contains(&format!("points at {c2}, but the recipe pins {c1}")),
         "{err}"
@@ -211,12 +208,12 @@ fn a_missing_commit_names_url_and_commit_with_a_hint() {
     let url = fx.publish("r");
     let cache = MirrorCache::new(&fx.path("cache"), &ONLINE);
     let bogus = "0123456789abcdef0123456789abcdef01234567";
-    let err = format!("{:#}", cache.ensure_commit(&url, bogus, None).unwrap_err());
+    let err = jetforge::error::render(&cache.ensure_commit(&url, bogus, None).unwrap_err());
     assert!(
         err.contains(&format!("commit {bogus} is not in `{url}` after fetching")),
         "{err}"
     );
-    assert!(err.contains("hint:"), "{err}");
+    assert!(err.contains("= hint: the commit may have been"), "{err}");
 }
 
 #[test]
@@ -368,7 +365,7 @@ fn a_second_checkout_resets_tracked_files_and_keeps_build_outputs() {
 fn recipe(name: &str, url: &str, commit: &str, patches: Vec<Patch>, edits: Vec<Edit>) -> Recipe {
     Recipe {
         name: name.into(),
-        version: "1.0".into(),
+        version: "1.0".parse().unwrap(),
         description: None,
         disk_gib: None,
         file: format!("recipes/{name}.toml"),
@@ -483,7 +480,7 @@ fn patches_apply_with_strip_offset_directory_and_edits() {
         ),
         patch("new.patch", NEW_FILE, 1, None),
     ];
-    let edits = vec![edit("src/a.c", "LINE 14", "arch {cuda_arch_list}", 1)];
+    let edits = vec![edit("src/a.c", "LINE 14", "arch ${{ cuda_arch_list }}", 1)];
     let r = recipe("demo", &t.url, &t.commit, patches, edits);
     let cache = MirrorCache::new(&t.fx.path("cache"), &ONLINE);
     let dir = t.fx.path("work/demo/src");

@@ -38,6 +38,7 @@ fn via_proxy(proxy: &str, no_proxy: Option<&str>) -> NetPolicy {
         proxy,
         mirrors: Mirrors::default(),
         offline: false,
+        fetch: FetchOptions::default(),
     }
 }
 
@@ -164,7 +165,8 @@ fn dead_proxy_error_names_the_redacted_proxy_and_the_url() {
         &opts(None),
     )
     .unwrap_err();
-    let text = err.to_string();
+    let err = jetforge::error::typed(err);
+    let text = jetforge::error::render(&err);
     assert!(
         text.contains(&format!("through proxy http://bob:****@127.0.0.1:{port}")),
         "{text}"
@@ -174,7 +176,7 @@ fn dead_proxy_error_names_the_redacted_proxy_and_the_url() {
         "{text}"
     );
     assert!(
-        text.contains("hint: check --proxy / [network] proxy / https_proxy"),
+        text.contains("= hint: check --proxy / [network] proxy / https_proxy"),
         "{text}"
     );
     assert!(
@@ -371,9 +373,8 @@ fn missing_subdir_lists_what_the_archive_holds() {
     let mut res = resource(&format!("file://{}", path.display()), &sha256(&bytes));
     res.extract = true;
     res.subdir = Some("llvm-17".into());
-    let err = fetch_resource_with(&res, cache.path(), &Direct::default(), &opts(None))
-        .unwrap_err()
-        .to_string();
+    let err = fetch_resource_with(&res, cache.path(), &Direct::default(), &opts(None)).unwrap_err();
+    let err = jetforge::error::render(&jetforge::error::typed(err));
     assert!(
         err.contains("subdir `llvm-17`") && err.contains("holds: top"),
         "{err}"

@@ -27,7 +27,7 @@ fn project() -> tempfile::TempDir {
     let wheel = |name: &str, extra: &str| {
         format!(
             "[package]\nname = \"{name}\"\nversion = \"1.0\"\n[source]\npath = \"../src/{name}\"\n{extra}\
-             [build]\nsteps = [\"python mkwheel.py {{out}} {name} 1.0\"]\n"
+             [build]\nsteps = [\"python mkwheel.py ${{{{ out }}}} {name} 1.0\"]\n"
         )
     };
     let alpha = wheel("alpha", "[[patch]]\nfile = \"alpha/0001-note.patch\"\n");

@@ -8,7 +8,7 @@ use serde_json::Value;
 use crate::util::{host, jetforge, stdout, tree, work_layout};
 
 /// Three recipes: a C extension, a package built against it, and a source-only tree that a
-/// third recipe consumes through `{source_dir:…}`.
+/// third recipe consumes through `${{ source_dir:… }}`.
 pub fn fixture_set() -> tempfile::TempDir {
     tree(&[
         (
@@ -19,11 +19,11 @@ version = "1.0.0"
 [source]
 path = "../src/first"
 [env]
-FIRST_FLAGS = "-O2 '{cuda_arch_list}' $HOME"
+FIRST_FLAGS = "-O2 '${{ cuda_arch_list }}' $HOME"
 [jobs]
 mem_per_job_gib = 2.0
 [build]
-steps = ["python -m pip wheel --no-build-isolation --no-deps -w {out} ."]
+steps = ["python -m pip wheel --no-build-isolation --no-deps -w ${{ out }} ."]
 "#,
         ),
         (
@@ -37,7 +37,7 @@ path = "../src/second"
 recipes = ["first"]
 python = ["setuptools>=61"]
 [build]
-steps = [{ name = "wheel", argv = ["{python}", "-m", "pip", "wheel", "-w", "{out}", "."] }]
+steps = [{ name = "wheel", argv = ["${{ python }}", "-m", "pip", "wheel", "-w", "${{ out }}", "."] }]
 "#,
         ),
         (
@@ -61,14 +61,14 @@ path = "../src/third"
 [depends]
 recipes = ["kernels", "second"]
 [env]
-KERNELS_SRC = "{source_dir:kernels}"
-SECOND_VERSION = "{version:second}"
+KERNELS_SRC = "${{ source_dir:kernels }}"
+SECOND_VERSION = "${{ version:second }}"
 [jobs]
 mem_per_job_gib = 8.0
 nvcc_threads = 2
 max_jobs_counts_nvcc_threads = true
 [build]
-steps = ["python setup.py bdist_wheel -d {out}"]
+steps = ["python setup.py bdist_wheel -d ${{ out }}"]
 "#,
         ),
     ])

@@ -9,7 +9,7 @@ use std::process::Output;
 use sha2::{Digest, Sha256};
 
 use crate::support::{have_tools, Lighttpd, Squid, PROXY_ONLY_HOST};
-use crate::util::{git, jetforge_process, stderr, stdout};
+use crate::util::{git, in_project, stderr, stdout};
 
 const BLOB: &str = "a resource only the proxy can reach\n";
 const PASSWORD: &str = "Corr3ctHorse";
@@ -17,16 +17,7 @@ const WRONG: &str = "Wr0ngHorse";
 
 /// A project dir with `recipes/`, run with `args` and no user configuration.
 fn jf(dir: &Path, args: &[&str]) -> Output {
-    jetforge_process()
-        .current_dir(dir)
-        .args([
-            "--recipes",
-            "recipes",
-            "--work-dir",
-            "work",
-            "--no-progress",
-        ])
-        .env("JETFORGE_CACHE_DIR", dir.join("cache"))
+    in_project(dir)
         .env("JETFORGE_CONFIG", "")
         .args(args)
         .output()

@@ -13,7 +13,7 @@ use serde_json::Value;
 use crate::build::{build, jf, jf_env};
 use crate::fixtures::{fixture_project, import_check, python};
 use crate::support::{have_tools, PypiServer, StaticServer};
-use crate::util::{stderr, stdout};
+use crate::util::{stderr, stdout, work_layout};
 
 const USER: &str = "builder";
 const PASSWORD: &str = "s3cret-Pa55";
@@ -48,7 +48,7 @@ fn manifest(wheelhouse: &Path) -> Value {
 
 /// Files `NN-*.log` that build steps write: none may exist after a build served by a cache.
 fn step_logs(dir: &Path) -> Vec<String> {
-    let logs = dir.join("work/recipes-host/logs");
+    let logs = work_layout(dir, "host").root.join("logs");
     let mut out = Vec::new();
     for recipe in std::fs::read_dir(&logs).into_iter().flatten().flatten() {
         for f in std::fs::read_dir(recipe.path())

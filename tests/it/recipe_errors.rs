@@ -1,7 +1,7 @@
 //! Every kind of recipe error is reported with file:line:col, the offending text and a hint,
 //! and exits with 2. Each test guards one error kind; the snapshots are what a user sees.
 
-use crate::util::{jetforge, redact_dir, stderr, tree};
+use crate::util::{check_recipes, redact_dir, stderr, tree};
 
 const GOOD: &str = r#"[package]
 name = "first"
@@ -13,18 +13,13 @@ tag = "v1.0.0"
 commit = "0123456789abcdef0123456789abcdef01234567"
 
 [build]
-steps = ["python -m pip wheel --no-build-isolation --no-deps -w {out} ."]
+steps = ["python -m pip wheel --no-build-isolation --no-deps -w ${{ out }} ."]
 "#;
 
 /// Runs `check` on a recipe tree and returns the redacted stderr; asserts exit code 2.
 fn check_fails(files: &[(&str, &str)]) -> String {
     let dir = tree(files);
-    let out = jetforge()
-        .args(["--recipes"])
-        .arg(dir.path().join("recipes"))
-        .arg("check")
-        .output()
-        .unwrap();
+    let out = check_recipes(dir.path()).output().unwrap();
     assert_eq!(out.status.code(), Some(2), "stderr: {}", stderr(&out));
     redact_dir(&stderr(&out), dir.path())
 }
@@ -37,12 +32,7 @@ fn with(find: &str, replace: &str) -> String {
 #[test]
 fn good_recipe_checks() {
     let dir = tree(&[("recipes/first.toml", GOOD)]);
-    jetforge()
-        .arg("--recipes")
-        .arg(dir.path().join("recipes"))
-        .arg("check")
-        .assert()
-        .success();
+    check_recipes(dir.path()).assert().success();
 }
 
 #[test]
@@ -100,7 +90,7 @@ fn dependency_cycle_prints_the_cycle() {
 
 #[test]
 fn unknown_template_variable() {
-    let text = with("-w {out} .", "-w {out} -j {jbos} .");
+    let text = with("-w ${{ out }} .", "-w ${{ out }} -j ${{ jbos }} .");
     insta::assert_snapshot!(check_fails(&[("recipes/first.toml", &text)]));
 }
 
@@ -143,10 +133,13 @@ fn edit_without_find() {
 #[test]
 fn every_error_of_a_set_is_reported_at_once() {
     let a = with("0123456789abcdef0123456789abcdef01234567", "abc");
-    let b = with("name = \"first\"", "name = \"second\"").replace("{out}", "{outt}");
+    let b = with("name = \"first\"", "name = \"second\"").replace("${{ out }}", "${{ outt }}");
     let out = check_fails(&[("recipes/a.toml", &a), ("recipes/b.toml", &b)]);
     assert!(out.contains("commit `abc` is not 40 hex digits"), "{out}");
-    assert!(out.contains("unknown template variable `{outt}`"), "{out}");
+    assert!(
+        out.contains("unknown template variable `${{ outt }}`"),
+        "{out}"
+    );
     assert!(out.contains("2 errors in the recipes"), "{out}");
 }
 
@@ -160,7 +153,7 @@ fn computed_variables_cannot_be_set() {
 
 #[test]
 fn source_dir_of_a_non_dependency_is_refused() {
-    let text = with("-w {out} .", "-w {out} {source_dir:other}");
+    let text = with("-w ${{ out }} .", "-w ${{ out }} ${{ source_dir:other }}");
     let out = check_fails(&[("recipes/first.toml", &text)]);
     assert!(
         out.contains("which is not a dependency of this recipe"),

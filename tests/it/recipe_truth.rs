@@ -7,7 +7,7 @@ use std::str::FromStr;
 
 use serde_json::Value;
 
-use crate::util::{git, host, jetforge, stderr, stdout, tree};
+use crate::util::{host, in_project, jetforge, plan_recipe, repo, stderr, stdout, tree};
 
 fn real_recipe(rel: &str) -> String {
     std::fs::read_to_string(
@@ -19,15 +19,8 @@ fn real_recipe(rel: &str) -> String {
 }
 
 fn run(dir: &Path, args: &[&str]) -> std::process::Output {
-    jetforge()
-        .arg("--recipes")
-        .arg(dir.join("recipes"))
-        .arg("--work-dir")
-        .arg(dir.join("work"))
-        .env("JETFORGE_CACHE_DIR", dir.join("cache"))
-        .env("JETFORGE_CONFIG", dir.join("none.toml"))
+    in_project(dir)
         .env("JETFORGE_HOST_ROOT", host("agx-orin-64g"))
-        .arg("--no-progress")
         .args(args)
         .output()
         .unwrap()
@@ -44,15 +37,6 @@ fn real_plan(set: &str, extra: &[&str]) -> Value {
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     serde_json::from_slice(&out.stdout).unwrap()
-}
-
-fn recipe<'a>(plan: &'a Value, name: &str) -> &'a Value {
-    plan["recipes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["name"] == name)
-        .unwrap_or_else(|| panic!("no {name} in {plan}"))
 }
 
 /// The lines of flash-attention v2.5.9.post1's setup.py the 0.5 set edits (setup.py:119-126).
@@ -90,7 +74,7 @@ fn vllm_flash_attn_edit_writes_one_gencode_pair_per_cuda_arch() {
         assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
         let plan = run(dir.path(), &["--cuda-arch", archs, "plan", "--json"]);
         let plan: Value = serde_json::from_slice(&plan.stdout).unwrap();
-        let src = recipe(&plan, "vllm-flash-attn")["source_dir"]
+        let src = plan_recipe(&plan, "vllm-flash-attn")["source_dir"]
             .as_str()
             .unwrap()
             .to_string();
@@ -129,7 +113,7 @@ fn triton_recipes_bundle_cuda_tools_where_the_runtime_looks() {
         ("jp6-vllm-0.5", "python/triton/third_party/cuda/bin"),
     ] {
         let plan = real_plan(set, &[]);
-        let triton = recipe(&plan, "triton");
+        let triton = plan_recipe(&plan, "triton");
         let src = triton["source_dir"].as_str().unwrap();
         let steps = triton["steps"].as_array().unwrap();
         let bundle = steps
@@ -165,7 +149,7 @@ fn triton_recipes_bundle_cuda_tools_where_the_runtime_looks() {
 #[test]
 fn torch_2_3_1_build_requirements_never_admit_cmake_4() {
     let plan = real_plan("jp6-vllm-0.5", &[]);
-    let torch = recipe(&plan, "torch");
+    let torch = plan_recipe(&plan, "torch");
     let cmake: Vec<pep508_rs::Requirement> = torch["python_requires"]
         .as_array()
         .unwrap()
@@ -199,30 +183,11 @@ fn a_placeholder_commit_is_named_by_file_and_line() {
     )]);
     let out = run(dir.path(), &["check"]);
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
-    let want = format!(
-        "{}:8: set `",
-        dir.path().join("recipes/thing.toml").display()
-    );
+    // The path as given: `in_project` runs with `--recipes recipes`.
+    let want = "recipes/thing.toml:8: set `";
     let text = stdout(&out);
-    assert!(text.contains(&want), "{text}");
+    assert!(text.contains(want), "{text}");
     assert!(text.contains("placeholder commit"), "{text}");
-}
-
-/// A repository under `root/name` with `files` in one commit; returns (file:// URL, commit).
-fn repo(root: &Path, name: &str, files: &[(&str, &str)]) -> (String, String) {
-    let dir = root.join(name);
-    for (rel, text) in files {
-        let p = dir.join(rel);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, text).unwrap();
-    }
-    git(&dir, &["init", "-q"]);
-    git(&dir, &["add", "-A"]);
-    git(&dir, &["commit", "-q", "-m", "fixture"]);
-    (
-        format!("file://{}", dir.display()),
-        git(&dir, &["rev-parse", "HEAD"]),
-    )
 }
 
 /// A vLLM-like tree that FetchContents a CUTLASS-like repository at `pin` (through a
@@ -376,7 +341,7 @@ fn pinned_commits_are_the_independently_verified_ones() {
         ),
     ] {
         let plan = real_plan(set, &[]);
-        let r = recipe(&plan, name);
+        let r = plan_recipe(&plan, name);
         assert_eq!(r["commit"], commit, "{set} {name}");
         assert_eq!(r["source"]["tag"].as_str(), tag, "{set} {name}");
         assert_eq!(r["source"]["branch"].as_str(), branch, "{set} {name}");

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::Output;
 
 use crate::fixtures::python;
-use crate::util::{git, host, jetforge, stderr, stdout, tree};
+use crate::util::{check_recipes, git, host, in_project, jetforge, stderr, stdout, tree};
 
 const RECIPE: &str = r#"[package]
 name = "first"
@@ -29,12 +29,7 @@ const PATCH: &str = "--- a/x.txt\n+++ b/x.txt\n@@ -1 +1 @@\n-a\n+b\n";
 /// a pointer at `needle` (file:line:col and a caret). Returns stderr.
 fn check_refuses(text: &str, needle: &str, message: &str) -> String {
     let dir = tree(&[("recipes/first.toml", text), ("patches/ok.patch", PATCH)]);
-    let out = jetforge()
-        .arg("--recipes")
-        .arg(dir.path().join("recipes"))
-        .arg("check")
-        .output()
-        .unwrap();
+    let out = check_recipes(dir.path()).output().unwrap();
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(2), "{err}");
     let at = text
@@ -65,12 +60,7 @@ fn edit_climbing_out_with_dotdot_is_refused_by_check() {
     // `..` that stays inside is fine.
     let ok = format!("{RECIPE}[[edit]]\nfile = \"a/../x.txt\"\nfind = \"a\"\n");
     let dir = tree(&[("recipes/first.toml", &ok)]);
-    jetforge()
-        .arg("--recipes")
-        .arg(dir.path().join("recipes"))
-        .arg("check")
-        .assert()
-        .success();
+    check_recipes(dir.path()).assert().success();
 }
 
 #[test]
@@ -270,18 +260,7 @@ steps = ['echo "proxy is $https_proxy"; echo "password is ${https_proxy#http://u
 }
 
 fn jf(dir: &Path, args: &[&str]) -> Output {
-    jetforge()
-        .current_dir(dir)
-        .env("JETFORGE_CACHE_DIR", dir.join("cache"))
-        .env("JETFORGE_CONFIG", dir.join("none.toml"))
-        .env_remove("PIP_FIND_LINKS")
-        .args([
-            "--recipes",
-            "recipes",
-            "--work-dir",
-            "work",
-            "--no-progress",
-        ])
+    in_project(dir)
         .args(["--proxy", "http://u:hunter2@127.0.0.1:9"])
         .args(args)
         .output()
@@ -408,7 +387,7 @@ fn host_without_gpu(recipe_extra: &str) -> Output {
 #[test]
 fn cuda_recipe_for_a_gpuless_host_without_cuda_arch_is_an_error() {
     for extra in [
-        "[env]\nTORCH_CUDA_ARCH_LIST = \"{cuda_arch_list}\"\n",
+        "[env]\nTORCH_CUDA_ARCH_LIST = \"${{ cuda_arch_list }}\"\n",
         "[verify]\npython = \"import kern\"\ngpu = true\n",
     ] {
         let out = host_without_gpu(extra);

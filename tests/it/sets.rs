@@ -6,24 +6,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::util::{git, host, jetforge, stderr, stdout, tree};
-
-/// A repository under `root/name` with `files` in one commit; returns (file:// URL, commit).
-fn repo(root: &Path, name: &str, files: &[(&str, &str)]) -> (String, String) {
-    let dir = root.join(name);
-    for (rel, text) in files {
-        let p = dir.join(rel);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, text).unwrap();
-    }
-    git(&dir, &["init", "-q"]);
-    git(&dir, &["add", "-A"]);
-    git(&dir, &["commit", "-q", "-m", "fixture"]);
-    (
-        format!("file://{}", dir.display()),
-        git(&dir, &["rev-parse", "HEAD"]),
-    )
-}
+use crate::util::{host, in_project, jetforge, plan_recipe, repo, stderr, stdout, tree};
 
 const VLLM_SETUP: &str = "from setuptools import setup\n# CUDA_SUPPORTED_ARCHS lives in CMake\nsetup(name='vllm-like')\n";
 const VLLM_CMAKE: &str = "set(CUDA_SUPPORTED_ARCHS \"8.0;8.6;9.0\")\n";
@@ -67,9 +50,9 @@ fn fixture(torch_version: &str, strip: bool) -> tempfile::TempDir {
         )],
     );
     let steps = if strip {
-        r#"["python use_existing_torch.py", "python -m pip wheel --no-build-isolation --no-deps -w {out} ."]"#
+        r#"["python use_existing_torch.py", "python -m pip wheel --no-build-isolation --no-deps -w ${{ out }} ."]"#
     } else {
-        r#"["python -m pip wheel --no-build-isolation --no-deps -w {out} ."]"#
+        r#"["python -m pip wheel --no-build-isolation --no-deps -w ${{ out }} ."]"#
     };
     let recipes = [
         (
@@ -87,7 +70,7 @@ fn fixture(torch_version: &str, strip: bool) -> tempfile::TempDir {
         (
             "vllm-like.toml".to_string(),
             format!(
-                "[package]\nname = \"vllm-like\"\nversion = \"0.1.0\"\n[source]\ngit = \"{vllm_url}\"\ncommit = \"{vllm_commit}\"\n[[edit]]\nfile = \"CMakeLists.txt\"\nfind = '\"8.0;8.6;9.0\"'\nreplace = '\"8.0;8.6;9.0;{{cuda_arch_list}}\"'\n[depends]\nrecipes = [\"torch\", \"flash-attn-like\"]\n[build]\nsteps = {steps}\n"
+                "[package]\nname = \"vllm-like\"\nversion = \"0.1.0\"\n[source]\ngit = \"{vllm_url}\"\ncommit = \"{vllm_commit}\"\n[[edit]]\nfile = \"CMakeLists.txt\"\nfind = '\"8.0;8.6;9.0\"'\nreplace = '\"8.0;8.6;9.0;${{{{ cuda_arch_list }}}}\"'\n[depends]\nrecipes = [\"torch\", \"flash-attn-like\"]\n[build]\nsteps = {steps}\n"
             ),
         ),
     ];
@@ -100,15 +83,8 @@ fn fixture(torch_version: &str, strip: bool) -> tempfile::TempDir {
 }
 
 fn run(dir: &Path, args: &[&str]) -> std::process::Output {
-    jetforge()
-        .arg("--recipes")
-        .arg(dir.join("recipes"))
-        .arg("--work-dir")
-        .arg(dir.join("work"))
-        .env("JETFORGE_CACHE_DIR", dir.join("cache"))
-        .env("JETFORGE_CONFIG", dir.join("none.toml"))
+    in_project(dir)
         .env("JETFORGE_HOST_ROOT", host("orin-nano-8g"))
-        .arg("--no-progress")
         .args(args)
         .output()
         .unwrap()
@@ -214,11 +190,9 @@ fn a_declared_pin_the_set_does_not_satisfy_fails_plain_check() {
     std::fs::write(&p, text).unwrap();
     let out = run(dir.path(), &["check"]);
     assert_eq!(out.status.code(), Some(1));
-    let want = format!(
-        "flash-attn-like 1.0.0 requires torch>=2.10 ({}:8); the set builds torch 2.9.0 ✘",
-        p.display()
-    );
-    assert!(stdout(&out).contains(&want), "{}", stdout(&out));
+    let want = "flash-attn-like 1.0.0 requires torch>=2.10 (recipes/flash-attn-like.toml:8); \
+                the set builds torch 2.9.0 ✘";
+    assert!(stdout(&out).contains(want), "{}", stdout(&out));
 }
 
 /// The real sets, as embedded in the binary.
@@ -249,15 +223,6 @@ fn plan(set: &str, host_name: &str) -> Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
-fn recipe<'a>(plan: &'a Value, name: &str) -> &'a Value {
-    plan["recipes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["name"] == name)
-        .unwrap_or_else(|| panic!("no {name} in {plan}"))
-}
-
 #[test]
 fn real_sets_plan_in_order_for_sm87_with_memory_aware_jobs() {
     for (set, torch) in [("jp6-vllm-0.12", "2.9.0"), ("jp6-vllm-0.5", "2.3.1")] {
@@ -282,8 +247,11 @@ fn real_sets_plan_in_order_for_sm87_with_memory_aware_jobs() {
                 assert_eq!(r["env"]["TORCH_CUDA_ARCH_LIST"], "8.7", "{set}: {r}");
             }
         }
-        assert_eq!(recipe(&agx, "torch")["env"]["PYTORCH_BUILD_VERSION"], torch);
-        let jobs = |p: &Value, n: &str| recipe(p, n)["jobs"]["jobs"].as_u64().unwrap();
+        assert_eq!(
+            plan_recipe(&agx, "torch")["env"]["PYTORCH_BUILD_VERSION"],
+            torch
+        );
+        let jobs = |p: &Value, n: &str| plan_recipe(p, n)["jobs"]["jobs"].as_u64().unwrap();
         for n in ["torch", "vllm"] {
             assert!(jobs(&nano, n) < jobs(&agx, n), "{set} {n}");
         }
@@ -308,9 +276,9 @@ fn real_sets_plan_llvm_and_nccl_before_their_users_with_sane_jobs() {
             .collect();
         let at = |n: &str| names.iter().position(|x| *x == n).unwrap();
         assert!(at(dep) < at(user), "{set}: {names:?}");
-        assert_eq!(recipe(&agx, dep)["output"], kind, "{set}");
+        assert_eq!(plan_recipe(&agx, dep)["output"], kind, "{set}");
         assert!(
-            recipe(&agx, user)["depends"]
+            plan_recipe(&agx, user)["depends"]
                 .as_array()
                 .unwrap()
                 .iter()
@@ -321,10 +289,10 @@ fn real_sets_plan_llvm_and_nccl_before_their_users_with_sane_jobs() {
     // LLVM: the install prefix reaches triton as LLVM_SYSPATH; links run one at a time.
     for host_name in ["orin-nano-8g", "agx-orin-64g"] {
         let p = plan("jp6-vllm-0.5", host_name);
-        let llvm = recipe(&p, "llvm");
+        let llvm = plan_recipe(&p, "llvm");
         let jobs = llvm["jobs"]["jobs"].as_u64().unwrap();
         assert!((1..=12).contains(&jobs), "{host_name}: {jobs}");
-        let prefix = recipe(&p, "triton")["env"]["LLVM_SYSPATH"]
+        let prefix = plan_recipe(&p, "triton")["env"]["LLVM_SYSPATH"]
             .as_str()
             .unwrap()
             .to_string();
@@ -345,17 +313,17 @@ fn real_sets_plan_llvm_and_nccl_before_their_users_with_sane_jobs() {
             "{configure}"
         );
     }
-    let jobs = |p: &Value| recipe(p, "llvm")["jobs"]["jobs"].as_u64().unwrap();
+    let jobs = |p: &Value| plan_recipe(p, "llvm")["jobs"]["jobs"].as_u64().unwrap();
     assert!(
         jobs(&plan("jp6-vllm-0.5", "orin-nano-8g")) < jobs(&plan("jp6-vllm-0.5", "agx-orin-64g"))
     );
     // NCCL: torch's first step puts the nccl recipe's tree where checkout_nccl() looks.
     let p = plan("jp6-vllm-0.12", "agx-orin-64g");
-    let nccl_dir = recipe(&p, "nccl")["source_dir"]
+    let nccl_dir = plan_recipe(&p, "nccl")["source_dir"]
         .as_str()
         .unwrap()
         .to_string();
-    let step = recipe(&p, "torch")["steps"][0].to_string();
+    let step = plan_recipe(&p, "torch")["steps"][0].to_string();
     assert!(
         step.contains(&format!("cp -a {nccl_dir} third_party/nccl")),
         "{step}"

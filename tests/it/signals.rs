@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use crate::build::{build, PROJECT_ARGS};
 use crate::fixtures::python;
-use crate::util::{stderr, tree};
+use crate::util::{stderr, tree, work_layout};
 
 use jetforge::process::interrupt::GRACE;
 
@@ -43,7 +43,7 @@ fn start_build(dir: &Path) -> Child {
 }
 
 fn src_dir(dir: &Path) -> PathBuf {
-    dir.join("work/recipes-host/src")
+    work_layout(dir, "host").root.join("src")
 }
 
 /// Waits for the step to write both pids; returns (leader, background job).
@@ -179,7 +179,7 @@ fn a_step_still_running_from_an_earlier_build_is_refused() {
         .unwrap()
         .parse()
         .unwrap();
-    let state = dir.join("work/recipes-host/state/stubborn.json");
+    let state = work_layout(dir, "host").state_file("stubborn");
     std::fs::create_dir_all(state.parent().unwrap()).unwrap();
     std::fs::write(
         &state,

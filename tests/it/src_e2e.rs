@@ -491,7 +491,7 @@ fn dead_proxy_error_names_the_redacted_proxy_and_the_url() {
     );
     let last = err.trim_end().lines().last().unwrap_or_default();
     assert!(
-        last.starts_with("hint: check the URL and the network"),
+        last.starts_with("  = hint: check the URL and the network"),
         "{err}"
     );
     assert!(!text(&o).contains("s3cret-pw"), "{}", text(&o));
@@ -697,7 +697,7 @@ kind = "source"
 [[edit]]
 file = "main.c"
 find = 'puts("hello");'
-replace = 'puts("hello {{cuda_arch_list}}");'
+replace = 'puts("hello ${{{{ cuda_arch_list }}}}");'
 count = {count}
 "#
     )

@@ -529,9 +529,9 @@ trust = "first-use"
 env = "PROOF_TOOL"
 [build]
 steps = [
-  "rm -rf {{work_dir}}/nccl && git clone -q --depth 1 --branch v2.27.5-1 {clone_url} {{work_dir}}/nccl",
-  "printf 'NCCL = %s\nTOOL = %s\n' \"$(cat {{work_dir}}/nccl/VERSION)\" \"$(cat \"$PROOF_TOOL\")\" > proof.py",
-  "python -m pip wheel --no-build-isolation --no-deps --no-index -w {{out}} .",
+  "rm -rf ${{{{ work_dir }}}}/nccl && git clone -q --depth 1 --branch v2.27.5-1 {clone_url} ${{{{ work_dir }}}}/nccl",
+  "printf 'NCCL = %s\nTOOL = %s\n' \"$(cat ${{{{ work_dir }}}}/nccl/VERSION)\" \"$(cat \"$PROOF_TOOL\")\" > proof.py",
+  "python -m pip wheel --no-build-isolation --no-deps --no-index -w ${{{{ out }}}} .",
 ]
 "#
         ),
@@ -628,12 +628,7 @@ tag = "v1"
 kind = "source"
 "#;
     let dir = crate::util::tree(&[("recipes/bad.toml", recipe)]);
-    let out = crate::util::jetforge()
-        .arg("--recipes")
-        .arg(dir.path().join("recipes"))
-        .arg("check")
-        .output()
-        .unwrap();
+    let out = crate::util::check_recipes(dir.path()).output().unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert_has(
         &stderr(&out),

@@ -1,9 +1,9 @@
-//! `[output] kind = "tree"`: a recipe whose steps install a directory tree into `{out}` (an LLVM
+//! `[output] kind = "tree"`: a recipe whose steps install a directory tree into `${{ out }}` (an LLVM
 //! install prefix in the real 0.5 set), handed to the recipes that depend on it as
-//! `{tree_dir:NAME}`; built once, then reused while its inputs stay the same.
+//! `${{ tree_dir:NAME }}`; built once, then reused while its inputs stay the same.
 
 use crate::build::{build, jf};
-use crate::util::{stderr, stdout, tree};
+use crate::util::{stderr, stdout, tree, work_layout};
 
 fn tree_project() -> tempfile::TempDir {
     tree(&[
@@ -18,7 +18,7 @@ path = "../src/prefix"
 kind = "tree"
 [build]
 steps = [
-  "echo built >> ../prefix-builds.txt; mkdir -p {out}/share && cp answer.txt {out}/share/answer.txt",
+  "echo built >> ../prefix-builds.txt; mkdir -p ${{ out }}/share && cp answer.txt ${{ out }}/share/answer.txt",
 ]
 "#,
         ),
@@ -33,11 +33,11 @@ path = "../src/user"
 [depends]
 recipes = ["prefix"]
 [env]
-PREFIX_DIR = "{tree_dir:prefix}"
+PREFIX_DIR = "${{ tree_dir:prefix }}"
 [build]
 steps = [
   "printf 'ANSWER = %s\n' \"$(cat $PREFIX_DIR/share/answer.txt)\" > user.py",
-  "python -m pip wheel --no-build-isolation --no-deps --no-index -w {out} .",
+  "python -m pip wheel --no-build-isolation --no-deps --no-index -w ${{ out }} .",
 ]
 "#,
         ),
@@ -54,9 +54,13 @@ fn a_tree_recipe_installs_into_out_and_its_dependents_read_it_through_tree_dir()
     let dir = p.path();
     let out = build(dir, &[]);
     assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
-    let installed = dir.join("work/recipes-host/out/prefix/share/answer.txt");
+    let installed = work_layout(dir, "host")
+        .out_dir("prefix")
+        .join("share/answer.txt");
     assert_eq!(std::fs::read_to_string(&installed).unwrap(), "42\n");
-    let module = std::fs::read_to_string(dir.join("work/recipes-host/src/user/user.py")).unwrap();
+    let module =
+        std::fs::read_to_string(work_layout(dir, "host").source_dir("user").join("user.py"))
+            .unwrap();
     assert_eq!(module, "ANSWER = 42\n");
     let wheels: Vec<String> = std::fs::read_dir(dir.join("wheelhouse"))
         .unwrap()
@@ -70,7 +74,8 @@ fn a_tree_recipe_installs_into_out_and_its_dependents_read_it_through_tree_dir()
     let again = build(dir, &[]);
     assert!(again.status.success(), "{}", stderr(&again));
     assert_eq!(
-        std::fs::read_to_string(dir.join("work/recipes-host/src/prefix-builds.txt")).unwrap(),
+        std::fs::read_to_string(work_layout(dir, "host").root.join("src/prefix-builds.txt"))
+            .unwrap(),
         "built\n",
         "an unchanged tree is not rebuilt: {}",
         stdout(&again)
@@ -90,7 +95,7 @@ fn tree_dir_of_a_recipe_that_is_not_a_tree_is_a_load_error() {
     assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
     let err = stderr(&out);
     assert!(
-        err.contains("`{tree_dir:prefix}` names `prefix`, whose output is not a tree"),
+        err.contains("`${{ tree_dir:prefix }}` names `prefix`, whose output is not a tree"),
         "{err}"
     );
 }

@@ -33,6 +33,35 @@ pub fn jetforge_process() -> std::process::Command {
         c.env_remove(var);
     }
     c.env("NO_COLOR", "1");
+    // Plans and environments must not depend on whether ccache is on the test machine's PATH;
+    // tests/it/ccache.rs turns the engine on.
+    c.env("JETFORGE_COMPILER_CACHE", "none");
+    c
+}
+
+/// [`jetforge`] for a project directory: started in it, with its `recipes/`, a `work/` dir and a
+/// `cache/` inside it, no user configuration, no PIP_FIND_LINKS and plain output. Every test
+/// that runs a project resolves these the same way ([`work_layout`] finds the work paths).
+pub fn in_project(dir: &Path) -> Command {
+    let mut c = jetforge();
+    c.current_dir(dir)
+        .env("JETFORGE_CACHE_DIR", dir.join("cache"))
+        .env("JETFORGE_CONFIG", dir.join("no-user-config.toml"))
+        .env_remove("PIP_FIND_LINKS")
+        .args([
+            "--recipes",
+            "recipes",
+            "--work-dir",
+            "work",
+            "--no-progress",
+        ]);
+    c
+}
+
+/// `jetforge --recipes DIR/recipes check`, to add flags to or run.
+pub fn check_recipes(dir: &Path) -> Command {
+    let mut c = jetforge();
+    c.arg("--recipes").arg(dir.join("recipes")).arg("check");
     c
 }
 
@@ -107,4 +136,31 @@ pub fn process_gone_within(pid: i32, secs: u64) -> bool {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     true
+}
+
+/// A repository under `root/name` with `files` in one commit; returns (file:// URL, commit).
+pub fn repo(root: &Path, name: &str, files: &[(&str, &str)]) -> (String, String) {
+    let dir = root.join(name);
+    for (rel, text) in files {
+        let p = dir.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+    git(&dir, &["init", "-q"]);
+    git(&dir, &["add", "-A"]);
+    git(&dir, &["commit", "-q", "-m", "fixture"]);
+    (
+        format!("file://{}", dir.display()),
+        git(&dir, &["rev-parse", "HEAD"]),
+    )
+}
+
+/// The entry of recipe `name` in the JSON of `plan --json`.
+pub fn plan_recipe<'a>(plan: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    plan["recipes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == name)
+        .unwrap_or_else(|| panic!("no {name} in {plan}"))
 }

@@ -47,7 +47,7 @@ fn add_needs_env(dir: &Path, verify: bool) {
         dir,
         "recipes/needsenv.toml",
         &format!(
-            "[package]\nname = \"needsenv\"\nversion = \"1.0.0\"\n[source]\npath = \"../src/needsenv\"\n[env]\nFOO = \"1\"\n[build]\nsteps = [\"python -m pip wheel --no-build-isolation --no-deps --no-index -w {{out}} .\"]\n{verify}"
+            "[package]\nname = \"needsenv\"\nversion = \"1.0.0\"\n[source]\npath = \"../src/needsenv\"\n[env]\nFOO = \"1\"\n[build]\nsteps = [\"python -m pip wheel --no-build-isolation --no-deps --no-index -w ${{{{ out }}}} .\"]\n{verify}"
         ),
     );
 }
@@ -199,7 +199,7 @@ fn add_renamed(dir: &Path, recipe: &str) {
         dir,
         &format!("recipes/{recipe}.toml"),
         &format!(
-            "[package]\nname = \"{recipe}\"\nversion = \"1.0.0\"\n[source]\npath = \"../src/{recipe}\"\n[build]\nsteps = [\"python -m pip wheel --no-build-isolation --no-deps --no-index -w {{out}} .\"]\n[verify]\npython = \"import msr_real\"\n"
+            "[package]\nname = \"{recipe}\"\nversion = \"1.0.0\"\n[source]\npath = \"../src/{recipe}\"\n[build]\nsteps = [\"python -m pip wheel --no-build-isolation --no-deps --no-index -w ${{{{ out }}}} .\"]\n[verify]\npython = \"import msr_real\"\n"
         ),
     );
 }

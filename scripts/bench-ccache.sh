@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# Benchmarks the compiler cache and distributed compiles on a CMake fixture of FILES C++ files
+# (a `tree` recipe, so jetforge's CMake launcher path is what is measured):
+#   P8  warm-cache rebuild in a fresh work dir vs the cold build (ccache, one machine);
+#   P9  "machine B" (empty local cache) with hits from redis remote storage that "machine A"
+#       filled vs B's cold build;
+#   P10 two distcc helpers (distccd on 127.0.0.1, other ports) vs a local build. Both helpers
+#       share this machine's CPUs, so the gain is bounded by them; see the arithmetic printed.
+# Needs ccache, cmake, redis-server, distcc/distccd on PATH.
+#
+# usage: scripts/bench-ccache.sh [FILES]   (default 24)
+set -euo pipefail
+files=${1:-24}
+root=$(cd "$(dirname "$0")/.." && pwd)
+tmp=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$tmp"; }
+trap cleanup EXIT
+
+mkdir -p "$tmp/recipes" "$tmp/src/bench"
+srcs=""
+for i in $(seq 0 $((files - 1))); do
+  cat > "$tmp/src/bench/f$i.cpp" <<EOF
+#include <algorithm>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+template <int N> struct Fib { static constexpr long v = Fib<N - 1>::v + Fib<N - 2>::v; };
+template <> struct Fib<1> { static constexpr long v = 1; };
+template <> struct Fib<0> { static constexpr long v = 0; };
+long f$i(const std::string& s) {
+  std::map<std::string, std::vector<int>> m;
+  std::istringstream in(s);
+  std::string w;
+  while (in >> w) m[w].push_back(static_cast<int>(w.size()) + $i);
+  long total = Fib<40 + ($i % 10)>::v % 97;
+  for (auto& [k, v] : m) { std::sort(v.begin(), v.end()); total += v.front(); }
+  return total;
+}
+EOF
+  srcs="$srcs f$i.cpp"
+done
+printf 'cmake_minimum_required(VERSION 3.18)\nproject(bench CXX)\nset(CMAKE_CXX_STANDARD 17)\nadd_library(bench STATIC%s)\n' "$srcs" > "$tmp/src/bench/CMakeLists.txt"
+cat > "$tmp/recipes/bench.toml" <<'EOF'
+[package]
+name = "bench"
+version = "1.0.0"
+[source]
+path = "../src/bench"
+[output]
+kind = "tree"
+[jobs]
+mem_per_job_gib = 0.5
+[build]
+steps = ["cmake -S . -B build >/dev/null && cmake --build build >/dev/null && mkdir -p ${{ out }} && cp build/libbench.a ${{ out }}/"]
+EOF
+
+cd "$root"
+# The time measured is the compilers'; jetforge's own build profile does not matter here.
+cargo build -q
+jf="$root/target/debug/jetforge"
+now() { date +%s.%N; }
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+wait_port() { for _ in $(seq 100); do (echo >"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return; sleep 0.1; done; echo "port $1 not up" >&2; exit 1; }
+
+# build NAME ENGINE CONFIG: one build as "machine" NAME (own work dir and cache), prints seconds.
+build() {
+  local name=$1 engine=$2 config=$3
+  printf '%s\n' "$config" > "$tmp/$name.toml"
+  local t0 t1
+  t0=$(now)
+  JETFORGE_COMPILER_CACHE=$engine JETFORGE_CACHE_DIR="$tmp/$name-cache" JETFORGE_CONFIG="$tmp/$name.toml" \
+    "$jf" --recipes "$tmp/recipes" --work-dir "$tmp/work-$name-$RANDOM" --target host --no-progress \
+    build --force all >"$tmp/$name.out" 2>&1 || { cat "$tmp/$name.out"; exit 1; }
+  t1=$(now)
+  python3 -c "print(f'{$t1 - $t0:.2f}')"
+}
+
+# P8: one machine, cold then a fresh work dir.
+p8_cold=$(build one ccache "")
+p8_warm=$(build one ccache "")
+
+# P9: redis remote storage; A fills it, B reads it (read-only) with an empty local cache.
+rport=$(free_port)
+redis-server --port "$rport" --bind 127.0.0.1 --save '' >"$tmp/redis.log" 2>&1 &
+pids+=($!)
+wait_port "$rport"
+remote="[compiler-cache]
+remote = [\"redis://127.0.0.1:$rport\"]"
+build a ccache "$remote" >/dev/null
+p9_cold=$(build b-cold ccache "")
+p9_remote=$(build b ccache "$remote
+read-only = true")
+
+# P10: two distcc helpers on this host vs local, no cache.
+hosts=()
+for i in 0 1; do
+  port=$(free_port)
+  distccd --no-detach --log-stderr --jobs 2 --port "$port" --listen 127.0.0.1 --allow 127.0.0.1 \
+    --user nobody 2>"$tmp/distccd-$i.log" &
+  pids+=($!)
+  wait_port "$port"
+  hosts+=("\"127.0.0.1:$port/2\"")
+done
+p10_local=$(build local none "")
+p10_dist=$(build dist none "[distribute]
+engine = \"distcc\"
+hosts = [${hosts[0]}, ${hosts[1]}]")
+
+cpus=$(nproc)
+python3 - "$files" "$cpus" "$p8_cold" "$p8_warm" "$p9_cold" "$p9_remote" "$p10_local" "$p10_dist" <<'PY'
+import sys
+files, cpus = int(sys.argv[1]), int(sys.argv[2])
+p8c, p8w, p9c, p9r, p10l, p10d = map(float, sys.argv[3:])
+print(f"fixture: CMake, {files} C++ files; this machine: {cpus} CPUs")
+print(f"P8  cold {p8c:6.2f} s, warm cache in a fresh work dir {p8w:6.2f} s: ratio {p8w / p8c:.2f}  (target <= 0.3)")
+print(f"P9  machine B cold {p9c:6.2f} s, with A's redis hits {p9r:6.2f} s: ratio {p9r / p9c:.2f}  (target <= 0.4)")
+print(f"P10 local {p10l:6.2f} s, two distcc helpers on this host {p10d:6.2f} s: ratio {p10d / p10l:.2f}")
+# A fleet: compiles are the parallel part; with H helpers of C cores each the compile phase
+# shrinks by about cpus / (cpus + H*C) while preprocessing, links and CMake stay local.
+for helpers, cores in ((2, 12), (4, 12)):
+    print(f"    fleet estimate, {helpers} helpers x {cores} cores: compile phase x {cpus / (cpus + helpers * cores):.2f}")
+PY

@@ -1,0 +1,384 @@
+//! Compiler cache and distributed compiles with the real engines (ccache with a local cache
+//! and redis remote storage, distcc with two daemons on 127.0.0.1): a setuptools C++ extension
+//! and a CMake project, so both launcher paths (`CC`/`CXX` and `CMAKE_*_COMPILER_LAUNCHER`)
+//! are covered. Each "machine" is a fresh work dir with its own jetforge cache dir.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use crate::support::{free_port, have_tools, Server};
+use crate::util::{jetforge, stderr, stdout, tree};
+
+/// Translation units of the C++ extension besides its module file.
+pub const UNITS: usize = 6;
+
+/// A set with `cppx` (setuptools, `units` C++ files and a module file) and `cm` (CMake, a
+/// tree recipe).
+pub fn project(units: usize) -> tempfile::TempDir {
+    let mut files: Vec<(String, String)> = vec![
+        (
+            "recipes/cppx.toml".into(),
+            r#"[package]
+name = "cppx"
+version = "1.0.0"
+[source]
+path = "../src/cppx"
+[build]
+steps = ["python -m pip wheel --no-build-isolation --no-deps --no-index -w ${{ out }} ."]
+"#
+            .into(),
+        ),
+        (
+            "recipes/cm.toml".into(),
+            r#"[package]
+name = "cm"
+version = "1.0.0"
+[source]
+path = "../src/cm"
+[output]
+kind = "tree"
+[build]
+steps = ["cmake -S . -B build >/dev/null && cmake --build build && mkdir -p ${{ out }} && cp build/libcm.a ${{ out }}/"]
+"#
+            .into(),
+        ),
+        ("src/cm/a.c".into(), "int cm_a(void) { return 1; }\n".into()),
+        (
+            "src/cm/b.cpp".into(),
+            "#include <vector>\nint cm_b() { std::vector<int> v(3, 2); return v[0]; }\n".into(),
+        ),
+    ];
+    let mut module = String::from("#include <Python.h>\n");
+    let mut sum = String::from("0");
+    let mut sources = vec!["'mod.cpp'".to_string()];
+    for i in 0..units {
+        let unit = format!(
+            "#include <map>\n#include <string>\n\
+             int f{i}() {{ std::map<std::string, int> m{{{{\"k\", {i}}}}}; return m[\"k\"]; }}\n"
+        );
+        files.push((format!("src/cppx/f{i}.cpp"), unit.clone()));
+        files.push((format!("src/cm/f{i}.cpp"), unit));
+        module.push_str(&format!("int f{i}();\n"));
+        sum.push_str(&format!(" + f{i}()"));
+        sources.push(format!("'f{i}.cpp'"));
+    }
+    module.push_str(&format!(
+        "static PyObject* total(PyObject*, PyObject*) {{ return PyLong_FromLong({sum}); }}\n\
+         static PyMethodDef M[] = {{{{\"total\", total, METH_NOARGS, nullptr}}, {{nullptr, nullptr, 0, nullptr}}}};\n\
+         static PyModuleDef D = {{PyModuleDef_HEAD_INIT, \"cppx\", nullptr, -1, M}};\n\
+         PyMODINIT_FUNC PyInit_cppx() {{ return PyModule_Create(&D); }}\n"
+    ));
+    files.push(("src/cppx/mod.cpp".into(), module));
+    let cm_sources: Vec<String> = (0..units).map(|i| format!("f{i}.cpp")).collect();
+    files.push((
+        "src/cm/CMakeLists.txt".into(),
+        format!(
+            "cmake_minimum_required(VERSION 3.18)\nproject(cm C CXX)\n\
+             add_library(cm STATIC a.c b.cpp {})\n",
+            cm_sources.join(" ")
+        ),
+    ));
+    files.push((
+        "src/cppx/setup.py".into(),
+        format!(
+            "from setuptools import setup, Extension\n\
+             setup(name='cppx', version='1.0.0', ext_modules=[Extension('cppx', [{}])])\n",
+            sources.join(", ")
+        ),
+    ));
+    let refs: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(p, t)| (p.as_str(), t.as_str()))
+        .collect();
+    tree(&refs)
+}
+
+/// `build --force PKGS` as "machine" `name`: work dir `name`, cache dir `name-cache`, wheelhouse
+/// `name-wheels`, user config `config` (TOML), compiler cache engine `engine`.
+fn build_on(dir: &Path, name: &str, engine: &str, config: &str, pkgs: &[&str]) -> Output {
+    let cfg = dir.join(format!("{name}.toml"));
+    let text = format!("[wheelhouse]\ndir = \"{name}-wheels\"\n{config}");
+    std::fs::write(&cfg, text).unwrap();
+    let py = which::which("python3").unwrap();
+    jetforge()
+        .current_dir(dir)
+        .env("JETFORGE_COMPILER_CACHE", engine)
+        .env("JETFORGE_CACHE_DIR", dir.join(format!("{name}-cache")))
+        .env("JETFORGE_CONFIG", &cfg)
+        .env_remove("PIP_FIND_LINKS")
+        .args(["--recipes", "recipes", "--work-dir", name])
+        .args([
+            "--target",
+            "host",
+            "--no-progress",
+            "build",
+            "--force",
+            "all",
+        ])
+        .arg("--python")
+        .arg(py)
+        .arg("--system-site-packages")
+        .args(pkgs)
+        .output()
+        .unwrap()
+}
+
+/// (hits, remote hits, misses) from the summary line of `pkg`.
+fn cache_counts(out: &Output, pkg: &str) -> (u64, u64, u64) {
+    let text = stdout(out);
+    let line = text
+        .lines()
+        .find(|l| l.starts_with(&format!("{pkg} ")) && l.contains("compiler cache: "))
+        .unwrap_or_else(|| {
+            panic!(
+                "no compiler cache figures for {pkg}:\n{text}\n{}",
+                stderr(out)
+            )
+        });
+    let figures = line.split("compiler cache: ").nth(1).unwrap();
+    let num = |word: &str| -> u64 {
+        let before = figures.split(word).next().unwrap();
+        before
+            .split(|c: char| !c.is_ascii_digit())
+            .rfind(|s| !s.is_empty())
+            .map_or(0, |n| n.parse().unwrap())
+    };
+    let remote = if figures.contains(" remote)") {
+        num(" remote)")
+    } else {
+        0
+    };
+    (num(" hits"), remote, num(" misses"))
+}
+
+fn assert_ok(out: &Output) {
+    assert!(out.status.success(), "{}\n{}", stdout(out), stderr(out));
+}
+
+#[test]
+fn a_fresh_work_dir_gets_compiler_cache_hits_through_setuptools_and_cmake() {
+    if !have_tools("ccache", &["ccache", "cmake"]) {
+        return;
+    }
+    let p = project(UNITS);
+    let dir = p.path();
+    let units = UNITS as u64 + 1;
+    // One machine (one cache dir), two work dirs: objects are shared across paths.
+    let first = build_on(dir, "a", "ccache", "", &["cppx", "cm"]);
+    assert_ok(&first);
+    assert_eq!(cache_counts(&first, "cppx"), (0, 0, units));
+    std::fs::rename(dir.join("a"), dir.join("a-old")).unwrap();
+    let second = build_on(dir, "a", "ccache", "", &["cppx", "cm"]);
+    assert_ok(&second);
+    assert_eq!(cache_counts(&second, "cppx"), (units, 0, 0));
+    let (cm_hits, _, cm_misses) = cache_counts(&second, "cm");
+    assert!(cm_hits >= 2 && cm_misses == 0, "{}", stdout(&second));
+}
+
+struct Redis {
+    server: Server,
+    port: u16,
+}
+
+impl Redis {
+    fn start(dir: &Path) -> Redis {
+        let port = free_port();
+        let mut cmd = Command::new("redis-server");
+        cmd.args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+        ])
+        .current_dir(dir);
+        let server = Server::start("redis-server", cmd, port, dir.join("redis.log"));
+        Redis { server, port }
+    }
+
+    fn keys(&self) -> usize {
+        let out = Command::new("redis-cli")
+            .args(["-p", &self.port.to_string(), "dbsize"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", self.server.output());
+        String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+    }
+
+    fn config(&self, read_only: bool) -> String {
+        format!(
+            "[compiler-cache]\nremote = [\"redis://127.0.0.1:{}\"]\nread-only = {read_only}\n",
+            self.port
+        )
+    }
+}
+
+#[test]
+fn machine_b_gets_remote_hits_from_what_machine_a_stored_in_redis() {
+    if !have_tools("ccache remote", &["ccache", "redis-server", "redis-cli"]) {
+        return;
+    }
+    let p = project(UNITS);
+    let dir = p.path();
+    let redis = Redis::start(dir);
+    // A read-only consumer on an empty remote stores nothing there.
+    let consumer = build_on(dir, "c", "ccache", &redis.config(true), &["cppx"]);
+    assert_ok(&consumer);
+    assert_eq!(
+        redis.keys(),
+        0,
+        "read-only mode uploaded to the remote storage"
+    );
+    let a = build_on(dir, "a", "ccache", &redis.config(false), &["cppx"]);
+    assert_ok(&a);
+    assert!(redis.keys() > 0, "machine A stored nothing remotely");
+    let b = build_on(dir, "b", "ccache", &redis.config(true), &["cppx"]);
+    assert_ok(&b);
+    let units = UNITS as u64 + 1;
+    assert_eq!(cache_counts(&b, "cppx"), (units, units, 0));
+}
+
+#[test]
+fn a_dead_remote_storage_is_a_warning_not_a_failed_build() {
+    if !have_tools("ccache dead remote", &["ccache"]) {
+        return;
+    }
+    let p = project(UNITS);
+    let dir = p.path();
+    let config = format!(
+        "[compiler-cache]\nremote = [\"redis://127.0.0.1:{}\"]\n",
+        free_port()
+    );
+    let out = build_on(dir, "a", "ccache", &config, &["cppx"]);
+    assert_ok(&out);
+    assert!(
+        stderr(&out).contains("warning: compiler cache remote storage redis://127.0.0.1:"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(cache_counts(&out, "cppx").2, UNITS as u64 + 1);
+}
+
+/// `distccd` on 127.0.0.1:`port`, logging to stderr (kept by `Server`).
+pub fn distccd(dir: &Path, i: usize, port: u16, jobs: u32) -> Server {
+    let mut cmd = Command::new(crate::support::find_tool("distccd").unwrap());
+    cmd.args(["--no-detach", "--log-stderr", "--log-level", "info"])
+        .args(["--jobs", &jobs.to_string(), "--port", &port.to_string()])
+        .args([
+            "--listen",
+            "127.0.0.1",
+            "--allow",
+            "127.0.0.1",
+            "--user",
+            "nobody",
+        ]);
+    let log = dir.join(format!("distccd-{i}.log"));
+    Server::start("distccd", cmd, port, log)
+}
+
+#[test]
+fn distcc_spreads_the_compiles_over_two_daemons_with_the_same_result() {
+    if !have_tools("distcc", &["distcc", "distccd", "cmake"]) {
+        return;
+    }
+    let p = project(UNITS);
+    let dir = p.path();
+    let ports = [free_port(), free_port()];
+    let daemons: Vec<Server> = (0..2).map(|i| distccd(dir, i, ports[i], 1)).collect();
+    let config = format!(
+        "[distribute]\nengine = \"distcc\"\nhosts = [\"127.0.0.1:{}/1\", \"127.0.0.1:{}/1\"]\n",
+        ports[0], ports[1]
+    );
+    let remote = build_on(dir, "remote", "none", &config, &["cm"]);
+    assert_ok(&remote);
+    for server in &daemons {
+        let log = server.output();
+        assert!(log.contains("COMPILE_OK"), "a daemon ran no job:\n{log}");
+    }
+    let local = build_on(dir, "local", "none", "", &["cm"]);
+    assert_ok(&local);
+    // Without debug info the objects carry no paths: the archives are the same bytes.
+    let archive =
+        |name: &str| std::fs::read(dir.join(name).join("recipes-host/out/cm/libcm.a")).unwrap();
+    assert!(
+        archive("remote") == archive("local"),
+        "distcc built other objects than a local build"
+    );
+}
+
+#[test]
+fn remote_storage_credentials_are_masked_in_env_plan_and_doctor() {
+    let p = project(1);
+    let dir = p.path();
+    let cfg = dir.join("user.toml");
+    std::fs::write(
+        &cfg,
+        "[compiler-cache]\nengine = \"ccache\"\nremote = [\"redis://:s3cretPW@127.0.0.1:1\"]\n",
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        jetforge()
+            .current_dir(dir)
+            .env_remove("JETFORGE_COMPILER_CACHE")
+            .env("JETFORGE_CONFIG", &cfg)
+            .env("JETFORGE_CACHE_DIR", dir.join("cache"))
+            .args(["--recipes", "recipes", "--target", "host"])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    // Shell output stays unmasked for `eval` (and says so); the JSON view is masked.
+    let env = run(&["env", "cppx", "--format", "json"]);
+    assert!(
+        stdout(&env).contains("CCACHE_REMOTE_STORAGE"),
+        "{}",
+        stderr(&env)
+    );
+    let plan = run(&["plan", "cppx"]);
+    assert!(
+        stdout(&plan).contains("Compiler cache: ccache ([compiler-cache] engine)"),
+        "{}",
+        stdout(&plan)
+    );
+    let doctor = run(&["doctor", "cppx"]);
+    assert!(
+        stdout(&doctor).contains("not reachable"),
+        "{}",
+        stdout(&doctor)
+    );
+    for out in [&env, &plan, &doctor] {
+        let all = format!("{}{}", stdout(out), stderr(out));
+        assert!(!all.contains("s3cretPW"), "{all}");
+    }
+}
+
+/// The caller's `CC`/`CXX` used to be dropped, so a build compiled with another compiler than
+/// the user's shell; now they reach the steps, behind the cache engine when there is one.
+#[test]
+fn the_callers_cc_and_cxx_reach_the_build_steps_and_show_in_env() {
+    let p = project(1);
+    let dir = p.path();
+    let env = |engine: &str| {
+        let out = jetforge()
+            .current_dir(dir)
+            .env("JETFORGE_COMPILER_CACHE", engine)
+            .env("JETFORGE_CACHE_DIR", dir.join("cache"))
+            .env("CC", "gcc-12")
+            .env("CXX", "g++-12")
+            .args(["--recipes", "recipes", "--target", "host", "env", "cppx"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        stdout(&out)
+    };
+    let plain = env("none");
+    assert!(plain.contains("export CC=gcc-12\n"), "{plain}");
+    assert!(plain.contains("export CXX=g++-12\n"), "{plain}");
+    let cached = env("ccache");
+    assert!(cached.contains("export CC='ccache gcc-12'\n"), "{cached}");
+    assert!(
+        cached.contains("export CMAKE_CXX_COMPILER_LAUNCHER=ccache\n"),
+        "{cached}"
+    );
+}
