@@ -15,7 +15,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use anyhow::Result;
 use serde::Serialize;
 
-use super::driver::{Outcome, Summary};
+use super::summary::{Outcome, Summary};
 use crate::host::{HostFacts, GIB};
 use crate::layout::Layout;
 use crate::recipe::Recipe;

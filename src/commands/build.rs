@@ -5,6 +5,7 @@ use anyhow::Result;
 use super::progress;
 use super::{caller_env, Session};
 use crate::builder::driver::{self, BuildContext, BuildOptions};
+use crate::builder::summary::BuildFailed;
 use crate::builder::timings_report::{self, BuildTimings};
 use crate::cli::{BuildArgs, GlobalArgs};
 use crate::net::index::IndexClient;
@@ -72,9 +73,7 @@ pub fn run(g: &GlobalArgs, a: &BuildArgs) -> Result<()> {
     if a.timings || g.json {
         let summary = match &result {
             Ok(s) => Some(s.clone()),
-            Err(e) => e
-                .downcast_ref::<driver::BuildFailed>()
-                .map(|f| f.summary.clone()),
+            Err(e) => e.downcast_ref::<BuildFailed>().map(|f| f.summary.clone()),
         };
         if let Some(summary) = summary {
             let t = BuildTimings::collect(&s.layout, &selected, &summary, started, &s.facts);
@@ -92,7 +91,7 @@ pub fn run(g: &GlobalArgs, a: &BuildArgs) -> Result<()> {
             }
         }
     }
-    let summary = result.map_err(|e| match e.downcast::<driver::BuildFailed>() {
+    let summary = result.map_err(|e| match e.downcast::<BuildFailed>() {
         Ok(failed) => crate::error::Report(failed.to_string()).into(),
         Err(e) => e,
     })?;

@@ -171,7 +171,7 @@ fn refuse_stale(
     let plan = super::plan::make(s, names, None)?;
     let selected = s.set.select(names).map_err(crate::error::input)?;
     let known =
-        crate::builder::driver::known_fingerprints(&plan.recipes, &selected, &s.target, &s.facts);
+        crate::builder::cache::known_fingerprints(&plan.recipes, &selected, &s.target, &s.facts);
     let mut stale = Vec::new();
     let mut unknown = BTreeSet::new();
     for (recipe, e) in entries {

@@ -3,9 +3,9 @@
 use anyhow::Result;
 
 use super::{caller_env, Session};
+use crate::builder::cache::{decide, remote_hits, tree_is_current, Question};
 use crate::cli::{GlobalArgs, PlanArgs};
 use crate::env::Origin;
-use crate::fingerprint::explain;
 use crate::host::{HostFacts, GIB};
 use crate::net::index::IndexClient;
 use crate::plan::{self, Plan, PlanInputs, RecipePlan};
@@ -100,7 +100,8 @@ pub fn make(s: &Session, packages: &[String], jobs: Option<u32>) -> Result<Plan>
     plan::make(&inputs, &selected)
 }
 
-/// Says per recipe whether `build` would take it from the wheelhouse or build it, and why.
+/// Says per wheel or tree recipe what `build` would do, from the same decision (`builder::cache`):
+/// take it from the wheelhouse, a remote cache or the installed tree, or build it, and why.
 fn fill_cache_status(s: &Session, plan: &mut Plan, a: &PlanArgs) -> Result<()> {
     let urls: Vec<String> = a
         .cache_from
@@ -114,39 +115,44 @@ fn fill_cache_status(s: &Session, plan: &mut Plan, a: &PlanArgs) -> Result<()> {
         .select(&a.packages.packages)
         .map_err(crate::error::input)?;
     let known =
-        crate::builder::driver::known_fingerprints(&plan.recipes, &selected, &s.target, &s.facts);
+        crate::builder::cache::known_fingerprints(&plan.recipes, &selected, &s.target, &s.facts);
+    // Loaded once for all recipes; not created when it does not exist (plan writes nothing).
     let wheelhouse = Wheelhouse::open_existing(&s.wheelhouse)?;
     for r in plan
         .recipes
         .iter_mut()
-        .filter(|r| r.output == OutputKind::Wheel)
+        .filter(|r| r.output != OutputKind::Source)
     {
         let Some(fp) = known.get(&r.name).cloned().flatten() else {
             r.cache =
                 Some("will build (the cache key is known once the sources are prepared)".into());
             continue;
         };
-        let hit = match &wheelhouse {
-            Some(w) => w.cached(&fp.hash, &s.target.name)?,
-            None => Cached::Miss,
+        let state = RecipeState::load(&s.layout.state_file(&r.name));
+        let steps = r.steps.len();
+        let question = Question {
+            output: r.output,
+            fingerprint: &fp,
+            last_built: state.last_built.as_ref(),
+            forced: false,
+            wheelhouse: &s.wheelhouse,
         };
-        let remote_hit = || {
-            remote
-                .lookup(&fp.hash, &mut |w| eprintln!("warning: {w}"))
-                .into_iter()
-                .find(|h| h.entries.iter().all(|e| e.target == s.target.name))
-        };
-        r.cache = Some(match hit {
-            Cached::Hit(files) => format!("cached ({})", files.join(", ")),
-            Cached::Unusable(why) => format!("will build: {why}"),
-            Cached::Miss => match remote_hit() {
-                Some(h) => format!("cached (remote: {})", h.url),
-                None => {
-                    let last = RecipeState::load(&s.layout.state_file(&r.name)).last_built;
-                    format!("will build: {}", explain(last.as_ref(), &fp).join("; "))
-                }
+        let decision = decide(
+            &question,
+            || tree_is_current(&state, steps, &fp, &s.layout.out_dir(&r.name)),
+            || match &wheelhouse {
+                Some(w) => w.cached(&fp.hash, &s.target.name),
+                None => Ok(Cached::Miss),
             },
-        });
+            || {
+                let warn = &mut |w: &str| eprintln!("warning: {w}");
+                let hit = remote_hits(&remote, &fp.hash, &s.target.name, warn)
+                    .into_iter()
+                    .next();
+                Ok(hit.map(|h| (h.url, h.entries.into_iter().map(|e| e.file).collect())))
+            },
+        )?;
+        r.cache = Some(decision.describe());
     }
     Ok(())
 }

@@ -476,6 +476,13 @@ fn oom_killed_steps_are_retried_with_fewer_jobs_and_remembered() {
     };
     let p = hog_project();
     let dir = p.path();
+    // Eight objects, so that the retry still compiles two at a time however many of the first
+    // four the kernel killed (one kill leaves one object: a peak too small to learn from).
+    let recipe = dir.join("recipes/hog.toml");
+    let text = std::fs::read_to_string(&recipe).unwrap();
+    assert!(text.contains("\"python hog.py\""), "{text}");
+    let text = text.replace("\"python hog.py\"", "\"HOG_OBJECTS=8 python hog.py\"");
+    std::fs::write(&recipe, text).unwrap();
     let out = build_in_cgroup(dir, &cg.0, "4");
     ok(&out);
     let err = stderr(&out);
@@ -500,6 +507,31 @@ fn oom_killed_steps_are_retried_with_fewer_jobs_and_remembered() {
     // remembered after the OOM (see `jobs::learn`).
     assert_eq!(v["recipes"][0]["jobs"]["source"], "learned", "{v}");
     assert!(v["recipes"][0]["jobs"]["jobs"].as_u64().unwrap() <= 2);
+
+    // A step failing after an OOM retry: its replay script has the MAX_JOBS that ran. Twice the
+    // memory per job takes the retries down to 1 job, below the 2 planned above, which a
+    // re-made plan would have used.
+    let text = std::fs::read_to_string(&recipe).unwrap();
+    let text = text
+        .replace(
+            "\"HOG_OBJECTS=8 python hog.py\"",
+            "\"HOG_MIB=300 python hog.py\"",
+        )
+        .replace("\n]", "\n  \"exit 3\",\n]");
+    std::fs::write(&recipe, text).unwrap();
+    let _ = std::fs::remove_dir_all(src.join("obj"));
+    let out = build_in_cgroup(dir, &cg.0, "4");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("with MAX_JOBS=2; retrying with 1 jobs"),
+        "{err}"
+    );
+    assert!(err.contains("build step 3/3"), "{err}");
+    let logs = work_layout(dir, "host").log_dir("hog");
+    let env = std::fs::read_to_string(logs.join("build_env.sh")).unwrap();
+    let max_jobs: Vec<&str> = env.lines().filter(|l| l.contains("MAX_JOBS=")).collect();
+    assert_eq!(max_jobs, ["export MAX_JOBS=1"], "{env}");
 }
 
 #[test]

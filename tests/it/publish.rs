@@ -65,6 +65,17 @@ fn step_logs(dir: &Path) -> Vec<String> {
     out
 }
 
+/// A static tree that `publish --dir` wrote from work dir A.
+fn published_tree(a: &Built) -> tempfile::TempDir {
+    let tree = tempfile::tempdir().unwrap();
+    let out = jf(
+        a.dir.path(),
+        &["publish", "--dir", tree.path().to_str().unwrap()],
+    );
+    assert!(out.status.success(), "{}", both(&out));
+    tree
+}
+
 fn creds(password: &str) -> [(&'static str, &str); 2] {
     [
         ("JETFORGE_INDEX_USER", USER),
@@ -250,12 +261,7 @@ fn refuses_a_tampered_file_of_the_same_name(a: &Built, url: &str) {
 #[test]
 fn a_static_dir_publish_is_a_pep503_index_and_a_remote_cache() {
     let a = built_a();
-    let tree = tempfile::tempdir().unwrap();
-    let out = jf(
-        a.dir.path(),
-        &["publish", "--dir", tree.path().to_str().unwrap()],
-    );
-    assert!(out.status.success(), "{}", both(&out));
+    let tree = published_tree(a);
     let m: Value =
         serde_json::from_slice(&std::fs::read(tree.path().join("jetforge-manifest.json")).unwrap())
             .unwrap();
@@ -301,12 +307,7 @@ fn a_static_dir_publish_is_a_pep503_index_and_a_remote_cache() {
 #[test]
 fn a_remote_wheel_that_does_not_match_its_hash_is_rejected_and_built() {
     let a = built_a();
-    let tree = tempfile::tempdir().unwrap();
-    let out = jf(
-        a.dir.path(),
-        &["publish", "--dir", tree.path().to_str().unwrap()],
-    );
-    assert!(out.status.success(), "{}", both(&out));
+    let tree = published_tree(a);
     let first = std::fs::read_dir(tree.path())
         .unwrap()
         .flatten()
@@ -336,5 +337,59 @@ fn a_remote_wheel_that_does_not_match_its_hash_is_rejected_and_built() {
     assert!(
         step_logs(b.path()).iter().any(|l| l.starts_with("first/")),
         "first was built: {text}"
+    );
+}
+
+/// Regression: `plan` decided caching on its own and said "will build" for a wheel that is
+/// missing from the wheelhouse, where `build` then took it from the remote cache.
+#[test]
+fn plan_says_what_build_does_when_the_local_wheel_is_gone_and_a_remote_cache_has_it() {
+    let a = built_a();
+    let tree = published_tree(a);
+    let server = StaticServer::start(tree.path());
+    let url = server.url();
+
+    let b = fixture_project("first==1.0.0");
+    let out = build(b.path(), &["--cache-from", &url]);
+    assert!(out.status.success(), "{}", both(&out));
+    let wheelhouse = b.path().join("wheelhouse");
+    let third = manifest(&wheelhouse)["wheels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["file"].as_str().unwrap().to_string())
+        .find(|f| f.starts_with("third-"))
+        .unwrap();
+    std::fs::remove_file(wheelhouse.join(&third)).unwrap();
+
+    let plan = jf(b.path(), &["plan", "--json", "--cache-from", &url]);
+    assert!(plan.status.success(), "{}", both(&plan));
+    let v: Value = serde_json::from_slice(&plan.stdout).unwrap();
+    let cache = |name: &str| {
+        v["recipes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == name)
+            .unwrap()["cache"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(cache("third"), format!("cached (remote: {url})"), "{v}");
+    assert!(cache("first").starts_with("cached (first-"), "{v}");
+
+    let out = build(b.path(), &["--cache-from", &url]);
+    let text = both(&out);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains(&format!("third: cached (remote: {url})")),
+        "{text}"
+    );
+    assert!(wheelhouse.join(&third).is_file());
+    assert_eq!(
+        step_logs(b.path()),
+        Vec::<String>::new(),
+        "no build step may run"
     );
 }
