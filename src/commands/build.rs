@@ -3,13 +3,11 @@
 use anyhow::Result;
 
 use super::progress;
-use super::{caller_env, Session};
-use crate::builder::driver::{self, BuildContext, BuildOptions};
+use super::Session;
+use crate::builder::driver::{self, BuildOptions};
 use crate::builder::summary::BuildFailed;
 use crate::builder::timings_report::{self, BuildTimings};
 use crate::cli::{BuildArgs, GlobalArgs};
-use crate::net::index::IndexClient;
-use crate::wheelhouse::remote::RemoteCaches;
 use crate::wheelhouse::store::Wheelhouse;
 
 pub fn run(g: &GlobalArgs, a: &BuildArgs) -> Result<()> {
@@ -33,31 +31,10 @@ pub fn run(g: &GlobalArgs, a: &BuildArgs) -> Result<()> {
     let _lock = super::sources::lock_work_dir(&s, reporter.as_ref())?;
     let wheelhouse = Wheelhouse::open(&s.wheelhouse)?.verify_all(a.verify_wheels);
     super::clean::remember_wheelhouse(&s.layout, wheelhouse.dir())?;
-    let urls: Vec<String> = a
-        .cache_from
-        .iter()
-        .chain(&s.config.cache.indexes)
-        .cloned()
-        .collect();
-    let remote = RemoteCaches::new(&urls, IndexClient::new(&s.policy, s.policy.fetch.clone()));
+    let remote = s.remote_caches(&a.cache_from);
     s.compiler.create_dirs()?;
     warn_unreachable_remotes(&s.compiler);
-    let cx = BuildContext {
-        set: &s.set,
-        target: &s.target,
-        facts: &s.facts,
-        layout: &s.layout,
-        policy: &s.policy,
-        proxy_env: s.policy.proxy_env(),
-        cache_dir: &s.cache_dir,
-        wheelhouse: &wheelhouse,
-        remote: &remote,
-        reporter: reporter.as_ref(),
-        caller: &caller_env,
-        network: super::plan::network_lines(&s),
-        cross: cross.as_ref(),
-        compiler: &s.compiler,
-    };
+    let cx = s.build_context(&wheelhouse, &remote, reporter.as_ref(), cross.as_ref());
     let opts = BuildOptions {
         force: a.force.clone(),
         keep_going: a.keep_going,

@@ -163,7 +163,78 @@ pub struct Session {
     pub compiler: CompilerSetup,
 }
 
+/// The network policy of the command line and the config: `--proxy`/`--no-proxy` over the
+/// config over the environment, with the proxies' credentials registered as secrets so that
+/// nothing prints them.
+pub(crate) fn net_policy(g: &GlobalArgs, config: &Config) -> Result<NetPolicy> {
+    let proxy = ProxySettings::resolve(
+        g.proxy.as_deref(),
+        g.no_proxy.as_deref(),
+        &config.network,
+        caller_env,
+    )
+    .map_err(|e| {
+        crate::error::input_hint(
+            e.to_string(),
+            "fix the proxy URL (e.g. http://user:pass@proxy:3128)",
+        )
+    })?;
+    let policy = NetPolicy::new(config, proxy, g.offline, FetchOptions::from_env());
+    for v in policy
+        .proxy_env()
+        .iter()
+        .map(|(_, v)| v)
+        .chain(config.network.proxy.iter().map(|p| &p.value))
+    {
+        crate::redact::register(v);
+    }
+    Ok(policy)
+}
+
 impl Session {
+    /// The remote wheel caches `build` and `plan` consult: `--cache-from` URLs, then the
+    /// config's `[cache] indexes`.
+    pub fn remote_caches(
+        &self,
+        cache_from: &[String],
+    ) -> crate::wheelhouse::remote::RemoteCaches<'_> {
+        let urls: Vec<String> = cache_from
+            .iter()
+            .chain(&self.config.cache.indexes)
+            .cloned()
+            .collect();
+        crate::wheelhouse::remote::RemoteCaches::new(
+            &urls,
+            crate::net::index::IndexClient::new(&self.policy, self.policy.fetch.clone()),
+        )
+    }
+
+    /// The build stage's view of this session (`build` and `shell` run the same stage).
+    pub fn build_context<'a>(
+        &'a self,
+        wheelhouse: &'a crate::wheelhouse::store::Wheelhouse,
+        remote: &'a crate::wheelhouse::remote::RemoteCaches<'a>,
+        reporter: &'a dyn crate::report::Reporter,
+        cross: Option<&'a Cross>,
+    ) -> crate::builder::driver::BuildContext<'a> {
+        crate::builder::driver::BuildContext {
+            set: &self.set,
+            target: &self.target,
+            facts: &self.facts,
+            layout: &self.layout,
+            policy: &self.policy,
+            proxy_env: self.policy.proxy_env(),
+            cache_dir: &self.cache_dir,
+            wheelhouse,
+            remote,
+            reporter,
+            caller: &caller_env,
+            network: plan::network_lines(self),
+            cross,
+            compiler: &self.compiler,
+        }
+    }
+
     pub fn load(g: &GlobalArgs) -> Result<Self> {
         let (sets, tree) = load_all_sets(g)?;
         let set = sets
@@ -189,27 +260,7 @@ impl Session {
         })?;
         let layout = Layout::new(&work_dir, &set.name, &target.name);
         let config = Config::load(&work_dir)?;
-        let proxy = ProxySettings::resolve(
-            g.proxy.as_deref(),
-            g.no_proxy.as_deref(),
-            &config.network,
-            caller_env,
-        )
-        .map_err(|e| {
-            crate::error::input_hint(
-                e.to_string(),
-                "fix the proxy URL (e.g. http://user:pass@proxy:3128)",
-            )
-        })?;
-        let policy = NetPolicy::new(&config, proxy, g.offline, FetchOptions::from_env());
-        for v in policy
-            .proxy_env()
-            .iter()
-            .map(|(_, v)| v)
-            .chain(config.network.proxy.iter().map(|p| &p.value))
-        {
-            crate::redact::register(v);
-        }
+        let policy = net_policy(g, &config)?;
         let cache_dir = std::path::absolute(config.cache_dir())?;
         for url in &config.compiler_cache.remote {
             crate::redact::register(url);

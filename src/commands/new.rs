@@ -8,11 +8,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
 
-use super::caller_env;
 use crate::cli::{GlobalArgs, NewArgs};
 use crate::config::Config;
 use crate::net::index::IndexClient;
-use crate::net::{FetchOptions, NetPolicy, ProxySettings};
+use crate::net::FetchOptions;
 use crate::recipe::scaffold::{self, Origin};
 use crate::recipe::Submodules;
 use crate::source::git::{Anchor, MirrorCache};
@@ -43,18 +42,7 @@ pub fn run(g: &GlobalArgs, a: &NewArgs) -> Result<()> {
 
     let work_dir = std::path::absolute(&g.work_dir)?;
     let config = Config::load(&work_dir)?;
-    let proxy = ProxySettings::resolve(
-        g.proxy.as_deref(),
-        g.no_proxy.as_deref(),
-        &config.network,
-        caller_env,
-    )?;
-    let policy = NetPolicy::new(
-        &config,
-        proxy,
-        g.offline,
-        crate::net::FetchOptions::from_env(),
-    );
+    let policy = super::net_policy(g, &config)?;
     let set_recipes = recipes_in(&dir);
 
     let (text, summary) = match (&a.git, &a.tag, &a.from_pypi) {

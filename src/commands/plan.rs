@@ -7,11 +7,9 @@ use crate::builder::cache::{decide, remote_hits, tree_is_current, Question};
 use crate::cli::{GlobalArgs, PlanArgs};
 use crate::env::Origin;
 use crate::host::{HostFacts, GIB};
-use crate::net::index::IndexClient;
 use crate::plan::{self, Plan, PlanInputs, RecipePlan};
 use crate::recipe::OutputKind;
 use crate::state::RecipeState;
-use crate::wheelhouse::remote::RemoteCaches;
 use crate::wheelhouse::store::{Cached, Wheelhouse};
 
 pub fn run(g: &GlobalArgs, a: &PlanArgs) -> Result<()> {
@@ -103,13 +101,7 @@ pub fn make(s: &Session, packages: &[String], jobs: Option<u32>) -> Result<Plan>
 /// Says per wheel or tree recipe what `build` would do, from the same decision (`builder::cache`):
 /// take it from the wheelhouse, a remote cache or the installed tree, or build it, and why.
 fn fill_cache_status(s: &Session, plan: &mut Plan, a: &PlanArgs) -> Result<()> {
-    let urls: Vec<String> = a
-        .cache_from
-        .iter()
-        .chain(&s.config.cache.indexes)
-        .cloned()
-        .collect();
-    let remote = RemoteCaches::new(&urls, IndexClient::new(&s.policy, s.policy.fetch.clone()));
+    let remote = s.remote_caches(&a.cache_from);
     let selected = s
         .set
         .select(&a.packages.packages)

@@ -5,8 +5,8 @@
 use anyhow::{Context, Result};
 
 use super::progress;
-use super::{caller_env, Session};
-use crate::builder::driver::{self, BuildContext, BuildOptions};
+use super::Session;
+use crate::builder::driver::{self, BuildOptions};
 use crate::cli::{GlobalArgs, ShellArgs};
 use crate::net::index::IndexClient;
 use crate::wheelhouse::remote::RemoteCaches;
@@ -24,23 +24,9 @@ pub fn run(g: &GlobalArgs, a: &ShellArgs) -> Result<()> {
     let plan = {
         let _lock = super::sources::lock_work_dir(&s, reporter.as_ref())?;
         let wheelhouse = Wheelhouse::open(&s.wheelhouse)?;
+        // No remote caches: the shell builds the venv and the tree, never a wheel.
         let remote = RemoteCaches::new(&[], IndexClient::new(&s.policy, s.policy.fetch.clone()));
-        let cx = BuildContext {
-            set: &s.set,
-            target: &s.target,
-            facts: &s.facts,
-            layout: &s.layout,
-            policy: &s.policy,
-            proxy_env: s.policy.proxy_env(),
-            cache_dir: &s.cache_dir,
-            wheelhouse: &wheelhouse,
-            remote: &remote,
-            reporter: reporter.as_ref(),
-            caller: &caller_env,
-            network: super::plan::network_lines(&s),
-            cross: cross.as_ref(),
-            compiler: &s.compiler,
-        };
+        let cx = s.build_context(&wheelhouse, &remote, reporter.as_ref(), cross.as_ref());
         let opts = BuildOptions {
             jobs: s.jobs_override(a.jobs.jobs)?,
             verbose: g.verbose > 0,
