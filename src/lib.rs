@@ -6,11 +6,11 @@
 //! Modules import only from the layers below them, so there are no cycles (README, "Layout of
 //! this repository"):
 //! 1. plumbing with no jetforge imports, or only each other: `envvars`, `redact`, `diag`, `hash`,
-//!    `pkgname`, `atomic`, `layout`, `process`, `report`;
+//!    `pkgname`, `repo_url`, `atomic`, `private`, `paths`, `out`, `layout`, `process`, `report`;
 //! 2. facts and settings: `recipe`, `host`, `config`, `error`, `venv`, `target` (with its
 //!    `CrossSpec`), `jobs`, `net`, `fingerprint`, `state`, `compiler_cache`;
 //! 3. engines: `build_reqs`, `cross`, `env`, `source`, `verify`, `wheelhouse`;
-//! 4. `plan`, `pins`, `doctor`;
+//! 4. `plan`, `pins`, `fetch_pins`, `doctor`;
 //! 5. the build stage, `builder`;
 //! 6. the CLI edge: `cli`, `commands` (with the terminal progress reporters).
 
