@@ -259,18 +259,11 @@ pub fn tools(i: &Inputs) -> Section {
         .map(|t| {
             if let Some(chosen) = &t.chosen {
                 return match &t.path {
-                    Some(p) => {
-                        let version = t
-                            .version
-                            .as_deref()
-                            .map(|v| format!(": {v}"))
-                            .unwrap_or_default();
-                        Check::new(
-                            t.name.clone(),
-                            Level::Ok,
-                            format!("{chosen}: {}{version}", p.display()),
-                        )
-                    }
+                    Some(p) => Check::new(
+                        t.name.clone(),
+                        Level::Ok,
+                        format!("{chosen}: {}", found_at(p, t.version.as_deref())),
+                    ),
                     None => Check::new(
                         t.name.clone(),
                         native_blocker(i),
@@ -291,19 +284,22 @@ pub fn tools(i: &Inputs) -> Section {
                 return Check::new(t.name.clone(), level, format!("not found: {why}"))
                     .fix("sudo apt-get install build-essential cmake ninja-build git");
             };
-            let version = t
-                .version
-                .as_deref()
-                .map(|v| format!(": {v}"))
-                .unwrap_or_default();
             Check::new(
                 t.name.clone(),
                 Level::Ok,
-                format!("{}{version}", path.display()),
+                found_at(path, t.version.as_deref()),
             )
         })
         .collect();
     section("Build tools", checks)
+}
+
+/// `/usr/bin/gcc: gcc (Debian 12.2.0) 12.2.0`, or the path alone when the version is unknown.
+fn found_at(path: &std::path::Path, version: Option<&str>) -> String {
+    match version {
+        Some(v) => format!("{}: {v}", path.display()),
+        None => path.display().to_string(),
+    }
 }
 
 pub fn libraries(i: &Inputs) -> Section {

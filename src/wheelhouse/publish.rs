@@ -186,23 +186,11 @@ fn wheel_files(wh: &Wheelhouse, entries: &[PublishedEntry]) -> Result<Vec<LocalF
         if out.iter().any(|f| f.file == e.file) {
             continue;
         }
-        let path = wh.dir().join(&e.file);
-        let actual =
-            sha256_file(&path).with_context(|| format!("failed to hash `{}`", path.display()))?;
-        if actual != e.sha256 {
-            return Err(error::failure_hint(
-                format!(
-                    "`{}` in the wheelhouse changed since it was built\n  manifest sha256: {}\n  file sha256:     {actual}",
-                    path.display(),
-                    e.sha256
-                ),
-                "rebuild it (`jetforge build --force <recipe>`) before publishing",
-            ));
-        }
+        let path = wh.verify_file(&e.file, &e.sha256)?;
         out.push(LocalFile {
             path,
             file: e.file.clone(),
-            sha256: actual,
+            sha256: e.sha256.clone(),
             project: e.package.clone(),
             version: e.version.clone(),
         });

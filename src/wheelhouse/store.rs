@@ -374,20 +374,25 @@ impl Wheelhouse {
     /// before handing them to pip. The first one that is missing or changed is an error.
     pub fn verify_files(&self, entries: &[ManifestEntry]) -> Result<()> {
         for e in entries {
-            let path = self.dir.join(&e.file);
-            let actual = hash(&path)?;
-            if actual != e.sha256 {
-                return Err(error::failure_hint(
-                    format!(
-                        "`{}` in the wheelhouse changed since it was built\n  manifest sha256: {}\n  file sha256:     {actual}",
-                        path.display(),
-                        e.sha256
-                    ),
-                    "rebuild it (`jetforge build` rebuilds a changed wheel) before installing",
-                ));
-            }
+            self.verify_file(&e.file, &e.sha256)?;
         }
         Ok(())
+    }
+
+    /// Re-hashes wheel `file` and returns its path when it still has the recorded `sha256`.
+    pub fn verify_file(&self, file: &str, sha256: &str) -> Result<PathBuf> {
+        let path = self.dir.join(file);
+        let actual = hash(&path)?;
+        if actual != sha256 {
+            return Err(error::failure_hint(
+                format!(
+                    "`{}` in the wheelhouse changed since it was built\n  manifest sha256: {sha256}\n  file sha256:     {actual}",
+                    path.display(),
+                ),
+                "rebuild it (`jetforge build` rebuilds a wheel that changed on disk)",
+            ));
+        }
+        Ok(path)
     }
 
     /// Forgets the entry of `package` for `target` and deletes its file unless another entry
