@@ -216,18 +216,9 @@ fn load_state(dir: &Path) -> Option<Installed> {
 }
 
 fn save_state(dir: &Path, state: &Installed) -> Result<()> {
-    let path = state_path(dir);
     let json = serde_json::to_string_pretty(state).context("serializing the verify venv state")?;
-    // Written whole then renamed: a kill mid-write must not leave half a state.
-    let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, json).with_context(|| format!("failed to write `{}`", tmp.display()))?;
-    std::fs::rename(&tmp, &path).with_context(|| {
-        format!(
-            "failed to rename `{}` to `{}`",
-            tmp.display(),
-            path.display()
-        )
-    })
+    // Atomic: a kill mid-write must not leave half a state.
+    crate::atomic::write(&state_path(dir), json.as_bytes())
 }
 
 fn cached_hash(
