@@ -92,10 +92,10 @@ impl Redirects {
         out
     }
 
-    /// One line for people: "N repositories → mirror cache".
+    /// One line for people: "build steps clone N repositories from the mirror cache".
     pub fn summary(&self) -> String {
         let mut s = format!(
-            "git in build steps: {} repositor{} redirected to the mirror cache",
+            "build steps clone {} repositor{} from the mirror cache",
             self.mirrors.len(),
             if self.mirrors.len() == 1 { "y" } else { "ies" }
         );
@@ -162,7 +162,7 @@ mod tests {
         };
         assert_eq!(
             r.summary(),
-            "git in build steps: 1 repository redirected to the mirror cache; 1 not fetched \
+            "build steps clone 1 repository from the mirror cache; 1 not fetched \
              yet (offline builds cannot clone them): https://h/b"
         );
     }

@@ -564,7 +564,7 @@ steps = [
     assert_ok(&plan);
     assert_has(
         &stdout(&plan),
-        &["Git: git in build steps: 1 repository redirected to the mirror cache"],
+        &["Git: build steps clone 1 repository from the mirror cache"],
     );
     // The caller's own git config through the environment is kept, ahead of the redirects.
     let user_git = [
@@ -580,7 +580,7 @@ steps = [
     assert_has(
         &stdout(&env),
         &[
-            "# git in build steps: 1 repository redirected to the mirror cache",
+            "# build steps clone 1 repository from the mirror cache",
             "GIT_CONFIG_COUNT=4",
             "GIT_CONFIG_KEY_0=advice.detachedHead",
             "GIT_CONFIG_KEY_1=protocol.file.allow",
