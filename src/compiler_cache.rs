@@ -7,6 +7,8 @@
 //!
 //! Objects are shared between work dirs and sets: the cache lives in jetforge's cache dir
 //! (`compiler-cache-v1/`) and paths below the work dir are hashed relative to it.
+//!
+//! Size: about 625 lines, of which 149 are the unit tests beside the code (476 of code).
 
 use std::path::{Path, PathBuf};
 

@@ -22,6 +22,8 @@
 //! before building, so those are reported as stripped, not checked. A recipe whose output is a
 //! source tree is not read at all: another recipe's build compiles it, and its own packaging
 //! metadata never runs.
+//!
+//! Size: about 567 lines, of which 75 are the unit tests beside the code (492 of code).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

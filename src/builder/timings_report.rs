@@ -6,6 +6,8 @@
 //!
 //! Elements carry ids and classes (`#gantt`, `#memory`, `#mem-limit`, `.oom-kill`, `#steps`,
 //! `#cache`, `#critical-path`, `.critical`) so tests and scripts can read the page.
+//!
+//! Size: about 511 lines, of which 64 are the unit tests beside the code (447 of code).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;

@@ -7,6 +7,8 @@
 //! shared agent of `net::http`. Redirects are not followed when reading pages: pypiserver
 //! answers a project it lacks with a redirect to pypi.org, whose files of the same name are
 //! not ours. Deciding what to publish and where the wheels go locally is not done here.
+//!
+//! Size: about 536 lines, of which 79 are the unit tests beside the code (457 of code).
 
 use std::fs::File;
 use std::io::{self, Read};

@@ -5,6 +5,8 @@
 //! file > the environment. From the environment an `https://` URL uses `https_proxy`, an
 //! `http://` URL `http_proxy`, either falls back to `all_proxy`; lower-case names are read
 //! first, as curl does. Every decision remembers where it came from, for `plan` and `doctor`.
+//!
+//! Size: about 556 lines, of which 209 are the unit tests beside the code (347 of code).
 
 use std::fmt;
 use std::net::IpAddr;

@@ -16,6 +16,8 @@
 //!
 //! The syntax before this one was `{name}`; [`old_syntax`] finds such placeholders so that
 //! `check` can say the exact rewrite.
+//!
+//! Size: about 505 lines, of which 136 are the unit tests beside the code (369 of code).
 
 use std::collections::BTreeMap;
 use std::ops::Range;

@@ -2,6 +2,8 @@
 //! tags fit the target, and every pin one wheel of the set puts on another holds (PEP 508
 //! markers evaluated for the target, not for the build machine). Pure functions over
 //! [`WheelInfo`]; running Python import checks is the build's job, not this module's.
+//!
+//! Size: about 541 lines, of which 225 are the unit tests beside the code (316 of code).
 
 use std::collections::BTreeMap;
 use std::fmt;
