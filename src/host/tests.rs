@@ -241,3 +241,23 @@ fn host_paths_stay_below_root() {
         Path::new("/fake/proc/meminfo")
     );
 }
+
+#[test]
+fn arm64_server_jetpack() {
+    let facts = fixtures::facts("arm64-server-jetpack");
+    assert_eq!(facts.jetson, None);
+    let u = facts.l4t_userspace.clone().unwrap();
+    assert_eq!(
+        (u.l4t.as_str(), u.jetpack.as_deref(), u.source.as_str()),
+        (
+            "36.4",
+            Some("6.1/6.2"),
+            "/etc/apt/sources.list.d/nvidia-l4t-apt-source.list"
+        )
+    );
+    assert_eq!((facts.cpus.usable, facts.gpu_visible), (64, false));
+    assert_eq!(facts.cuda, orin_cuda());
+    assert_eq!(facts.memory.available, kib(125000000));
+    let bare = fixtures::facts("arm64-server-no-cuda");
+    assert_eq!((bare.l4t_userspace, bare.cuda), (None, None));
+}
