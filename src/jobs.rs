@@ -329,6 +329,7 @@ mod tests {
             ("agx-orin-64g", 12, 3, 6, 12),
             ("x86-ci-cgroup6g", 1, 1, 1, 2),
             ("cgroup-v2-host", 3, 1, 1, 2),
+            ("arm64-server-jetpack", 39, 14, 29, 58),
         ];
         for (fixture, t, f, v, v_max) in expected {
             let torch = computed(&torch(), fixture);

@@ -160,7 +160,8 @@ pub fn network_lines(s: &Session) -> Vec<String> {
 
 /// A plan for a machine of another kind (`--target jetson-orin` on an x86 workstation) computes
 /// MAX_JOBS from this machine's CPUs and memory, which says nothing about the device: say so,
-/// with the figures used. Not for a cross build (it does run here) or `--target host`.
+/// with the figures used. Not for a cross build (it does run here), a build host in the JetPack
+/// container, or `--target host`.
 fn foreign_target_warning(s: &Session, plan: &Plan) -> Option<String> {
     let t = &s.target;
     let gpu_differs = !t.cuda_arch_list.is_empty()
@@ -169,8 +170,12 @@ fn foreign_target_warning(s: &Session, plan: &Plan) -> Option<String> {
             .gpu_arch
             .as_ref()
             .is_some_and(|a| t.cuda_arch_list.contains(a));
+    // A build host (JetPack's user space on an arm64 server, no Tegra GPU) builds the target's
+    // wheels here: its own figures are the ones that count.
+    let build_host = s.facts.arch == t.arch && s.facts.l4t_userspace.is_some();
     let foreign = t.name != crate::target::HOST_TARGET
         && plan.cross.is_none()
+        && !build_host
         && (s.facts.arch != t.arch || gpu_differs);
     foreign.then(|| {
         format!(
@@ -195,6 +200,8 @@ pub fn host_line(f: &HostFacts) -> String {
             s.push_str(&format!(" (JetPack {jp})"));
         }
         parts.push(s);
+    } else if let Some(u) = &f.l4t_userspace {
+        parts.push(format!("{}, {}", f.arch, u.describe()));
     } else {
         parts.push(f.arch.clone());
     }

@@ -46,11 +46,24 @@ pub fn platform(i: &Inputs) -> Section {
             checks.push(Check::new("model", Level::Ok, j.model.clone()));
             checks.push(jetpack_check(i, j.l4t.as_deref(), j.jetpack.as_deref()));
         }
-        None => checks.push(Check::new(
-            "model",
-            Level::Info,
-            format!("not a Jetson ({})", i.facts.arch),
-        )),
+        None => match &i.facts.l4t_userspace {
+            Some(u) => {
+                checks.push(Check::new(
+                    "model",
+                    Level::Ok,
+                    format!("{}, {}; from {}", u.describe(), i.facts.arch, u.source),
+                ));
+                checks.push(jetpack_check(i, Some(&u.l4t), u.jetpack.as_deref()));
+            }
+            None => checks.push(Check::new(
+                "model",
+                Level::Info,
+                format!("not a Jetson ({})", i.facts.arch),
+            )),
+        },
+    }
+    if let Some(c) = build_host_check(i) {
+        checks.push(c);
     }
     if !i.native() && i.target.cross.is_some() {
         checks.push(Check::new(
@@ -77,6 +90,22 @@ pub fn platform(i: &Inputs) -> Section {
         );
     }
     section("Platform", checks)
+}
+
+/// Not a Jetson, but the target's CPU: wheels for a Jetson target are compiled here and
+/// verified on the device later. None on a Jetson, for `--target host` or a cross build.
+fn build_host_check(i: &Inputs) -> Option<Check> {
+    if !i.build_host() {
+        return None;
+    }
+    Some(Check::new(
+        "build host",
+        Level::Info,
+        format!(
+            "not a Jetson: wheels for `{}` are compiled here (nvcc needs no GPU) and their GPU checks run later on the device (`jetforge verify --index URL --nccl`)",
+            i.target.name
+        ),
+    ))
 }
 
 fn jetpack_check(i: &Inputs, l4t: Option<&str>, jetpack: Option<&str>) -> Check {
@@ -154,9 +183,24 @@ fn install_cuda_hint(i: &Inputs, needed: Option<&str>) -> String {
     let dashed = needed.unwrap_or("12.6").replace('.', "-");
     if i.facts.jetson.is_some() {
         format!("sudo apt-get install cuda-toolkit-{dashed} (or the whole `nvidia-jetpack`)")
+    } else if let Some(image) = jetson_build_image(i, needed) {
+        format!(
+            "build inside NVIDIA's JetPack container, which carries CUDA {}: `docker run -it -v \"$PWD\":/work -w /work {image}` (see README, Building in CI)",
+            needed.unwrap_or("12.6")
+        )
     } else {
         format!("install the CUDA toolkit (e.g. `sudo apt-get install cuda-toolkit-{dashed}` from NVIDIA's repository), or set CUDA_HOME")
     }
+}
+
+/// `nvcr.io/nvidia/l4t-jetpack:r36.4.0` for an aarch64 machine that is not a Jetson building a
+/// Jetson target natively, when the set's CUDA has such an image.
+fn jetson_build_image(i: &Inputs, needed: Option<&str>) -> Option<String> {
+    if !i.build_host() || i.facts.arch != "aarch64" {
+        return None;
+    }
+    crate::host::jetpack_image_for_cuda(needed.unwrap_or("12.6"))
+        .map(|tag| format!("nvcr.io/nvidia/l4t-jetpack:{tag}"))
 }
 
 fn cuda_version_check(i: &Inputs, have: &str, home: &str, needed: Option<&str>) -> Check {
@@ -173,6 +217,24 @@ fn cuda_version_check(i: &Inputs, have: &str, home: &str, needed: Option<&str>) 
             Level::Ok,
             format!("{shown} (set needs {needed})"),
         );
+    }
+    // A build host compiling a Jetson target natively links what it builds against its own
+    // toolkit: the wheels then need that CUDA on the device, so only JetPack's release will do.
+    if i.build_host() {
+        let toolkit = format!("point CUDA_HOME at JetPack's CUDA {needed} toolkit for aarch64 (not the server (sbsa) one)");
+        let fix = match jetson_build_image(i, Some(needed)) {
+            Some(image) => format!("build inside `{image}` (CUDA {needed}), or {toolkit}"),
+            None => toolkit,
+        };
+        return Check::new(
+            "toolkit",
+            Level::Blocker,
+            format!(
+                "{shown}; the wheels for `{}` must be built with JetPack's CUDA {needed}",
+                i.target.name
+            ),
+        )
+        .fix(fix);
     }
     // On a Jetson the set's CUDA is JetPack's: another major version cannot work. On other
     // machines the set's pin describes the Jetson, and a host build may well use another CUDA.

@@ -35,7 +35,7 @@ pub fn section(i: &Inputs) -> Section {
         ),
         path_check("libcuda", &g.libcuda, level_of(&g.libcuda)),
         path_check("torch", &g.torch, level_of(&g.torch)),
-        diagnose(g, jetson),
+        diagnose(g, jetson, i.build_host()),
     ];
     Section {
         title: "GPU".into(),
@@ -56,8 +56,18 @@ fn path_check(name: &str, r: &PathResult, level: Level) -> Check {
 }
 
 /// What the combination of paths means, with the fix for it.
-fn diagnose(g: &GpuPaths, jetson: bool) -> Check {
+fn diagnose(g: &GpuPaths, jetson: bool, build_host: bool) -> Check {
     let nodes = !g.device_nodes.is_empty();
+    // A build host has no GPU by design; JetPack's libcuda may well be in its image (the
+    // `nvidia-l4t-cuda` package) without a device to open, which is not a container mistake.
+    if build_host && !nodes {
+        return Check::new(
+            "diagnosis",
+            Level::Warn,
+            "no GPU visible: builds work (nvcc needs no GPU), verify snippets that need one are skipped",
+        )
+        .fix("verify the built wheels on the device: `jetforge verify --index URL --nccl` on the Orin");
+    }
     let lib_missing = matches!(g.libcuda, PathResult::Missing { .. });
     let lib_failed = matches!(g.libcuda, PathResult::Failed { .. });
     let torch_ok = g.torch.is_ok();
@@ -152,6 +162,7 @@ mod tests {
                 PathResult::not_run(""),
             ),
             false,
+            false,
         );
         assert!(c.detail.contains("without the NVIDIA runtime"), "{c:?}");
         assert!(c.fix.unwrap().contains("--gpus all"));
@@ -166,6 +177,7 @@ mod tests {
                 PathResult::ok("torch", Some(1)),
             ),
             false,
+            false,
         );
         assert!(c.detail.contains("torch sees the GPU"), "{c:?}");
     }
@@ -179,11 +191,30 @@ mod tests {
                 PathResult::ok("torch", Some(2)),
             ),
             false,
+            false,
         );
         assert_eq!(
             (c.level, c.detail.as_str()),
             (Level::Ok, "2 GPU(s) visible")
         );
+    }
+
+    #[test]
+    fn build_host_without_gpu_is_not_a_container_mistake() {
+        let c = diagnose(
+            &paths(
+                &[],
+                PathResult::failed("cuInit returned 100"),
+                PathResult::not_run(""),
+            ),
+            false,
+            true,
+        );
+        assert!(c.detail.starts_with("no GPU visible: builds work"), "{c:?}");
+        assert!(c
+            .fix
+            .unwrap()
+            .contains("jetforge verify --index URL --nccl"));
     }
 
     #[test]
@@ -194,6 +225,7 @@ mod tests {
                 PathResult::ok("lib", Some(1)),
                 PathResult::failed("not available"),
             ),
+            false,
             false,
         );
         assert!(c.detail.contains("CPU-only"), "{c:?}");

@@ -100,6 +100,16 @@ impl Inputs<'_> {
         self.target.arch == self.facts.arch
     }
 
+    /// Compiling a device target's CUDA code natively on a machine that is not that device (an
+    /// arm64 server in the `l4t-jetpack` container building for `jetson-orin`): its toolkit
+    /// must be the device's, and GPU checks wait for the device.
+    pub fn build_host(&self) -> bool {
+        self.native()
+            && self.facts.jetson.is_none()
+            && self.target.name != crate::target::HOST_TARGET
+            && self.needs_cuda()
+    }
+
     /// The selection builds torch (a recipe whose wheel is `torch`).
     pub fn builds_torch(&self) -> bool {
         self.set

@@ -161,6 +161,7 @@ fn parse(text: &str, json: bool) -> Result<HostFacts> {
             .transpose()?,
         gpu_visible: gpu_arch.is_some(),
         jetson,
+        l4t_userspace: None,
         cuda: f.cuda.map(|version| Cuda {
             version,
             home: PathBuf::from("/usr/local/cuda"),

@@ -11,6 +11,7 @@ mod cpu;
 mod cuda;
 pub mod facts_file;
 mod jetson;
+mod l4t;
 mod memory;
 mod python;
 
@@ -20,6 +21,7 @@ use std::process::{Command, Stdio};
 
 pub use cpu::parse_cpu_list;
 pub use jetson::{jetpack_for_l4t, parse_l4t};
+pub use l4t::{jetpack_image_for_cuda, L4tUserspace};
 
 pub const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
 
@@ -39,6 +41,10 @@ pub struct HostFacts {
     pub memory: Memory,
     pub cgroup: Option<CgroupMemory>,
     pub jetson: Option<Jetson>,
+    /// JetPack's user space on a machine that is not a Jetson (the `l4t-jetpack` container on
+    /// an arm64 server): a build host for Jetson targets. Only looked for when `jetson` is None.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub l4t_userspace: Option<L4tUserspace>,
     pub cuda: Option<Cuda>,
     /// CUDA compute capability of the GPU, e.g. "8.7" on Orin, "9.0" on an H100.
     pub gpu_arch: Option<String>,
@@ -134,6 +140,11 @@ impl HostFacts {
             cpus: cpu::read(root),
             cgroup: cgroup::memory(root, memory.total),
             memory,
+            l4t_userspace: if jetson.is_none() {
+                l4t::read(root)
+            } else {
+                None
+            },
             jetson,
             cuda: cuda::read(root),
             gpu_arch,

@@ -56,6 +56,7 @@ fn nano(swap_kib: u64) -> HostFacts {
             inactive_file: Some(652361728),
         }),
         jetson: jetson("NVIDIA Jetson Orin Nano Developer Kit"),
+        l4t_userspace: None,
         cuda: orin_cuda(),
         gpu_arch: Some("8.7".into()),
         gpu_visible: false,
@@ -93,6 +94,7 @@ fn agx_orin_64g() {
         },
         cgroup: None,
         jetson: jetson("NVIDIA Jetson AGX Orin Developer Kit"),
+        l4t_userspace: None,
         cuda: orin_cuda(),
         gpu_arch: Some("8.7".into()),
         gpu_visible: false,
@@ -124,6 +126,7 @@ fn x86_ci_cgroup6g() {
             inactive_file: Some(GIB_U / 4),
         }),
         jetson: None,
+        l4t_userspace: None,
         cuda: None,
         gpu_arch: None,
         gpu_visible: false,
@@ -155,6 +158,7 @@ fn cgroup_v2_host() {
             inactive_file: Some(GIB_U / 2),
         }),
         jetson: None,
+        l4t_userspace: None,
         cuda: Some(Cuda {
             version: "12.4.1".into(),
             home: PathBuf::from("/usr/local/cuda"),
@@ -236,4 +240,24 @@ fn host_paths_stay_below_root() {
         host_path(root, "proc/meminfo"),
         Path::new("/fake/proc/meminfo")
     );
+}
+
+#[test]
+fn arm64_server_jetpack() {
+    let facts = fixtures::facts("arm64-server-jetpack");
+    assert_eq!(facts.jetson, None);
+    let u = facts.l4t_userspace.clone().unwrap();
+    assert_eq!(
+        (u.l4t.as_str(), u.jetpack.as_deref(), u.source.as_str()),
+        (
+            "36.4",
+            Some("6.1/6.2"),
+            "/etc/apt/sources.list.d/nvidia-l4t-apt-source.list"
+        )
+    );
+    assert_eq!((facts.cpus.usable, facts.gpu_visible), (64, false));
+    assert_eq!(facts.cuda, orin_cuda());
+    assert_eq!(facts.memory.available, kib(125000000));
+    let bare = fixtures::facts("arm64-server-no-cuda");
+    assert_eq!((bare.l4t_userspace, bare.cuda), (None, None));
 }

@@ -4,6 +4,7 @@
 mod build;
 mod build_reqs;
 mod ccache;
+mod ci_host;
 mod clear_errors;
 mod cli;
 mod cross;
