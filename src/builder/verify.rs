@@ -7,8 +7,8 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 
 use super::driver::BuildContext;
-use super::verify_venv::{self, VerifyVenv};
-use super::wheels::dependency_wheels;
+use super::verify_venv::{self, VenvWheel, VerifyVenv};
+use super::wheels::{dependency_entries, dependency_wheels};
 use crate::cross::emulate::EmulatedVerify;
 use crate::cross::Cross;
 use crate::process::runner;
@@ -60,8 +60,13 @@ fn verify(cx: &BuildContext, r: &Recipe, venv: &VenvSpec, wheels: &[PathBuf]) ->
             }
         }
         None => {
-            let mut all = dependency_wheels(cx, r)?;
-            all.extend(wheels.iter().cloned());
+            let mut all = dependency_entries(cx, r)?
+                .iter()
+                .map(|e| VenvWheel::of_entry(cx.wheelhouse, e))
+                .collect::<Result<Vec<_>>>()?;
+            for w in wheels {
+                all.push(VenvWheel::read(w)?);
+            }
             let ran = verify_venv.sync(&all, &env, &mut log).and_then(|()| {
                 crate::verify::run_snippet(
                     &verify_venv.python(),

@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use serde::Serialize;
 
-use crate::builder::verify_venv::{self, VerifyVenv};
+use crate::builder::verify_venv::{self, VenvWheel, VerifyVenv};
 use crate::cli::{GlobalArgs, VerifyArgs};
 use crate::process::runner::{self, Status};
 use crate::recipe::{OutputKind, Recipe};
@@ -137,11 +137,11 @@ fn sync_verify_venv(s: &Session, recipes: &[&Recipe]) -> Result<PathBuf> {
     let mut missing = Vec::new();
     for r in recipes.iter().filter(|r| r.output == OutputKind::Wheel) {
         let declared = r.distributions();
-        let found: Vec<PathBuf> = entries
+        let found: Vec<VenvWheel> = entries
             .iter()
             .filter(|e| e.target == s.target.name && e.is_of(&r.name, &declared))
-            .map(|e| wheelhouse.dir().join(&e.file))
-            .collect();
+            .map(|e| VenvWheel::of_entry(&wheelhouse, e))
+            .collect::<Result<_>>()?;
         if found.is_empty() {
             missing.push(r.name.as_str());
         }

@@ -370,6 +370,38 @@ impl Wheelhouse {
         Ok(Cached::Hit(files))
     }
 
+    /// The path of `entry`'s wheel when it is intact, trusting unchanged stat data as `cached`
+    /// does (a changed file is re-hashed); missing or other bytes are an error.
+    pub fn intact_path(&self, entry: &ManifestEntry) -> Result<PathBuf> {
+        let mut guard = self.loaded()?;
+        let loaded = guard.as_mut().expect("loaded above");
+        let Some(i) = loaded.manifest.wheels.iter().position(|e| e.file == entry.file) else {
+            return Err(error::failure_hint(
+                format!(
+                    "`{}` is not recorded in the wheelhouse `{}`",
+                    entry.file,
+                    self.dir.display()
+                ),
+                "rebuild it with `jetforge build`",
+            ));
+        };
+        let path = self.dir.join(&entry.file);
+        match self.check_intact(loaded, i)? {
+            Integrity::Intact => Ok(path),
+            Integrity::Missing => Err(error::failure_hint(
+                format!("`{}` is missing from the wheelhouse", path.display()),
+                "rebuild it with `jetforge build`",
+            )),
+            Integrity::Changed { recorded, actual } => Err(error::failure_hint(
+                format!(
+                    "`{}` in the wheelhouse changed since it was built\n  manifest sha256: {recorded}\n  file sha256:     {actual}",
+                    path.display(),
+                ),
+                "rebuild it (`jetforge build` rebuilds a wheel that changed on disk)",
+            )),
+        }
+    }
+
     /// Re-hashes the files of `entries` (whatever their stat data says): what `install` runs
     /// before handing them to pip. The first one that is missing or changed is an error.
     pub fn verify_files(&self, entries: &[ManifestEntry]) -> Result<()> {
