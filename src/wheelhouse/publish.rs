@@ -353,6 +353,7 @@ mod tests {
                 commit: None,
                 target: "host".into(),
                 recipe: None,
+                verify: None,
             },
         )
         .unwrap();
