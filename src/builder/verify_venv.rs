@@ -18,11 +18,11 @@ use anyhow::{anyhow, Context, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::hash::sha256_file;
-use crate::wheelhouse::store::{ManifestEntry, Wheelhouse};
 use crate::layout::Layout;
 use crate::process::runner::{self, Status};
 use crate::recipe::RecipeSet;
 use crate::venv::{Installer, VenvSpec};
+use crate::wheelhouse::store::{ManifestEntry, Wheelhouse};
 use crate::wheelhouse::wheel::WheelInfo;
 
 /// What the verify venv holds, next to it.

@@ -200,7 +200,9 @@ fn warn_unverified_remote(view: &CacheView, pins: &[String]) {
         } else if !entries.iter().all(|e| view.is_verified(e)) {
             let why = entries
                 .iter()
-                .find_map(|e| VerifyState::warning(e.verify.as_ref()).filter(|_| !view.is_verified(e)))
+                .find_map(|e| {
+                    VerifyState::warning(e.verify.as_ref()).filter(|_| !view.is_verified(e))
+                })
                 .unwrap_or_default();
             named.push(format!("{pin} ({why})"));
         }

@@ -183,7 +183,11 @@ fn record(
         if r.verify.is_none() {
             continue;
         }
-        let declared: Vec<String> = r.distributions().iter().map(|d| normalize_name(d)).collect();
+        let declared: Vec<String> = r
+            .distributions()
+            .iter()
+            .map(|d| normalize_name(d))
+            .collect();
         let matching: Vec<&PublishedEntry> = tested
             .iter()
             .filter(|e| declared.contains(&e.package) && e.version == r.version.to_string())
@@ -206,7 +210,10 @@ fn record(
                     (false, Some("the NCCL all-reduce failed".to_string()))
                 }
                 Outcome::Pass { .. } => (true, None),
-                other => (false, Some(format!("{}: {}", other.label(), detail(other).1.join(" ")))),
+                other => (
+                    false,
+                    Some(format!("{}: {}", other.label(), detail(other).1.join(" "))),
+                ),
             };
             let mut checks = vec!["snippet".to_string()];
             if nccl_ran {

@@ -348,7 +348,10 @@ pub fn publish_verified_dir(
     let manifest_path = dir.join(MANIFEST_FILE);
     if !manifest_path.is_file() {
         return Err(error::failure_hint(
-            format!("`{}` has no {MANIFEST_FILE}: it is no published tree", dir.display()),
+            format!(
+                "`{}` has no {MANIFEST_FILE}: it is no published tree",
+                dir.display()
+            ),
             "publish the wheels there first (`jetforge publish --dir DIR`)",
         ));
     }
@@ -399,7 +402,10 @@ pub fn publish_verified_index(
     let mut entries = Vec::new();
     let mut by_fp: BTreeMap<String, Vec<Attestation>> = BTreeMap::new();
     for a in &attested.attestations {
-        by_fp.entry(a.fingerprint.clone()).or_default().push(a.clone());
+        by_fp
+            .entry(a.fingerprint.clone())
+            .or_default()
+            .push(a.clone());
     }
     for fp in by_fp.keys() {
         let file = published::sidecar_file(fp);
@@ -428,8 +434,8 @@ pub fn publish_verified_index(
                 .get(&there.url)
                 .with_context(|| format!("failed to read `{file}` back from the index"))?
                 .unwrap_or_default();
-            let existing = verified::read_sidecar(&bytes)
-                .with_context(|| format!("`{file}` on the index"))?;
+            let existing =
+                verified::read_sidecar(&bytes).with_context(|| format!("`{file}` on the index"))?;
             let missing: Vec<&Attestation> = held
                 .iter()
                 .filter(|a| !existing.attests(&a.fingerprint, &a.sha256))
@@ -454,7 +460,8 @@ pub fn publish_verified_index(
         }
         let (file, bytes) = verified::sidecar_wheel(&fp, &held);
         let path = dir.path().join(&file);
-        fs::write(&path, &bytes).with_context(|| format!("failed to write `{}`", path.display()))?;
+        fs::write(&path, &bytes)
+            .with_context(|| format!("failed to write `{}`", path.display()))?;
         uploads.push(LocalFile {
             path,
             file,
@@ -481,9 +488,9 @@ fn in_cache(attested: &Attestations, entries: &[PublishedEntry]) -> Vec<Attestat
         .attestations
         .iter()
         .filter(|a| {
-            entries.iter().any(|e| {
-                e.fingerprint == a.fingerprint && e.sha256 == a.sha256 && e.file == a.file
-            })
+            entries
+                .iter()
+                .any(|e| e.fingerprint == a.fingerprint && e.sha256 == a.sha256 && e.file == a.file)
         })
         .cloned()
         .collect()

@@ -331,17 +331,16 @@ impl CacheView {
     }
 
     fn read_dir(dir: &Path, want: &dyn Fn(&PublishedEntry) -> bool) -> anyhow::Result<Self> {
-        let read = |name: &str| -> anyhow::Result<Option<Vec<u8>>> {
-            let path = dir.join(name);
-            match std::fs::read(&path) {
-                Ok(b) => Ok(Some(b)),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-                Err(e) => Err(anyhow::Error::new(e).context(format!(
-                    "failed to read `{}`",
-                    path.display()
-                ))),
-            }
-        };
+        let read =
+            |name: &str| -> anyhow::Result<Option<Vec<u8>>> {
+                let path = dir.join(name);
+                match std::fs::read(&path) {
+                    Ok(b) => Ok(Some(b)),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                    Err(e) => Err(anyhow::Error::new(e)
+                        .context(format!("failed to read `{}`", path.display()))),
+                }
+            };
         let mut view = CacheView::default();
         if let Some(bytes) = read(MANIFEST_FILE)? {
             let m = PublishedManifest::parse(&bytes)

@@ -385,7 +385,12 @@ impl Wheelhouse {
     pub fn intact_path(&self, entry: &ManifestEntry) -> Result<PathBuf> {
         let mut guard = self.loaded()?;
         let loaded = guard.as_mut().expect("loaded above");
-        let Some(i) = loaded.manifest.wheels.iter().position(|e| e.file == entry.file) else {
+        let Some(i) = loaded
+            .manifest
+            .wheels
+            .iter()
+            .position(|e| e.file == entry.file)
+        else {
             return Err(error::failure_hint(
                 format!(
                     "`{}` is not recorded in the wheelhouse `{}`",
@@ -986,7 +991,11 @@ mod tests {
         fs::write(&path, json.to_string()).unwrap();
 
         let old = Wheelhouse::open(house.path()).unwrap();
-        assert_eq!(old.entries().unwrap()[0].verify, None, "not recorded: unknown");
+        assert_eq!(
+            old.entries().unwrap()[0].verify,
+            None,
+            "not recorded: unknown"
+        );
         assert!(matches!(
             old.cached("fp", "jetson-orin").unwrap(),
             Cached::Hit(_)

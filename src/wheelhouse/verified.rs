@@ -170,7 +170,8 @@ impl Attestations {
         struct Head {
             format: u32,
         }
-        let head: Head = serde_json::from_slice(bytes).context("not a jetforge attestation file")?;
+        let head: Head =
+            serde_json::from_slice(bytes).context("not a jetforge attestation file")?;
         if head.format != FORMAT {
             anyhow::bail!(
                 "attestation format {}; this jetforge reads format {FORMAT}",
@@ -252,7 +253,10 @@ impl LocalResults {
         match fs::read(path) {
             Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
                 error::failure_hint(
-                    format!("`{}` is not a jetforge verify results file: {e}", path.display()),
+                    format!(
+                        "`{}` is not a jetforge verify results file: {e}",
+                        path.display()
+                    ),
                     "delete it and run `jetforge verify` again",
                 )
             }),
@@ -323,7 +327,10 @@ mod tests {
             reason: "no GPU".into(),
         };
         let json = serde_json::to_value(&pending).unwrap();
-        assert_eq!(json, serde_json::json!({"state": "pending", "reason": "no GPU"}));
+        assert_eq!(
+            json,
+            serde_json::json!({"state": "pending", "reason": "no GPU"})
+        );
         assert_eq!(
             serde_json::to_value(VerifyState::Passed).unwrap(),
             serde_json::json!({"state": "passed"})
@@ -338,7 +345,10 @@ mod tests {
         );
         assert_eq!(VerifyState::warning(Some(&VerifyState::Passed)), None);
         let none = Attestations::default();
-        assert!(!is_verified(None, "fp", "sha", &none), "unknown is not passed");
+        assert!(
+            !is_verified(None, "fp", "sha", &none),
+            "unknown is not passed"
+        );
         assert!(!is_verified(Some(&pending), "fp", "sha", &none));
         assert!(is_verified(Some(&VerifyState::Passed), "fp", "sha", &none));
     }
@@ -346,7 +356,10 @@ mod tests {
     #[test]
     fn a_newer_local_result_replaces_the_older_one_of_the_same_wheel() {
         let mut local = LocalResults::default();
-        local.merge(vec![result("a", "1", true, "t1"), result("b", "2", true, "t1")]);
+        local.merge(vec![
+            result("a", "1", true, "t1"),
+            result("b", "2", true, "t1"),
+        ]);
         local.merge(vec![result("a", "1", false, "t2")]);
         assert_eq!(local.results.len(), 2);
         let a = local.results.iter().find(|r| r.fingerprint == "a").unwrap();

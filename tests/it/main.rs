@@ -7,6 +7,7 @@ mod ccache;
 mod clear_errors;
 mod cli;
 mod cross;
+mod deferred_verify;
 mod doctor;
 mod epipe;
 mod export;
