@@ -288,15 +288,27 @@ pub struct PublishArgs {
     /// Write a static PEP 503 index into this directory.
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
+    /// Publish the passed results of `jetforge verify --index/--find-links` as attestations
+    /// next to the cache's manifest, instead of the wheels (which stay as they are).
+    #[arg(long)]
+    pub verified: bool,
 }
 
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
     #[command(flatten)]
     pub packages: Packages,
-    /// The venv holding the installed set.
+    /// The venv holding the installed set; with --index/--find-links, the venv to install the
+    /// set into (default: a fresh one under the work dir).
     #[arg(long, value_name = "DIR")]
     pub venv: Option<PathBuf>,
+    /// Install the selection from this published cache (an index root or its `simple/` URL)
+    /// and verify it there; the results are saved locally for `publish --verified`.
+    #[arg(long, value_name = "URL", conflicts_with = "find_links")]
+    pub index: Option<String>,
+    /// Like --index, for a `publish --dir` tree: its directory or its URL.
+    #[arg(long, value_name = "DIR_OR_URL")]
+    pub find_links: Option<String>,
     /// Also run a 2-process NCCL all-reduce (needs 2 GPUs).
     #[arg(long)]
     pub nccl: bool,

@@ -20,6 +20,7 @@ use crate::target::Target;
 use crate::wheelhouse::check::check_wheel;
 use crate::wheelhouse::remote::{RemoteCaches, RemoteHit};
 use crate::wheelhouse::store::{Cached, EntryMeta};
+use crate::wheelhouse::verified::VerifyState;
 use crate::wheelhouse::wheel::WheelInfo;
 
 /// Where a recipe's result comes from, decided once per recipe by [`decide`].
@@ -306,17 +307,31 @@ pub(super) fn fetch_remote(
         let info = WheelInfo::read(&path)?;
         check_wheel(&info, &r.version, cx.target)
             .map_err(|errs| errs.into_error(&format!("`{}` failed its checks:", e.file), &[]))?;
-        wheels.push(path);
+        wheels.push((path, e));
     }
-    let meta = EntryMeta {
-        fingerprint: res.fingerprint.hash.clone(),
-        commit: res.commit.clone(),
-        target: cx.target.name.clone(),
-        recipe: Some(r.name.clone()),
-    };
+    // The cache's word on verification comes along: its state, or a device's attestation.
+    let attested = cx
+        .remote
+        .attestations(hit, &res.fingerprint.hash, &mut |w| {
+            cx.reporter.message(&format!("warning: {}: {w}", r.name))
+        });
     wheels
         .iter()
-        .map(|w| Ok(cx.wheelhouse.add(w, &meta)?.entry.file))
+        .map(|(w, e)| {
+            let verify = if attested.attests(&e.fingerprint, &e.sha256) {
+                Some(VerifyState::Passed)
+            } else {
+                e.verify.clone()
+            };
+            let meta = EntryMeta {
+                fingerprint: res.fingerprint.hash.clone(),
+                commit: res.commit.clone(),
+                target: cx.target.name.clone(),
+                recipe: Some(r.name.clone()),
+                verify,
+            };
+            Ok(cx.wheelhouse.add(w, &meta)?.entry.file)
+        })
         .collect()
 }
 

@@ -48,6 +48,7 @@ use crate::target::Target;
 use crate::venv::VenvSpec;
 use crate::wheelhouse::remote::RemoteCaches;
 use crate::wheelhouse::store::{EntryMeta, Wheelhouse};
+use crate::wheelhouse::verified::VerifyState;
 
 /// Everything a build needs that does not change per recipe.
 pub struct BuildContext<'a> {
@@ -260,12 +261,12 @@ fn build_one(
     let (jobs_ok, retried) = run_steps(cx, r, p, &res.fingerprint.hash, opts, &mut state)?;
     let compiler_cache =
         stats_before.and_then(|before| Some(cx.compiler.stats(&step_env, &cwd)?.since(before)));
-    let wheels = match r.output {
-        OutputKind::Tree => Vec::new(),
+    let (wheels, verify_state) = match r.output {
+        OutputKind::Tree => (Vec::new(), None),
         _ => {
             let wheels = collect_wheels(cx, r)?;
-            verify_wheels(cx, r, venv, &wheels)?;
-            wheels
+            let state = verify_wheels(cx, r, venv, &wheels)?;
+            (wheels, Some(state))
         }
     };
     let mut names = Vec::new();
@@ -277,6 +278,7 @@ fn build_one(
                 commit: res.commit.clone(),
                 target: cx.target.name.clone(),
                 recipe: Some(r.name.clone()),
+                verify: verify_state.clone(),
             },
         )?;
         names.push(stored.entry.file);
@@ -292,9 +294,14 @@ fn build_one(
     let took = start.elapsed();
     cx.reporter
         .finished(&r.name, &format!("built in {}", format_duration(took)));
+    let verify_pending = match verify_state {
+        Some(VerifyState::Pending { reason }) => Some(reason),
+        _ => None,
+    };
     Ok(Outcome::Built {
         wheels: names,
         took,
         compiler_cache,
+        verify_pending,
     })
 }

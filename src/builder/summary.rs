@@ -14,6 +14,8 @@ pub enum Outcome {
         took: Duration,
         /// Compiler cache hits and misses of its steps, when an engine is in use.
         compiler_cache: Option<CompilerStats>,
+        /// Why its verification is pending (a check was skipped), if it is.
+        verify_pending: Option<String>,
     },
     Cached {
         wheels: Vec<String>,
@@ -60,12 +62,17 @@ impl Summary {
                     wheels,
                     took,
                     compiler_cache,
+                    verify_pending,
                 } => format!(
-                    "built in {} ({}){}",
+                    "built in {} ({}){}{}",
                     format_duration(*took),
                     wheels.join(", "),
                     compiler_cache
                         .map(|c| format!("; compiler cache: {}", c.describe()))
+                        .unwrap_or_default(),
+                    verify_pending
+                        .as_ref()
+                        .map(|r| format!("; verify: pending ({r})"))
                         .unwrap_or_default()
                 ),
                 Outcome::Cached { wheels } => format!("cached ({})", wheels.join(", ")),
@@ -126,6 +133,7 @@ mod tests {
                         wheels: wheels(&["torch-1.whl"]),
                         took: Duration::from_secs(65),
                         compiler_cache: None,
+                        verify_pending: Some("no GPU".into()),
                     },
                 ),
                 row(
@@ -138,6 +146,7 @@ mod tests {
                             remote_hits: 3,
                             misses: 4,
                         }),
+                        verify_pending: None,
                     },
                 ),
                 row(
@@ -171,7 +180,7 @@ mod tests {
         assert_eq!(
             s.render(),
             "recipe  version       result\n\
-             torch   1.0.0         built in 1m05s (torch-1.whl)\n\
+             torch   1.0.0         built in 1m05s (torch-1.whl); verify: pending (no GPU)\n\
              triton  1.0.0         built in 5s (triton-1.whl); compiler cache: 12 hits (3 remote), 4 misses\n\
              nccl    1.0.0         cached (a.whl, b.whl)\n\
              vllm    1.0.0         cached (remote: https://cache/) (v.whl)\n\

@@ -7,37 +7,48 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 
 use super::driver::BuildContext;
-use super::verify_venv::{self, VerifyVenv};
-use super::wheels::dependency_wheels;
+use super::verify_venv::{self, VenvWheel, VerifyVenv};
+use super::wheels::{dependency_entries, dependency_wheels};
 use crate::cross::emulate::EmulatedVerify;
 use crate::cross::Cross;
 use crate::process::runner;
 use crate::recipe::Recipe;
 use crate::venv::VenvSpec;
 use crate::verify::Outcome as VerifyOutcome;
+use crate::wheelhouse::verified::VerifyState;
 
-/// Runs the verify snippet with `wheels` installed; on failure they go to `broken/`.
+/// Runs the verify snippet with `wheels` installed; on failure they go to `broken/`. The state
+/// reached is recorded with the wheels: pending when a check was skipped, never passed.
 pub(super) fn verify_wheels(
     cx: &BuildContext,
     r: &Recipe,
     venv: &VenvSpec,
     wheels: &[PathBuf],
-) -> Result<()> {
-    if let Err(e) = verify(cx, r, venv, wheels) {
-        for w in wheels {
-            cx.wheelhouse.add_broken(w, &format!("{e:#}"))?;
+) -> Result<VerifyState> {
+    match verify(cx, r, venv, wheels) {
+        Ok(state) => Ok(state),
+        Err(e) => {
+            for w in wheels {
+                cx.wheelhouse.add_broken(w, &format!("{e:#}"))?;
+            }
+            Err(e)
         }
-        return Err(e);
     }
-    Ok(())
 }
 
 /// Runs the recipe's `[verify]` snippet as a user would run the wheel: in the verify venv
 /// holding the new wheels and the set's wheels they need, with the caller's environment only
 /// (see `verify_venv`); in a cross build with the target's python under its emulator. The
 /// whole output goes to `logs/<recipe>/verify.log`, and is shown on failure.
-fn verify(cx: &BuildContext, r: &Recipe, venv: &VenvSpec, wheels: &[PathBuf]) -> Result<()> {
-    let Some(v) = &r.verify else { return Ok(()) };
+fn verify(
+    cx: &BuildContext,
+    r: &Recipe,
+    venv: &VenvSpec,
+    wheels: &[PathBuf],
+) -> Result<VerifyState> {
+    let Some(v) = &r.verify else {
+        return Ok(VerifyState::NoCheck);
+    };
     let log_path = cx.layout.log_dir(&r.name).join("verify.log");
     let mut log = String::new();
     let verify_venv = VerifyVenv::new(
@@ -50,18 +61,30 @@ fn verify(cx: &BuildContext, r: &Recipe, venv: &VenvSpec, wheels: &[PathBuf]) ->
     let env = verify_venv::with_package(&user, &r.name, &r.version.to_string());
     let outcome = match cx.cross {
         Some(_) if v.gpu => VerifyOutcome::Skipped {
-            reason: "it needs the target's GPU, which a cross build does not have".into(),
+            reason: "needs the target's GPU, which a cross build does not have".into(),
         },
         Some(c) => {
             let timeout = Duration::from_secs(v.timeout_secs);
             match verify_emulated(cx, r, c, venv, wheels, &v.python, env, timeout)? {
                 Some(out) => crate::verify::outcome_of(&out, timeout),
-                None => return Ok(()),
+                None => {
+                    return Ok(VerifyState::Pending {
+                        reason: format!(
+                            "no emulator: target `{}` names none, the [verify] snippet did not run",
+                            cx.target.name
+                        ),
+                    })
+                }
             }
         }
         None => {
-            let mut all = dependency_wheels(cx, r)?;
-            all.extend(wheels.iter().cloned());
+            let mut all = dependency_entries(cx, r)?
+                .iter()
+                .map(|e| VenvWheel::of_entry(cx.wheelhouse, e))
+                .collect::<Result<Vec<_>>>()?;
+            for w in wheels {
+                all.push(VenvWheel::read(w)?);
+            }
             let ran = verify_venv.sync(&all, &env, &mut log).and_then(|()| {
                 crate::verify::run_snippet(
                     &verify_venv.python(),
@@ -81,11 +104,17 @@ fn verify(cx: &BuildContext, r: &Recipe, venv: &VenvSpec, wheels: &[PathBuf]) ->
             })?
         }
     };
+    let state = match &outcome {
+        VerifyOutcome::Skipped { reason } => VerifyState::Pending {
+            reason: format!("no GPU: the [verify] snippet {reason}"),
+        },
+        _ => VerifyState::Passed,
+    };
     let said = judge(&r.name, outcome, &log_path, &verify_venv.python())?;
     if let Some(line) = said {
         cx.reporter.message(&line);
     }
-    Ok(())
+    Ok(state)
 }
 
 /// What a verify outcome means for the recipe: a line to show when it passed or was skipped,

@@ -12,7 +12,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 
 use anyhow::{anyhow, Context, Result};
 use serde::{Deserialize, Serialize};
@@ -22,6 +22,7 @@ use crate::layout::Layout;
 use crate::process::runner::{self, Status};
 use crate::recipe::RecipeSet;
 use crate::venv::{Installer, VenvSpec};
+use crate::wheelhouse::store::{ManifestEntry, Wheelhouse};
 use crate::wheelhouse::wheel::WheelInfo;
 
 /// What the verify venv holds, next to it.
@@ -106,9 +107,38 @@ struct Installed {
     system_site_packages: bool,
     /// Normalized distribution name → sha256 of the wheel installed for it.
     wheels: BTreeMap<String, String>,
-    /// Wheel path → (length, mtime ns, sha256), so unchanged files are not hashed again.
-    #[serde(default)]
-    hashes: BTreeMap<PathBuf, (u64, u128, String)>,
+}
+
+/// A wheel to hold in the verify venv, with the sha256 that says whether the venv has it. For a
+/// wheelhouse wheel the sha256 is the manifest's, trusted as the wheelhouse trusts it (its
+/// recorded stat data; see `wheelhouse::store`): one source of truth, no cache of our own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VenvWheel {
+    pub path: PathBuf,
+    /// Normalized distribution name.
+    pub package: String,
+    pub sha256: String,
+}
+
+impl VenvWheel {
+    /// A wheelhouse wheel: its recorded sha256, after the wheelhouse's integrity check.
+    pub fn of_entry(wheelhouse: &Wheelhouse, entry: &ManifestEntry) -> Result<Self> {
+        Ok(Self {
+            path: wheelhouse.intact_path(entry)?,
+            package: entry.package.clone(),
+            sha256: entry.sha256.clone(),
+        })
+    }
+
+    /// A wheel outside the wheelhouse (just built, not stored yet): hashed and read here.
+    pub fn read(path: &Path) -> Result<Self> {
+        Ok(Self {
+            path: path.to_path_buf(),
+            package: WheelInfo::read(path)?.package(),
+            sha256: sha256_file(path)
+                .with_context(|| format!("failed to hash `{}`", path.display()))?,
+        })
+    }
 }
 
 /// The verify venv of a set and target.
@@ -144,7 +174,7 @@ impl VerifyVenv {
     /// Every command and its output go to `log`.
     pub fn sync(
         &self,
-        wheels: &[PathBuf],
+        wheels: &[VenvWheel],
         env: &[(String, String)],
         log: &mut String,
     ) -> Result<()> {
@@ -171,14 +201,12 @@ impl VerifyVenv {
         let mut new_wheels = BTreeMap::new();
         for w in wheels {
             // pip runs elsewhere: a wheelhouse given as a relative path must still be found.
-            let w = &std::path::absolute(w)
-                .with_context(|| format!("failed to resolve `{}`", w.display()))?;
-            let sha = cached_hash(&mut state.hashes, w)?;
-            let package = WheelInfo::read(w)?.package();
-            if state.wheels.get(&package) != Some(&sha) {
-                changed.push(w.clone());
+            let path = std::path::absolute(&w.path)
+                .with_context(|| format!("failed to resolve `{}`", w.path.display()))?;
+            if state.wheels.get(&w.package) != Some(&w.sha256) {
+                changed.push(path);
             }
-            new_wheels.insert(package, sha);
+            new_wheels.insert(w.package.clone(), w.sha256.clone());
         }
         if let Some(argv) = self.spec.install_wheels_argv(&changed) {
             // Exact files: no pip setting may add a source or a dependency behind our back.
@@ -219,28 +247,6 @@ fn save_state(dir: &Path, state: &Installed) -> Result<()> {
     let json = serde_json::to_string_pretty(state).context("serializing the verify venv state")?;
     // Atomic: a kill mid-write must not leave half a state.
     crate::atomic::write(&state_path(dir), json.as_bytes())
-}
-
-fn cached_hash(
-    hashes: &mut BTreeMap<PathBuf, (u64, u128, String)>,
-    wheel: &Path,
-) -> Result<String> {
-    let meta = std::fs::metadata(wheel)
-        .with_context(|| format!("failed to read the metadata of `{}`", wheel.display()))?;
-    let mtime = meta
-        .modified()
-        .ok()
-        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_nanos());
-    if let Some((len, m, sha)) = hashes.get(wheel) {
-        if *len == meta.len() && *m == mtime {
-            return Ok(sha.clone());
-        }
-    }
-    let sha =
-        sha256_file(wheel).with_context(|| format!("failed to hash `{}`", wheel.display()))?;
-    hashes.insert(wheel.to_path_buf(), (meta.len(), mtime, sha.clone()));
-    Ok(sha)
 }
 
 /// Runs a tool for the verify venv, appending the command and its output to `log`.

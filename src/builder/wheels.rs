@@ -9,11 +9,20 @@ use anyhow::{Context, Result};
 use super::driver::BuildContext;
 use crate::recipe::{OutputKind, Recipe};
 use crate::wheelhouse::check::{check_requirements, check_wheel};
+use crate::wheelhouse::store::ManifestEntry;
 use crate::wheelhouse::wheel::WheelInfo;
 
 /// Wheel files of every recipe `r` depends on or comes after, directly or not, that the
 /// wheelhouse has.
 pub(super) fn dependency_wheels(cx: &BuildContext, r: &Recipe) -> Result<Vec<PathBuf>> {
+    Ok(dependency_entries(cx, r)?
+        .iter()
+        .map(|e| cx.wheelhouse.dir().join(&e.file))
+        .collect())
+}
+
+/// The manifest entries of [`dependency_wheels`].
+pub(super) fn dependency_entries(cx: &BuildContext, r: &Recipe) -> Result<Vec<ManifestEntry>> {
     let want = reachable(r.ordering_deps().map(String::as_str).collect(), |d| {
         cx.set
             .get(d)
@@ -32,7 +41,7 @@ pub(super) fn dependency_wheels(cx: &BuildContext, r: &Recipe) -> Result<Vec<Pat
             entries
                 .iter()
                 .filter(|e| e.target == cx.target.name && e.is_of(&dep.name, &declared))
-                .map(|e| cx.wheelhouse.dir().join(&e.file)),
+                .cloned(),
         );
     }
     Ok(out)

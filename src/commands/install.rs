@@ -10,7 +10,7 @@
 //! fingerprint is the one a build would compute now): after a recipe changed and its rebuild
 //! failed, the old wheel is refused, naming what changed, unless `--allow-stale`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
@@ -19,17 +19,20 @@ use std::collections::BTreeSet;
 
 use crate::cli::{GlobalArgs, InstallArgs};
 use crate::fingerprint::explain;
-use crate::net::index::simple_url;
+use crate::net::index::{simple_url, IndexClient};
 use crate::process::runner::{self, Program, StepCommand};
-use crate::recipe::OutputKind;
+use crate::recipe::{OutputKind, Recipe};
 use crate::redact::redact;
 use crate::state::RecipeState;
 use crate::venv::{self, Installer, VenvSpec};
+use crate::wheelhouse::remote::CacheView;
 use crate::wheelhouse::store::{ManifestEntry, Wheelhouse};
+use crate::wheelhouse::verified::{self, LocalResults, VerifyState};
+use crate::wheelhouse::wheel::normalize_name;
 
 pub fn run(g: &GlobalArgs, a: &InstallArgs) -> Result<()> {
     let s = Session::load(g)?;
-    if let Some(source) = remote_source(a) {
+    if let Some(source) = CacheSource::of(a.index.as_ref(), a.find_links.as_ref()) {
         return install_remote(&s, a, &source);
     }
     let wheelhouse = Wheelhouse::open(&s.wheelhouse)?;
@@ -38,7 +41,7 @@ pub fn run(g: &GlobalArgs, a: &InstallArgs) -> Result<()> {
     let files: Vec<ManifestEntry> = entries.iter().map(|(_, e)| e.clone()).collect();
     wheelhouse.verify_files(&files)?;
     let env = pip_env(&s);
-    let venv = create_venv(&s, a, &env)?;
+    let venv = create_venv(&s, &a.venv, a.system_site_packages, &env)?;
     let entries: Vec<ManifestEntry> = entries.into_iter().map(|(_, e)| e).collect();
     let files: Vec<PathBuf> = entries
         .iter()
@@ -82,14 +85,40 @@ pub fn run(g: &GlobalArgs, a: &InstallArgs) -> Result<()> {
         println!("installed {} {} ({})", e.package, e.version, e.file);
     }
     println!("into {}", venv.dir.display());
+    warn_unverified_local(&s, &entries)?;
     Ok(())
 }
 
-fn create_venv(s: &Session, a: &InstallArgs, env: &[(String, String)]) -> Result<VenvSpec> {
+/// Warns about wheelhouse wheels whose verification is pending or unknown: neither their
+/// build passed every check nor did `jetforge verify` pass them here since.
+fn warn_unverified_local(s: &Session, entries: &[ManifestEntry]) -> Result<()> {
+    let attested = LocalResults::load(&LocalResults::path(&s.layout.root))?.attestations();
+    let named: Vec<String> = entries
+        .iter()
+        .filter(|e| !verified::is_verified(e.verify.as_ref(), &e.fingerprint, &e.sha256, &attested))
+        .map(|e| {
+            format!(
+                "{}=={} ({})",
+                e.package,
+                e.version,
+                VerifyState::warning(e.verify.as_ref()).unwrap_or_default()
+            )
+        })
+        .collect();
+    warn_unverified(&named);
+    Ok(())
+}
+
+fn create_venv(
+    s: &Session,
+    dir: &Path,
+    system_site_packages: bool,
+    env: &[(String, String)],
+) -> Result<VenvSpec> {
     let venv = VenvSpec {
-        dir: std::path::absolute(&a.venv)?,
+        dir: std::path::absolute(dir)?,
         base_python: venv::find_python(&s.target.python_version, s.python.as_deref())?,
-        system_site_packages: a.system_site_packages,
+        system_site_packages,
         installer: Installer::detect(s.policy.offline),
     };
     let argv = venv.create_argv();
@@ -100,21 +129,112 @@ fn create_venv(s: &Session, a: &InstallArgs, env: &[(String, String)]) -> Result
     Ok(venv)
 }
 
-/// pip's arguments that make a remote cache the only source.
-fn remote_source(a: &InstallArgs) -> Option<Vec<String>> {
-    if let Some(url) = &a.index {
-        return Some(vec!["--index-url".into(), simple_url(url)]);
-    }
-    a.find_links
-        .as_ref()
-        .map(|url| vec!["--no-index".into(), "--find-links".into(), url.clone()])
+/// A published cache to install from: `--index URL` or `--find-links DIR_OR_URL`.
+#[derive(Debug, Clone)]
+pub struct CacheSource {
+    /// The URL or directory as given.
+    pub location: String,
+    /// pip's arguments that make it the only source.
+    pub pip_args: Vec<String>,
 }
 
-fn install_remote(s: &Session, a: &InstallArgs, source: &[String]) -> Result<()> {
-    let recipes = s
-        .set
-        .select(&a.packages.packages)
-        .map_err(crate::error::input)?;
+impl CacheSource {
+    pub fn of(index: Option<&String>, find_links: Option<&String>) -> Option<Self> {
+        if let Some(url) = index {
+            return Some(CacheSource {
+                location: url.clone(),
+                pip_args: vec!["--index-url".into(), simple_url(url)],
+            });
+        }
+        find_links.map(|url| CacheSource {
+            location: url.clone(),
+            pip_args: vec!["--no-index".into(), "--find-links".into(), url.clone()],
+        })
+    }
+
+    /// What the cache says about the selected recipes' wheels for this target: the entries of
+    /// their distributions at the recipes' versions, and the attestations.
+    pub fn view(&self, s: &Session, recipes: &[&Recipe]) -> Result<CacheView> {
+        let wanted: Vec<(String, String)> = recipes
+            .iter()
+            .filter(|r| r.output == OutputKind::Wheel)
+            .flat_map(|r| {
+                r.distributions()
+                    .into_iter()
+                    .map(|d| (normalize_name(&d), r.version.to_string()))
+            })
+            .collect();
+        let client = IndexClient::new(&s.policy, s.policy.fetch.clone());
+        let target = s.target.name.clone();
+        CacheView::read(&client, &self.location, &|e| {
+            e.target == target
+                && wanted
+                    .iter()
+                    .any(|(p, v)| *p == e.package && *v == e.version)
+        })
+        .with_context(|| {
+            format!(
+                "failed to read the manifest of the cache {}",
+                redact(&self.location)
+            )
+        })
+    }
+}
+
+/// Warns, in one line, about installed wheels whose verification is pending or unknown: what
+/// `view` says of the cache entries of `pins` (`name==version`).
+fn warn_unverified_remote(view: &CacheView, pins: &[String]) {
+    let mut named = Vec::new();
+    for pin in pins {
+        let Some((name, version)) = pin.split_once("==") else {
+            continue;
+        };
+        let package = normalize_name(name);
+        let entries: Vec<_> = view
+            .entries
+            .iter()
+            .filter(|e| e.package == package && e.version == version)
+            .collect();
+        if entries.is_empty() {
+            named.push(format!("{pin} (the cache's manifest does not name it)"));
+        } else if !entries.iter().all(|e| view.is_verified(e)) {
+            let why = entries
+                .iter()
+                .find_map(|e| {
+                    VerifyState::warning(e.verify.as_ref()).filter(|_| !view.is_verified(e))
+                })
+                .unwrap_or_default();
+            named.push(format!("{pin} ({why})"));
+        }
+    }
+    warn_unverified(&named);
+}
+
+/// The one warning line about unverified wheels, if any.
+fn warn_unverified(named: &[String]) {
+    if named.is_empty() {
+        return;
+    }
+    eprintln!(
+        "warning: installed {} wheel(s) not verified on a device: {}; run `jetforge verify --index/--find-links` on one, then `jetforge publish --verified`",
+        named.len(),
+        named.join(", ")
+    );
+}
+
+/// Installs the selected recipes' wheels from a published cache into the venv at `dir`
+/// (created if needed): every set package pinned to its recipe version, binary wheels only, the
+/// cache the only source (with `with_deps`, the index supplies the other dependencies). Returns
+/// the venv and the pins.
+pub fn install_from_cache(
+    s: &Session,
+    recipes: &[&Recipe],
+    dir: &Path,
+    system_site_packages: bool,
+    with_deps: bool,
+    source: &CacheSource,
+) -> Result<(VenvSpec, Vec<String>)> {
+    let source = &source.pip_args;
     let pins: Vec<String> = recipes
         .iter()
         .filter(|r| r.output == OutputKind::Wheel)
@@ -125,13 +245,13 @@ fn install_remote(s: &Session, a: &InstallArgs, source: &[String]) -> Result<()>
         })
         .collect();
     let env = pip_env(s);
-    let venv = create_venv(s, a, &env)?;
+    let venv = create_venv(s, dir, system_site_packages, &env)?;
     let mut install = venv
         .install_requirements_argv(&pins, false)
         .context("the selection holds no wheel recipe")?;
     install.extend(source.iter().cloned());
     install.push("--only-binary=:all:".into());
-    if a.with_deps {
+    if with_deps {
         install.push("--no-deps".into());
     }
     let what = format!("install the set from {}", redact(&source[source.len() - 1]));
@@ -140,7 +260,7 @@ fn install_remote(s: &Session, a: &InstallArgs, source: &[String]) -> Result<()>
             "the cache lacks a wheel of the set, or a dependency outside it (then add --with-deps)",
         )
     })?;
-    if a.with_deps {
+    if with_deps {
         let constraints = write_pins(&pins)?;
         let mut deps = venv
             .install_requirements_argv(&pins, s.policy.offline)
@@ -151,10 +271,33 @@ fn install_remote(s: &Session, a: &InstallArgs, source: &[String]) -> Result<()>
         ]);
         run_pip(&deps, &env, s, "install the other dependencies")?;
     }
+    Ok((venv, pins))
+}
+
+fn install_remote(s: &Session, a: &InstallArgs, source: &CacheSource) -> Result<()> {
+    let recipes = s
+        .set
+        .select(&a.packages.packages)
+        .map_err(crate::error::input)?;
+    let (venv, pins) = install_from_cache(
+        s,
+        &recipes,
+        &a.venv,
+        a.system_site_packages,
+        a.with_deps,
+        source,
+    )?;
     for p in &pins {
         println!("installed {p}");
     }
     println!("into {}", venv.dir.display());
+    match source.view(s, &recipes) {
+        Ok(view) => warn_unverified_remote(&view, &pins),
+        Err(e) => eprintln!(
+            "warning: cannot tell whether the installed wheels were verified: {}",
+            crate::error::render(&e).lines().next().unwrap_or_default()
+        ),
+    }
     Ok(())
 }
 

@@ -1,5 +1,6 @@
 //! `jetforge publish --index URL | --dir DIR`: the wheelhouse and its fingerprints to a package
-//! index or a static tree (see `wheelhouse::publish`). Credentials come from the environment
+//! index or a static tree (see `wheelhouse::publish`). With `--verified`, the passed results of
+//! `jetforge verify --index/--find-links` instead, as attestations (see `wheelhouse::verified`). Credentials come from the environment
 //! only, so they never sit in shell history, process lists or logs.
 
 use anyhow::Result;
@@ -11,9 +12,13 @@ use crate::net::index::{simple_url, Credentials, IndexClient};
 use crate::redact::redact;
 use crate::wheelhouse::publish::{self, Action, IndexDestination, Published};
 use crate::wheelhouse::store::Wheelhouse;
+use crate::wheelhouse::verified::LocalResults;
 
 pub fn run(g: &GlobalArgs, a: &PublishArgs) -> Result<()> {
     let s = Session::load(g)?;
+    if a.verified {
+        return run_verified(&s, a);
+    }
     let wh = Wheelhouse::open(&s.wheelhouse)?;
     let mut print = |p: &Published| println!("{}: {}", p.file, p.action);
     let (results, dest) = match &a.dir {
@@ -36,6 +41,53 @@ pub fn run(g: &GlobalArgs, a: &PublishArgs) -> Result<()> {
         .count();
     println!(
         "published {} files to {dest} ({} new, {skipped} already there)",
+        results.len(),
+        results.len() - skipped
+    );
+    Ok(())
+}
+
+/// `publish --verified`: the passed results of `jetforge verify --index/--find-links` saved in
+/// this work dir, as attestations next to the cache's manifest (see `wheelhouse::verified`).
+fn run_verified(s: &Session, a: &PublishArgs) -> Result<()> {
+    let path = LocalResults::path(&s.layout.root);
+    let attested = LocalResults::load(&path)?.attestations();
+    if attested.attestations.is_empty() {
+        return Err(crate::error::failure_hint(
+            format!("no passed verify results in `{}`", path.display()),
+            "run `jetforge verify --index URL` (or --find-links) on a device first, with the same --set and --target",
+        ));
+    }
+    let mut print = |p: &Published| println!("{}: {}", p.file, p.action);
+    let (results, dest) = match &a.dir {
+        Some(dir) => (
+            publish::publish_verified_dir(&attested, dir, &mut print)?,
+            dir.display().to_string(),
+        ),
+        None => {
+            let dest = destination(s, a)?;
+            let client = IndexClient::new(&s.policy, s.policy.fetch.clone());
+            (
+                publish::publish_verified_index(&attested, &client, &dest, &mut print)?,
+                redact(&dest.upload_url),
+            )
+        }
+    };
+    if results.is_empty() {
+        return Err(crate::error::failure_hint(
+            format!(
+                "{dest} holds none of the {} verified wheel(s): nothing to attest there",
+                attested.attestations.len()
+            ),
+            "publish --verified to the cache the device installed from",
+        ));
+    }
+    let skipped = results
+        .iter()
+        .filter(|p| p.action == Action::Skipped)
+        .count();
+    println!(
+        "published {} attestation(s) to {dest} ({} new, {skipped} already there)",
         results.len(),
         results.len() - skipped
     );

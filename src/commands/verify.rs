@@ -4,6 +4,13 @@
 //! set's verify venv, synced with the wheelhouse's wheels of the selection (see
 //! `build::verify_venv`). Either way with the caller's environment only: no recipe's `[env]`.
 //! Each recipe's whole output goes to `logs/<recipe>/verify.log`.
+//!
+//! With `--index URL` / `--find-links DIR_OR_URL`, the selection is first installed from that
+//! published cache (as `install --index/--find-links` does) into `--venv DIR` or a fresh venv
+//! under the work dir: the deferred verification of wheels built on a machine without a GPU.
+//! Every result against a known wheel (the cache's or the wheelhouse's manifest entry, matched
+//! by package and version) is saved in the work dir (`wheelhouse::verified::LocalResults`),
+//! keyed by fingerprint and sha256, for `publish --verified`.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -11,7 +18,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use serde::Serialize;
 
-use crate::builder::verify_venv::{self, VerifyVenv};
+use crate::builder::verify_venv::{self, VenvWheel, VerifyVenv};
 use crate::cli::{GlobalArgs, VerifyArgs};
 use crate::process::runner::{self, Status};
 use crate::recipe::{OutputKind, Recipe};
@@ -19,7 +26,12 @@ use crate::venv;
 use crate::verify::{self, NcclReport, Outcome};
 use crate::wheelhouse::store::Wheelhouse;
 
+use super::install::{install_from_cache, CacheSource};
 use super::Session;
+use crate::wheelhouse::published::PublishedEntry;
+use crate::wheelhouse::store::now_rfc3339;
+use crate::wheelhouse::verified::{LocalResults, VerifyResult};
+use crate::wheelhouse::wheel::normalize_name;
 
 #[derive(Debug, Serialize)]
 struct Row {
@@ -50,8 +62,28 @@ pub fn run(g: &GlobalArgs, a: &VerifyArgs) -> Result<()> {
         .set
         .select(&a.packages.packages)
         .map_err(crate::error::input)?;
-    let venv = match &a.venv {
-        Some(dir) => {
+    let source = CacheSource::of(a.index.as_ref(), a.find_links.as_ref());
+    // The wheels under test, by recipe, when known: what results are recorded against.
+    let mut tested: Vec<PublishedEntry> = Vec::new();
+    let venv = match (&source, &a.venv) {
+        (Some(source), venv) => {
+            let dir = match venv {
+                Some(dir) => dir.clone(),
+                None => {
+                    let dir = session.layout.root.join("verify-cache-venv");
+                    if dir.exists() {
+                        std::fs::remove_dir_all(&dir).with_context(|| {
+                            format!("failed to remove the old venv `{}`", dir.display())
+                        })?;
+                    }
+                    dir
+                }
+            };
+            install_from_cache(&session, &recipes, &dir, false, false, source)?;
+            tested = source.view(&session, &recipes)?.entries;
+            std::path::absolute(&dir)?
+        }
+        (None, Some(dir)) => {
             let venv = std::path::absolute(dir)
                 .map_err(|e| crate::error::input(format!("venv `{}`: {e}", dir.display())))?;
             if !venv.join("bin/python").exists() {
@@ -62,13 +94,17 @@ pub fn run(g: &GlobalArgs, a: &VerifyArgs) -> Result<()> {
             }
             venv
         }
-        None => sync_verify_venv(&session, &recipes)?,
+        (None, None) => {
+            let (venv, entries) = sync_verify_venv(&session, &recipes)?;
+            tested = entries;
+            venv
+        }
     };
     let python = venv.join("bin/python");
     let gpu_visible = session.facts.gpu_visible || session.facts.gpu_arch.is_some();
     let base_env = user_env(&session, &venv);
     let mut results = Vec::new();
-    for r in recipes {
+    for r in &recipes {
         let outcome = match &r.verify {
             None => Outcome::Skipped {
                 reason: "the recipe has no [verify]".into(),
@@ -101,6 +137,9 @@ pub fn run(g: &GlobalArgs, a: &VerifyArgs) -> Result<()> {
     } else {
         print!("{}", render(&report));
     }
+    if !tested.is_empty() {
+        record(&session, &recipes, &report, &tested)?;
+    }
     let failed: Vec<&str> = report
         .results
         .iter()
@@ -126,22 +165,136 @@ fn user_env(s: &Session, venv: &Path) -> Vec<(String, String)> {
     verify_venv::user_env(std::env::vars(), &s.set, &s.layout, venv)
 }
 
+/// Saves what the run says about each tested wheel (see `wheelhouse::verified`), atomically, in
+/// the work dir: passed when its snippet ran and passed (and the NCCL check, when asked for,
+/// did not fail). A recipe without `[verify]` records nothing.
+fn record(
+    s: &Session,
+    recipes: &[&Recipe],
+    report: &Report,
+    tested: &[PublishedEntry],
+) -> Result<()> {
+    let nccl_failed = matches!(&report.nccl, Some(NcclSection::Ran(n)) if n.outcome.failed());
+    let nccl_ran = matches!(&report.nccl, Some(NcclSection::Ran(n)) if !n.outcome.failed());
+    let host = host_description(s);
+    let at = now_rfc3339();
+    let mut new = Vec::new();
+    for (r, row) in recipes.iter().zip(&report.results) {
+        if r.verify.is_none() {
+            continue;
+        }
+        let declared: Vec<String> = r
+            .distributions()
+            .iter()
+            .map(|d| normalize_name(d))
+            .collect();
+        let matching: Vec<&PublishedEntry> = tested
+            .iter()
+            .filter(|e| declared.contains(&e.package) && e.version == r.version.to_string())
+            .collect();
+        let ambiguous = matching.iter().any(|e| {
+            matching
+                .iter()
+                .any(|o| o.package == e.package && o.sha256 != e.sha256)
+        });
+        if ambiguous {
+            eprintln!(
+                "warning: {}: the cache holds several wheels of {} {}: which one was installed is not known, no result recorded",
+                r.name, r.name, r.version
+            );
+            continue;
+        }
+        for e in matching {
+            let (passed, detail) = match &row.outcome {
+                Outcome::Pass { .. } if nccl_failed => {
+                    (false, Some("the NCCL all-reduce failed".to_string()))
+                }
+                Outcome::Pass { .. } => (true, None),
+                other => (
+                    false,
+                    Some(format!("{}: {}", other.label(), detail(other).1.join(" "))),
+                ),
+            };
+            let mut checks = vec!["snippet".to_string()];
+            if nccl_ran {
+                checks.push("nccl".into());
+            }
+            new.push(VerifyResult {
+                fingerprint: e.fingerprint.clone(),
+                package: e.package.clone(),
+                version: e.version.clone(),
+                file: e.file.clone(),
+                sha256: e.sha256.clone(),
+                target: e.target.clone(),
+                passed,
+                checks,
+                detail,
+                host: host.clone(),
+                verified_at: at.clone(),
+            });
+        }
+    }
+    if new.is_empty() {
+        return Ok(());
+    }
+    let path = LocalResults::path(&s.layout.root);
+    let mut results = LocalResults::load(&path)?;
+    let passed = new.iter().filter(|r| r.passed).count();
+    let total = new.len();
+    results.merge(new);
+    results.save(&path)?;
+    eprintln!(
+        "recorded {total} result(s) ({passed} passed) in {}; `jetforge publish --verified` publishes the passed ones",
+        path.display()
+    );
+    Ok(())
+}
+
+/// Where the checks ran, for the record: hostname, CPU architecture, Jetson model or GPU.
+fn host_description(s: &Session) -> String {
+    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default();
+    let mut parts = vec![s.facts.arch.clone()];
+    if let Some(j) = &s.facts.jetson {
+        parts.push(match &j.l4t {
+            Some(l4t) => format!("{} (L4T {l4t})", j.model),
+            None => j.model.clone(),
+        });
+    }
+    if let Some(arch) = &s.facts.gpu_arch {
+        parts.push(format!("GPU sm_{}", arch.replace('.', "")));
+    } else if s.facts.gpu_visible {
+        parts.push("GPU".into());
+    }
+    if hostname.is_empty() {
+        parts.join(", ")
+    } else {
+        format!("{hostname} ({})", parts.join(", "))
+    }
+}
+
 /// Brings the set's verify venv up to date with the wheelhouse's wheels of `recipes` (and
 /// their dependencies): made as the build made it (its interpreter and
 /// `--system-site-packages`), else with the target's Python, seeing system site-packages when
-/// the build venv does.
-fn sync_verify_venv(s: &Session, recipes: &[&Recipe]) -> Result<PathBuf> {
+/// the build venv does. Returns the venv and the entries of the wheels it holds.
+fn sync_verify_venv(s: &Session, recipes: &[&Recipe]) -> Result<(PathBuf, Vec<PublishedEntry>)> {
     let wheelhouse = Wheelhouse::open(&s.wheelhouse)?;
     let entries = wheelhouse.entries()?;
+    let tested: Vec<PublishedEntry> = entries
+        .iter()
+        .filter(|e| e.target == s.target.name)
+        .map(PublishedEntry::from)
+        .collect();
     let mut wheels = Vec::new();
     let mut missing = Vec::new();
     for r in recipes.iter().filter(|r| r.output == OutputKind::Wheel) {
         let declared = r.distributions();
-        let found: Vec<PathBuf> = entries
+        let found: Vec<VenvWheel> = entries
             .iter()
             .filter(|e| e.target == s.target.name && e.is_of(&r.name, &declared))
-            .map(|e| wheelhouse.dir().join(&e.file))
-            .collect();
+            .map(|e| VenvWheel::of_entry(&wheelhouse, e))
+            .collect::<Result<_>>()?;
         if found.is_empty() {
             missing.push(r.name.as_str());
         }
@@ -173,7 +326,7 @@ fn sync_verify_venv(s: &Session, recipes: &[&Recipe]) -> Result<PathBuf> {
     let log_path = s.layout.root.join("logs").join("verify-venv.log");
     verify_venv::write_log(&log_path, &log)?;
     synced.with_context(|| format!("log: {}", log_path.display()))?;
-    Ok(vv.spec.dir)
+    Ok((vv.spec.dir, tested))
 }
 
 /// Whether the build venv was made with `--system-site-packages` (its `pyvenv.cfg` says so).

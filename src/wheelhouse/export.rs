@@ -127,6 +127,7 @@ mod tests {
             built_at: at.into(),
             recipe: None,
             stat: None,
+            verify: None,
         }
     }
 

@@ -5,7 +5,8 @@
 //! adds, `broken/`, `manifest.json`) and `index` writes a PEP 503 simple index from what is on
 //! disk. `published` is the manifest format that carries fingerprints to other machines,
 //! `remote` looks up the build's remote wheel caches (through `net::index`, the package-index
-//! client) and `publish` fills an index or a static tree. Building wheels and running import
+//! client) and `publish` fills an index or a static tree. `verified` is the verification state of
+//! a wheel and the attestations of a verification finished later on a device. Building wheels and running import
 //! checks live elsewhere.
 
 pub mod check;
@@ -15,6 +16,7 @@ pub mod publish;
 pub mod published;
 pub mod remote;
 pub mod store;
+pub mod verified;
 pub mod wheel;
 
 #[cfg(test)]

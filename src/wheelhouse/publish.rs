@@ -18,6 +18,7 @@ use super::atomic;
 use super::index::write_simple_index;
 use super::published::{self, PublishedEntry, PublishedManifest, MANIFEST_FILE};
 use super::store::{ManifestEntry, Wheelhouse};
+use super::verified::{self, Attestation, Attestations, VERIFIED_FILE, VERIFIED_PROJECT};
 use super::wheel::{sha256_file, WheelName};
 use crate::error;
 use crate::net::index::{Credentials, IndexClient, RemoteError, RemoteFile, Upload, Uploaded};
@@ -335,6 +336,166 @@ fn read_manifest(path: &Path) -> Result<PublishedManifest> {
     }
 }
 
+/// Publishes `attested` (the passed results of `jetforge verify`) next to the manifest of the
+/// static tree `dir`: merged into `jetforge-verified.json`, written atomically. Only wheels the
+/// tree's manifest holds (same fingerprint and sha256) are attested; an attestation already
+/// there is kept as it is. Wheels and manifest are not touched.
+pub fn publish_verified_dir(
+    attested: &Attestations,
+    dir: &Path,
+    progress: &mut dyn FnMut(&Published),
+) -> Result<Vec<Published>> {
+    let manifest_path = dir.join(MANIFEST_FILE);
+    if !manifest_path.is_file() {
+        return Err(error::failure_hint(
+            format!(
+                "`{}` has no {MANIFEST_FILE}: it is no published tree",
+                dir.display()
+            ),
+            "publish the wheels there first (`jetforge publish --dir DIR`)",
+        ));
+    }
+    let manifest = read_manifest(&manifest_path)?;
+    let path = dir.join(VERIFIED_FILE);
+    let mut published = match fs::read(&path) {
+        Ok(bytes) => Attestations::parse(&bytes).map_err(|e| {
+            error::failure_hint(
+                format!("`{}`: {e:#}", path.display()),
+                "restore it, or remove it to start the attestations afresh",
+            )
+        })?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Attestations::new(vec![]),
+        Err(e) => return Err(e).with_context(|| format!("failed to read `{}`", path.display())),
+    };
+    let held = in_cache(attested, &manifest.entries);
+    let mut out = Vec::new();
+    for a in &held {
+        let action = if published.attests(&a.fingerprint, &a.sha256) {
+            Action::Skipped
+        } else {
+            Action::Copied
+        };
+        let p = Published {
+            file: format!("{} (attestation)", a.file),
+            action,
+        };
+        progress(&p);
+        out.push(p);
+    }
+    if published.merge(held) > 0 {
+        atomic::write(&path, published.to_json().as_bytes())?;
+    }
+    Ok(out)
+}
+
+/// Publishes `attested` to an index: one sidecar wheel per fingerprint in project
+/// `jetforge-verified`, for the fingerprints whose manifest sidecar the index holds. A sidecar
+/// already there is never replaced: it is skipped when it attests the same wheels, and a
+/// conflict otherwise.
+pub fn publish_verified_index(
+    attested: &Attestations,
+    client: &IndexClient,
+    dest: &IndexDestination,
+    progress: &mut dyn FnMut(&Published),
+) -> Result<Vec<Published>> {
+    let manifests = remote_files(client, dest, published::SIDECAR_PROJECT)?;
+    let mut entries = Vec::new();
+    let mut by_fp: BTreeMap<String, Vec<Attestation>> = BTreeMap::new();
+    for a in &attested.attestations {
+        by_fp
+            .entry(a.fingerprint.clone())
+            .or_default()
+            .push(a.clone());
+    }
+    for fp in by_fp.keys() {
+        let file = published::sidecar_file(fp);
+        if let Some(f) = manifests.iter().find(|f| f.file == file) {
+            let bytes = client
+                .get(&f.url)
+                .with_context(|| format!("failed to read `{file}` from the index"))?
+                .unwrap_or_default();
+            let m = published::read_sidecar(&bytes)
+                .with_context(|| format!("`{file}` on the index"))?;
+            entries.extend(m.entries);
+        }
+    }
+    let listed = remote_files(client, dest, VERIFIED_PROJECT)?;
+    let dir = tempfile::tempdir().context("failed to create a temp dir")?;
+    let mut uploads = Vec::new();
+    let mut out = Vec::new();
+    for (fp, list) in by_fp {
+        let held = in_cache(&Attestations::new(list), &entries);
+        if held.is_empty() {
+            continue;
+        }
+        let file = verified::sidecar_file(&fp);
+        if let Some(there) = listed.iter().find(|f| f.file == file) {
+            let bytes = client
+                .get(&there.url)
+                .with_context(|| format!("failed to read `{file}` back from the index"))?
+                .unwrap_or_default();
+            let existing =
+                verified::read_sidecar(&bytes).with_context(|| format!("`{file}` on the index"))?;
+            let missing: Vec<&Attestation> = held
+                .iter()
+                .filter(|a| !existing.attests(&a.fingerprint, &a.sha256))
+                .collect();
+            if !missing.is_empty() {
+                return Err(error::failure_hint(
+                    format!(
+                        "{} already holds `{file}`, which does not attest {}; a published file is never replaced, nothing was published",
+                        redact(&dest.upload_url),
+                        missing.iter().map(|a| a.file.as_str()).collect::<Vec<_>>().join(", ")
+                    ),
+                    "remove that file from the index to publish the new attestations, or keep the ones it holds",
+                ));
+            }
+            let p = Published {
+                file,
+                action: Action::Skipped,
+            };
+            progress(&p);
+            out.push(p);
+            continue;
+        }
+        let (file, bytes) = verified::sidecar_wheel(&fp, &held);
+        let path = dir.path().join(&file);
+        fs::write(&path, &bytes)
+            .with_context(|| format!("failed to write `{}`", path.display()))?;
+        uploads.push(LocalFile {
+            path,
+            file,
+            sha256: crate::hash::sha256_hex(&bytes),
+            project: VERIFIED_PROJECT.to_string(),
+            version: published::sidecar_version(&fp),
+        });
+    }
+    for f in &uploads {
+        let p = Published {
+            file: f.file.clone(),
+            action: upload_one(client, dest, f)?,
+        };
+        progress(&p);
+        out.push(p);
+    }
+    Ok(out)
+}
+
+/// The attestations of wheels `entries` (a cache's manifest) holds: same fingerprint, file and
+/// sha256.
+fn in_cache(attested: &Attestations, entries: &[PublishedEntry]) -> Vec<Attestation> {
+    attested
+        .attestations
+        .iter()
+        .filter(|a| {
+            entries
+                .iter()
+                .any(|e| e.fingerprint == a.fingerprint && e.sha256 == a.sha256 && e.file == a.file)
+        })
+        .cloned()
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -353,6 +514,7 @@ mod tests {
                 commit: None,
                 target: "host".into(),
                 recipe: None,
+                verify: None,
             },
         )
         .unwrap();

@@ -23,6 +23,7 @@ use std::io::{Cursor, Read, Write};
 use serde::{Deserialize, Serialize};
 
 use super::store::ManifestEntry;
+use super::verified::VerifyState;
 use crate::hash::sha256_hex;
 
 pub const FORMAT: u32 = 1;
@@ -46,6 +47,10 @@ pub struct PublishedEntry {
     pub commit: Option<String>,
     /// Target profile name of the machine that built it.
     pub target: String,
+    /// How far the build machine verified it (see `verified`); absent when not recorded
+    /// (built before states were recorded), which never counts as passed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify: Option<VerifyState>,
 }
 
 impl From<&ManifestEntry> for PublishedEntry {
@@ -58,6 +63,7 @@ impl From<&ManifestEntry> for PublishedEntry {
             sha256: e.sha256.clone(),
             commit: e.commit.clone(),
             target: e.target.clone(),
+            verify: e.verify.clone(),
         }
     }
 }
@@ -76,7 +82,7 @@ pub enum ManifestError {
     Format { found: u32 },
     #[error("sidecar wheel: {0}")]
     Zip(#[from] zip::result::ZipError),
-    #[error("sidecar wheel has no {MANIFEST_FILE}")]
+    #[error("sidecar wheel holds no jetforge JSON file")]
     NoManifest,
     #[error("sidecar wheel: {0}")]
     Io(#[from] std::io::Error),
@@ -155,15 +161,38 @@ pub fn sidecar_fingerprint(file: &str) -> Option<&str> {
 /// A minimal valid wheel holding the manifest of one fingerprint's entries; the same entries
 /// always give the same bytes (fixed timestamps, sorted entries).
 pub fn sidecar_wheel(fingerprint: &str, entries: &[PublishedEntry]) -> Vec<u8> {
-    let version = sidecar_version(fingerprint);
-    let dist_info = format!("{SIDECAR_DIST}-{version}.dist-info");
     let manifest = PublishedManifest::new(entries.to_vec()).to_json();
+    data_wheel(
+        &Sidecar {
+            dist: SIDECAR_DIST,
+            project: SIDECAR_PROJECT,
+            summary: "jetforge cache manifest (which wheel a build fingerprint produced)",
+            member: MANIFEST_FILE,
+        },
+        &sidecar_version(fingerprint),
+        &manifest,
+    )
+}
+
+/// What kind of data a sidecar wheel carries: its distribution and project names, the
+/// `Summary` of its METADATA and the JSON file inside its dist-info.
+pub struct Sidecar {
+    pub dist: &'static str,
+    pub project: &'static str,
+    pub summary: &'static str,
+    pub member: &'static str,
+}
+
+/// A minimal valid wheel `<dist>-<version>-py3-none-any.whl` holding `json` as
+/// `<dist-info>/<member>`; the same input always gives the same bytes (fixed timestamps).
+pub fn data_wheel(kind: &Sidecar, version: &str, json: &str) -> Vec<u8> {
+    let dist_info = format!("{}-{version}.dist-info", kind.dist);
     let files = [
         (
             format!("{dist_info}/METADATA"),
             format!(
-                "Metadata-Version: 2.1\nName: {SIDECAR_PROJECT}\nVersion: {version}\n\
-                 Summary: jetforge cache manifest (which wheel a build fingerprint produced)\n"
+                "Metadata-Version: 2.1\nName: {}\nVersion: {version}\nSummary: {}\n",
+                kind.project, kind.summary
             ),
         ),
         (
@@ -173,7 +202,7 @@ pub fn sidecar_wheel(fingerprint: &str, entries: &[PublishedEntry]) -> Vec<u8> {
                 env!("CARGO_PKG_VERSION")
             ),
         ),
-        (format!("{dist_info}/{MANIFEST_FILE}"), manifest),
+        (format!("{dist_info}/{}", kind.member), json.to_string()),
     ];
     let mut record = String::new();
     let mut zip = zip::ZipWriter::new(Cursor::new(Vec::new()));
@@ -201,15 +230,20 @@ pub fn sidecar_wheel(fingerprint: &str, entries: &[PublishedEntry]) -> Vec<u8> {
 
 /// Reads the manifest out of a sidecar wheel.
 pub fn read_sidecar(bytes: &[u8]) -> Result<PublishedManifest, ManifestError> {
+    PublishedManifest::parse(&read_data_wheel(bytes, MANIFEST_FILE)?)
+}
+
+/// The bytes of `<dist-info>/<member>` in a sidecar wheel.
+pub fn read_data_wheel(bytes: &[u8], member: &str) -> Result<Vec<u8>, ManifestError> {
     let mut zip = zip::ZipArchive::new(Cursor::new(bytes))?;
     let name = zip
         .file_names()
         .filter_map(|n| n.ok().map(|n| n.into_owned()))
-        .find(|n| n.ends_with(&format!(".dist-info/{MANIFEST_FILE}")))
+        .find(|n| n.ends_with(&format!(".dist-info/{member}")))
         .ok_or(ManifestError::NoManifest)?;
     let mut text = Vec::new();
     zip.by_name(&name)?.read_to_end(&mut text)?;
-    PublishedManifest::parse(&text)
+    Ok(text)
 }
 
 /// RECORD's hash form: urlsafe base64 of the sha256, without padding.
@@ -232,6 +266,7 @@ mod tests {
             sha256: "ab".repeat(32),
             commit: None,
             target: "host".into(),
+            verify: None,
         }
     }
 

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::published::{self, PublishedEntry, PublishedManifest, MANIFEST_FILE};
+use super::verified::{self, Attestations, VERIFIED_FILE, VERIFIED_PROJECT};
 use crate::net::index::{root_url, simple_url, IndexClient, RemoteError, RemoteFile};
 use crate::redact::redact;
 
@@ -32,6 +33,9 @@ pub struct RemoteHit {
     pub url: String,
     pub entries: Vec<PublishedEntry>,
     simple: String,
+    root: String,
+    /// A static tree (its manifest at the root), not an index with sidecars.
+    tree: bool,
 }
 
 /// The remote caches of a build, tried in order. Problems reading a cache are warnings: the
@@ -79,6 +83,7 @@ impl<'a> RemoteCaches<'a> {
         let mut hits = Vec::new();
         for cache in &self.caches {
             let listing = cache.listing.get_or_init(|| self.list(cache, warn));
+            let tree = matches!(listing, Some(Listing::Manifest(_)));
             let entries = match listing {
                 Some(Listing::Manifest(m)) => m.find(fingerprint),
                 Some(Listing::Sidecars(s)) => match s.get(fingerprint) {
@@ -92,6 +97,8 @@ impl<'a> RemoteCaches<'a> {
                     url: cache.url.clone(),
                     entries,
                     simple: cache.simple.clone(),
+                    root: cache.root.clone(),
+                    tree,
                 });
             }
         }
@@ -118,6 +125,28 @@ impl<'a> RemoteCaches<'a> {
         };
         self.client
             .download(&remote.url, &entry.file, &entry.sha256, dir)
+    }
+
+    /// The attestations the cache of `hit` holds for its fingerprint (see `verified`); a cache
+    /// that cannot be read for them is a warning and attests nothing.
+    pub fn attestations(
+        &self,
+        hit: &RemoteHit,
+        fingerprint: &str,
+        warn: &mut dyn FnMut(&str),
+    ) -> Attestations {
+        let read = if hit.tree {
+            tree_attestations(&self.client, &hit.root)
+        } else {
+            index_attestations(&self.client, &hit.simple, &[fingerprint.to_string()].into())
+        };
+        read.unwrap_or_else(|e| {
+            warn(&format!(
+                "remote cache {}: verification records unusable: {e}",
+                hit.url
+            ));
+            Attestations::default()
+        })
     }
 
     fn list(&self, cache: &RemoteCache, warn: &mut dyn FnMut(&str)) -> Option<Listing> {
@@ -196,4 +225,137 @@ fn sidecars(files: Vec<RemoteFile>) -> BTreeMap<String, RemoteFile> {
         .into_iter()
         .filter_map(|f| Some((published::sidecar_fingerprint(&f.file)?.to_string(), f)))
         .collect()
+}
+
+/// A tree's `jetforge-verified.json` (none there: no attestations).
+fn tree_attestations(client: &IndexClient, root: &str) -> Result<Attestations, RemoteError> {
+    let url = format!("{root}{VERIFIED_FILE}");
+    match client.get(&url)? {
+        None => Ok(Attestations::default()),
+        Some(bytes) => Attestations::parse(&bytes).map_err(|e| RemoteError::Transport {
+            url: redact(&url),
+            reason: format!("{e:#}"),
+        }),
+    }
+}
+
+/// The attestation sidecars of `fingerprints` on an index, merged.
+fn index_attestations(
+    client: &IndexClient,
+    simple: &str,
+    fingerprints: &std::collections::BTreeSet<String>,
+) -> Result<Attestations, RemoteError> {
+    let mut all = Attestations::default();
+    let files = client
+        .project_files(simple, VERIFIED_PROJECT)?
+        .unwrap_or_default();
+    for f in files {
+        let Some(fp) = verified::sidecar_fingerprint(&f.file) else {
+            continue;
+        };
+        if !fingerprints.contains(fp) {
+            continue;
+        }
+        let bytes = checked_get(client, &f)?;
+        let list = verified::read_sidecar(&bytes).map_err(|e| RemoteError::Transport {
+            url: redact(&f.url),
+            reason: format!("{e:#}"),
+        })?;
+        all.merge(list.attestations);
+    }
+    Ok(all)
+}
+
+/// The bytes of a listed file, checked against the sha256 of its link when it has one.
+fn checked_get(client: &IndexClient, file: &RemoteFile) -> Result<Vec<u8>, RemoteError> {
+    let bytes = client.get(&file.url)?.unwrap_or_default();
+    let actual = crate::hash::sha256_hex(&bytes);
+    match &file.sha256 {
+        Some(expected) if *expected != actual => Err(RemoteError::Checksum {
+            url: redact(&file.url),
+            expected: expected.clone(),
+            actual,
+        }),
+        _ => Ok(bytes),
+    }
+}
+
+/// What a cache says about the wheels it holds, for `install` and `verify` from it: its
+/// manifest entries (those `want` keeps) and the attestations of their fingerprints.
+#[derive(Debug, Clone, Default)]
+pub struct CacheView {
+    pub entries: Vec<PublishedEntry>,
+    pub attested: Attestations,
+}
+
+impl CacheView {
+    /// Reads the cache at `source`: a local directory (a `publish --dir` tree), or the URL of a
+    /// tree or an index (root or `simple/`).
+    pub fn read(
+        client: &IndexClient,
+        source: &str,
+        want: &dyn Fn(&PublishedEntry) -> bool,
+    ) -> anyhow::Result<Self> {
+        let dir = Path::new(source);
+        if !source.contains("://") {
+            return Self::read_dir(dir, want);
+        }
+        let root = root_url(source);
+        let simple = simple_url(source);
+        let manifest_url = format!("{root}{MANIFEST_FILE}");
+        let tree = client.get(&manifest_url)?;
+        let mut view = CacheView::default();
+        if let Some(bytes) = tree {
+            let m = PublishedManifest::parse(&bytes)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", redact(&manifest_url)))?;
+            view.entries = m.entries.into_iter().filter(|e| want(e)).collect();
+            view.attested = tree_attestations(client, &root)?;
+            return Ok(view);
+        }
+        let sidecar_files = client
+            .project_files(&simple, published::SIDECAR_PROJECT)?
+            .unwrap_or_default();
+        for f in sidecar_files {
+            if published::sidecar_fingerprint(&f.file).is_none() {
+                continue;
+            }
+            let bytes = checked_get(client, &f)?;
+            let m = published::read_sidecar(&bytes)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", redact(&f.url)))?;
+            view.entries
+                .extend(m.entries.into_iter().filter(|e| want(e)));
+        }
+        let fingerprints = view.entries.iter().map(|e| e.fingerprint.clone()).collect();
+        view.attested = index_attestations(client, &simple, &fingerprints)?;
+        Ok(view)
+    }
+
+    fn read_dir(dir: &Path, want: &dyn Fn(&PublishedEntry) -> bool) -> anyhow::Result<Self> {
+        let read =
+            |name: &str| -> anyhow::Result<Option<Vec<u8>>> {
+                let path = dir.join(name);
+                match std::fs::read(&path) {
+                    Ok(b) => Ok(Some(b)),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                    Err(e) => Err(anyhow::Error::new(e)
+                        .context(format!("failed to read `{}`", path.display()))),
+                }
+            };
+        let mut view = CacheView::default();
+        if let Some(bytes) = read(MANIFEST_FILE)? {
+            let m = PublishedManifest::parse(&bytes)
+                .map_err(|e| anyhow::anyhow!("`{}`: {e}", dir.join(MANIFEST_FILE).display()))?;
+            view.entries = m.entries.into_iter().filter(|e| want(e)).collect();
+        }
+        if let Some(bytes) = read(VERIFIED_FILE)? {
+            view.attested = Attestations::parse(&bytes)
+                .map_err(|e| e.context(format!("`{}`", dir.join(VERIFIED_FILE).display())))?;
+        }
+        Ok(view)
+    }
+
+    /// Whether `e` counts as verified: its build passed every check, or it is attested.
+    pub fn is_verified(&self, e: &PublishedEntry) -> bool {
+        verified::is_verified(e.verify.as_ref(), &e.fingerprint, &e.sha256, &self.attested)
+    }
 }

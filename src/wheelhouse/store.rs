@@ -49,6 +49,7 @@ use time::OffsetDateTime;
 
 use super::atomic;
 use super::index::{self, IndexedWheel};
+use super::verified::VerifyState;
 use super::wheel::{normalize_name, sha256_file, WheelInfo};
 use crate::error;
 
@@ -106,6 +107,12 @@ pub struct ManifestEntry {
     /// whatever the recipe is called. Absent in manifests written before it was recorded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recipe: Option<String>,
+    /// How far its `[verify]` checks ran when it was stored (see `verified`). Absent in
+    /// manifests written before it was recorded: unknown, never passed. An optional field
+    /// keeps the format at 2: older jetforge versions ignore it (and drop it when they rewrite
+    /// the manifest, which reads back as unknown, the safe side).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify: Option<VerifyState>,
 }
 
 impl ManifestEntry {
@@ -133,6 +140,8 @@ pub struct EntryMeta {
     pub target: String,
     /// The recipe that built it.
     pub recipe: Option<String>,
+    /// How far its checks ran (`None`: not known, e.g. taken from a cache that did not say).
+    pub verify: Option<VerifyState>,
 }
 
 /// A wheel after [`Wheelhouse::add`].
@@ -277,6 +286,7 @@ impl Wheelhouse {
             target: meta.target.clone(),
             built_at: now_rfc3339(),
             recipe: meta.recipe.clone(),
+            verify: meta.verify.clone(),
         };
         let mut guard = self.loaded()?;
         let loaded = guard.as_mut().expect("loaded above");
@@ -368,6 +378,43 @@ impl Wheelhouse {
             }
         }
         Ok(Cached::Hit(files))
+    }
+
+    /// The path of `entry`'s wheel when it is intact, trusting unchanged stat data as `cached`
+    /// does (a changed file is re-hashed); missing or other bytes are an error.
+    pub fn intact_path(&self, entry: &ManifestEntry) -> Result<PathBuf> {
+        let mut guard = self.loaded()?;
+        let loaded = guard.as_mut().expect("loaded above");
+        let Some(i) = loaded
+            .manifest
+            .wheels
+            .iter()
+            .position(|e| e.file == entry.file)
+        else {
+            return Err(error::failure_hint(
+                format!(
+                    "`{}` is not recorded in the wheelhouse `{}`",
+                    entry.file,
+                    self.dir.display()
+                ),
+                "rebuild it with `jetforge build`",
+            ));
+        };
+        let path = self.dir.join(&entry.file);
+        match self.check_intact(loaded, i)? {
+            Integrity::Intact => Ok(path),
+            Integrity::Missing => Err(error::failure_hint(
+                format!("`{}` is missing from the wheelhouse", path.display()),
+                "rebuild it with `jetforge build`",
+            )),
+            Integrity::Changed { recorded, actual } => Err(error::failure_hint(
+                format!(
+                    "`{}` in the wheelhouse changed since it was built\n  manifest sha256: {recorded}\n  file sha256:     {actual}",
+                    path.display(),
+                ),
+                "rebuild it (`jetforge build` rebuilds a wheel that changed on disk)",
+            )),
+        }
     }
 
     /// Re-hashes the files of `entries` (whatever their stat data says): what `install` runs
@@ -711,7 +758,8 @@ fn stat(path: &Path) -> Result<FileStat> {
     Ok(FileStat::of(&meta))
 }
 
-fn now_rfc3339() -> String {
+/// Now, as the manifest records times (RFC 3339, UTC, whole seconds).
+pub fn now_rfc3339() -> String {
     let now = OffsetDateTime::now_utc();
     now.replace_nanosecond(0)
         .unwrap_or(now)
@@ -755,6 +803,9 @@ mod tests {
             commit: Some("a".repeat(40)),
             target: "jetson-orin".to_string(),
             recipe: Some("torch".to_string()),
+            verify: Some(VerifyState::Pending {
+                reason: "no GPU".into(),
+            }),
         }
     }
 
@@ -806,6 +857,10 @@ mod tests {
             "Torch-2.9.0-cp310-cp310-linux_aarch64.whl"
         );
         assert_eq!(json["wheels"][0]["target"], "jetson-orin");
+        assert_eq!(
+            json["wheels"][0]["verify"],
+            serde_json::json!({"state": "pending", "reason": "no GPU"})
+        );
         assert_eq!(wh.entries().unwrap(), [stored.entry]);
     }
 
@@ -932,9 +987,15 @@ mod tests {
             serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
         json["format"] = 1.into();
         json["wheels"][0].as_object_mut().unwrap().remove("stat");
+        json["wheels"][0].as_object_mut().unwrap().remove("verify");
         fs::write(&path, json.to_string()).unwrap();
 
         let old = Wheelhouse::open(house.path()).unwrap();
+        assert_eq!(
+            old.entries().unwrap()[0].verify,
+            None,
+            "not recorded: unknown"
+        );
         assert!(matches!(
             old.cached("fp", "jetson-orin").unwrap(),
             Cached::Hit(_)

@@ -8,6 +8,7 @@ mod ci_host;
 mod clear_errors;
 mod cli;
 mod cross;
+mod deferred_verify;
 mod doctor;
 mod epipe;
 mod export;
