@@ -382,3 +382,132 @@ fn the_callers_cc_and_cxx_reach_the_build_steps_and_show_in_env() {
         "{cached}"
     );
 }
+
+/// `plan`, or another read-only command (`args`), as "machine" `name` of [`build_on`];
+/// `host_root` fakes the machine (a `tests/hosts` fixture).
+fn read_on(
+    dir: &Path,
+    name: &str,
+    config: &str,
+    args: &[&str],
+    host_root: Option<&Path>,
+) -> Output {
+    let cfg = dir.join(format!("{name}-read.toml"));
+    std::fs::write(&cfg, config).unwrap();
+    let mut cmd = jetforge();
+    cmd.current_dir(dir)
+        .env("JETFORGE_COMPILER_CACHE", "none")
+        .env("JETFORGE_CACHE_DIR", dir.join(format!("{name}-cache")))
+        .env("JETFORGE_CONFIG", &cfg)
+        .args([
+            "--recipes",
+            "recipes",
+            "--work-dir",
+            name,
+            "--target",
+            "host",
+        ])
+        .args(args);
+    if let Some(root) = host_root {
+        cmd.env("JETFORGE_HOST_ROOT", root);
+    }
+    cmd.output().unwrap()
+}
+
+/// The number after "links capped at " in `text`.
+fn link_cap_in(text: &str) -> u32 {
+    let rest = text
+        .split("links capped at ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no link cap in:\n{text}"));
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().unwrap()
+}
+
+/// With distribution MAX_JOBS counts remote slots, while links run here and take the most
+/// memory: they get a Ninja pool sized by `mem_per_link_gib`. A CMake project that reads
+/// `CMAKE_ARGS` (as vLLM's setup.py and scikit-build do), compiled through two distcc daemons,
+/// gets that pool in its build.ninja, at the depth `plan` states.
+#[test]
+fn distributed_builds_cap_links_with_the_ninja_pool_that_plan_states() {
+    if !have_tools("link cap", &["distcc", "distccd", "cmake", "ninja"]) {
+        return;
+    }
+    let p = project(UNITS);
+    let dir = p.path();
+    std::fs::create_dir_all(dir.join("src/lk")).unwrap();
+    for (path, text) in [
+        (
+            "recipes/lk.toml",
+            "[package]\nname = \"lk\"\nversion = \"1.0.0\"\n[source]\npath = \"../src/lk\"\n\
+             [output]\nkind = \"tree\"\n[jobs]\nmem_per_job_gib = 0.5\nmem_per_link_gib = 20.0\n\
+             [build]\nsteps = [\"cmake -G Ninja -S . -B build $CMAKE_ARGS >/dev/null && \
+             cmake --build build && mkdir -p ${{ out }} && cp build/build.ninja build/CMakeFiles/rules.ninja ${{ out }}/\"]\n",
+        ),
+        ("src/lk/lib.c", "int lk(void) { return 7; }\n"),
+        (
+            "src/lk/main.c",
+            "int lk(void);\nint main(void) { return lk() == 7 ? 0 : 1; }\n",
+        ),
+        (
+            "src/lk/CMakeLists.txt",
+            "cmake_minimum_required(VERSION 3.18)\nproject(lk C)\n\
+             add_library(lk SHARED lib.c)\nadd_executable(app main.c)\n\
+             target_link_libraries(app lk)\n",
+        ),
+    ] {
+        std::fs::write(dir.join(path), text).unwrap();
+    }
+    let ports = [free_port(), free_port()];
+    let daemons: Vec<Server> = (0..2).map(|i| distccd(dir, i, ports[i], 1)).collect();
+    let config = format!(
+        "[distribute]\nengine = \"distcc\"\nhosts = [\"127.0.0.1:{}/1\", \"127.0.0.1:{}/1\"]\n",
+        ports[0], ports[1]
+    );
+    // On a faked AGX Orin (57 GiB usable): 57 ÷ 20 GiB per link = 2 links beside 12 local jobs.
+    let agx = read_on(
+        dir,
+        "agx",
+        &config,
+        &["plan", "lk"],
+        Some(&crate::util::host("agx-orin-64g")),
+    );
+    assert_ok(&agx);
+    assert!(
+        stdout(&agx).contains("+ 2 remote slots on 2 hosts; links capped at 2 ("),
+        "{}",
+        stdout(&agx)
+    );
+    // This machine: whatever its memory gives, the build gets the depth its plan states.
+    let plan = read_on(dir, "lk", &config, &["plan", "lk"], None);
+    assert_ok(&plan);
+    let links = link_cap_in(&stdout(&plan));
+    let env = read_on(dir, "lk", &config, &["env", "lk"], None);
+    assert!(
+        stdout(&env).contains(&format!("export CMAKE_JOB_POOLS=link={links}\n")),
+        "{}",
+        stdout(&env)
+    );
+    let built = build_on(dir, "lk", "none", &config, &["lk"]);
+    assert_ok(&built);
+    let out = dir.join("lk/recipes-host/out/lk");
+    // CMake declares the pools in rules.ninja, which build.ninja includes.
+    let rules = std::fs::read_to_string(out.join("rules.ninja")).unwrap();
+    assert!(
+        rules.contains(&format!("pool link\n  depth = {links}\n")),
+        "no link pool of depth {links} in rules.ninja:\n{rules}"
+    );
+    let ninja = std::fs::read_to_string(out.join("build.ninja")).unwrap();
+    let linked_in_pool = ninja
+        .split("\nbuild ")
+        .filter(|edge| edge.contains("LINKER__") && edge.contains("\n  pool = link\n"))
+        .count();
+    assert_eq!(
+        linked_in_pool, 2,
+        "both links (lk, app) go through the pool"
+    );
+    assert!(
+        daemons.iter().any(|d| d.output().contains("COMPILE_OK")),
+        "no compile went through distcc"
+    );
+}
