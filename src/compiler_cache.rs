@@ -387,15 +387,34 @@ pub fn endpoint(url_or_host: &str, default_port: u16) -> Option<(String, u16)> {
     (!host.is_empty()).then(|| (host.to_string(), port))
 }
 
-/// Hits and misses of one recipe's steps, from the engine's counters before and after.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+/// Hits and misses of one build step, from the engine's counters before and after it; a
+/// recipe's are the sum of its steps'.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, Deserialize)]
 pub struct Stats {
     pub hits: u64,
+    /// Hits served by the remote storage, counted in `hits` too.
     pub remote_hits: u64,
     pub misses: u64,
 }
 
+impl std::ops::Add for Stats {
+    type Output = Stats;
+    fn add(self, o: Stats) -> Stats {
+        Stats {
+            hits: self.hits.saturating_add(o.hits),
+            remote_hits: self.remote_hits.saturating_add(o.remote_hits),
+            misses: self.misses.saturating_add(o.misses),
+        }
+    }
+}
+
 impl Stats {
+    /// The sum of the steps that have figures; None when none has (no engine, or it could
+    /// not say), which differs from a step that compiled nothing (all zero).
+    pub fn total(steps: impl IntoIterator<Item = Option<Stats>>) -> Option<Stats> {
+        steps.into_iter().flatten().reduce(|a, b| a + b)
+    }
+
     pub fn since(self, before: Stats) -> Stats {
         Stats {
             hits: self.hits.saturating_sub(before.hits),
@@ -623,5 +642,22 @@ mod tests {
         let d = after.since(before);
         assert_eq!((d.hits, d.remote_hits, d.misses), (4, 3, 1));
         assert_eq!(d.describe(), "4 hits (3 remote), 1 misses");
+    }
+
+    #[test]
+    fn a_recipes_figures_are_the_sum_of_its_steps_and_none_without_any() {
+        let s = |hits, remote_hits, misses| Stats {
+            hits,
+            remote_hits,
+            misses,
+        };
+        assert_eq!(
+            Stats::total([Some(s(1, 0, 7)), None, Some(s(6, 2, 0)), Some(s(0, 0, 0))]),
+            Some(s(7, 2, 7))
+        );
+        assert_eq!(Stats::total([None, None]), None);
+        assert_eq!(Stats::total([]), None);
+        assert_eq!(Stats::total([Some(s(0, 0, 0))]), Some(s(0, 0, 0)));
+        assert_eq!((s(u64::MAX, 0, 0) + s(1, 0, 0)).hits, u64::MAX);
     }
 }

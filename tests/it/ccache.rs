@@ -96,6 +96,18 @@ steps = ["cmake -S . -B build >/dev/null && cmake --build build && mkdir -p ${{ 
 /// `build --force PKGS` as "machine" `name`: work dir `name`, cache dir `name-cache`, wheelhouse
 /// `name-wheels`, user config `config` (TOML), compiler cache engine `engine`.
 fn build_on(dir: &Path, name: &str, engine: &str, config: &str, pkgs: &[&str]) -> Output {
+    build_with(dir, name, engine, config, pkgs, &[])
+}
+
+/// [`build_on`] with global options (`--json`).
+fn build_with(
+    dir: &Path,
+    name: &str,
+    engine: &str,
+    config: &str,
+    pkgs: &[&str],
+    global: &[&str],
+) -> Output {
     let cfg = dir.join(format!("{name}.toml"));
     let text = format!("[wheelhouse]\ndir = \"{name}-wheels\"\n{config}");
     std::fs::write(&cfg, text).unwrap();
@@ -107,6 +119,7 @@ fn build_on(dir: &Path, name: &str, engine: &str, config: &str, pkgs: &[&str]) -
         .env("JETFORGE_CONFIG", &cfg)
         .env_remove("PIP_FIND_LINKS")
         .args(["--recipes", "recipes", "--work-dir", name])
+        .args(global)
         .args([
             "--target",
             "host",
@@ -168,11 +181,47 @@ fn a_fresh_work_dir_gets_compiler_cache_hits_through_setuptools_and_cmake() {
     assert_ok(&first);
     assert_eq!(cache_counts(&first, "cppx"), (0, 0, units));
     std::fs::rename(dir.join("a"), dir.join("a-old")).unwrap();
-    let second = build_on(dir, "a", "ccache", "", &["cppx", "cm"]);
+    // The second time with `--json`: the figures per recipe and per step, and the report.
+    let second = build_with(dir, "a", "ccache", "", &["cppx", "cm"], &["--json"]);
     assert_ok(&second);
-    assert_eq!(cache_counts(&second, "cppx"), (units, 0, 0));
-    let (cm_hits, _, cm_misses) = cache_counts(&second, "cm");
-    assert!(cm_hits >= 2 && cm_misses == 0, "{}", stdout(&second));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&second)).unwrap();
+    let recipe = |name: &str| {
+        v["timings"]["recipes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == name)
+            .unwrap_or_else(|| panic!("no {name} in {v}"))
+            .clone()
+    };
+    let cppx = recipe("cppx");
+    assert_eq!(cppx["compiler_cache"]["hits"], units, "{cppx}");
+    assert_eq!(cppx["compiler_cache"]["misses"], 0, "{cppx}");
+    // One step (pip wheel) compiles: its figures are the recipe's.
+    assert_eq!(cppx["steps"][0]["compiler_cache"], cppx["compiler_cache"]);
+    let cm = recipe("cm");
+    let cm_hits = cm["compiler_cache"]["hits"].as_u64().unwrap();
+    assert!(cm_hits >= 2 && cm["compiler_cache"]["misses"] == 0, "{cm}");
+    assert_eq!(cm["steps"][0]["compiler_cache"]["hits"], cm_hits);
+    let html = std::fs::read_to_string(v["report"].as_str().unwrap()).unwrap();
+    let t = crate::timings::tags(&html);
+    let total = t
+        .iter()
+        .find(|(tag, a)| {
+            tag == "li"
+                && a.get("class").map(String::as_str) == Some("compiler-cache")
+                && a.get("data-recipe").map(String::as_str) == Some("cppx")
+        })
+        .unwrap_or_else(|| panic!("no compiler cache total for cppx:\n{html}"));
+    assert_eq!(total.1["data-hits"], units.to_string());
+    assert!(
+        html.contains(&format!("compiler cache: {units} hits, 0 misses</title>")),
+        "no hits in the step bar's tooltip:\n{html}"
+    );
+    assert!(
+        html.contains(&format!("<td class=\"cache-hits\">{units}</td>")),
+        "no hits in the step table:\n{html}"
+    );
 }
 
 struct Redis {
