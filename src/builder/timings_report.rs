@@ -9,7 +9,7 @@
 //! `#cache`, `.compiler-cache`, `#critical-path`, `.critical`) so tests and scripts can read
 //! the page.
 //!
-//! Size: about 511 lines, of which 64 are the unit tests beside the code (447 of code).
+//! Size: about 599 lines, of which 105 are the unit tests beside the code (494 of code).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;

