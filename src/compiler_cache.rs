@@ -6,9 +6,10 @@
 //! itself and passes the same launchers to CMake).
 //!
 //! Objects are shared between work dirs and sets: the cache lives in jetforge's cache dir
-//! (`compiler-cache-v1/`) and paths below the work dir are hashed relative to it.
+//! (`compiler-cache-v1/`) and paths below the work dir are hashed relative to it. sccache
+//! runs as jetforge's own server on a socket there, stopped after each build.
 //!
-//! Size: about 625 lines, of which 149 are the unit tests beside the code (476 of code).
+//! Size: about 750 lines, of which 200 are the unit tests beside the code (550 of code).
 
 use std::path::{Path, PathBuf};
 
@@ -190,6 +191,44 @@ impl Setup {
         Ok(())
     }
 
+    /// The socket of jetforge's own sccache server. sccache reads its settings (dir, remote,
+    /// base dirs) once, when its server starts, and every client talks to the server on the
+    /// default port whatever its own variables say; a server of jetforge's cache dir, on its
+    /// own socket, is the one that has jetforge's settings. A path too long for a socket
+    /// address (108 bytes with the NUL) moves to the temp dir under a name hashed from it.
+    pub fn sccache_socket(&self) -> PathBuf {
+        let p = self.dir.join("server.sock");
+        if p.as_os_str().len() < 100 {
+            return p;
+        }
+        let id = crate::hash::sha256_hex(p.as_os_str().as_encoded_bytes());
+        std::env::temp_dir().join(format!("jetforge-sccache-{}.sock", &id[..16]))
+    }
+
+    /// Stops jetforge's sccache server after a build (sccache otherwise keeps it for 10
+    /// minutes, holding settings a changed `jetforge.toml` would not reach); `path` is the
+    /// PATH that found sccache for the build steps. Nothing to do for other engines.
+    pub fn stop_server(&self, path: &str) {
+        if self.engine != Some(CacheEngine::Sccache) {
+            return;
+        }
+        let env = [
+            ("PATH".to_string(), path.to_string()),
+            (
+                "SCCACHE_SERVER_UDS".to_string(),
+                self.sccache_socket().display().to_string(),
+            ),
+        ];
+        let argv = ["sccache", "--stop-server"].map(String::from);
+        // No server running is the usual case for a build that compiled nothing.
+        let _ = crate::process::runner::run_with_timeout(
+            &argv,
+            &env,
+            &std::env::temp_dir(),
+            std::time::Duration::from_secs(30),
+        );
+    }
+
     /// distcc's host back-off state, beside the cache rather than in ~/.distcc.
     fn distcc_dir(&self) -> PathBuf {
         self.dir.parent().unwrap_or(&self.dir).join("distcc")
@@ -288,14 +327,23 @@ impl Setup {
             Some(CacheEngine::Sccache) => {
                 set("SCCACHE_DIR", dir);
                 set("SCCACHE_BASEDIRS", work_dir.display().to_string());
+                set(
+                    "SCCACHE_SERVER_UDS",
+                    self.sccache_socket().display().to_string(),
+                );
                 if let Some(m) = &self.max_size {
                     set("SCCACHE_CACHE_SIZE", m.clone());
                 }
+                // sccache takes one storage: a remote one replaces the local dir.
                 for url in &self.remote {
-                    if url.starts_with("redis") {
-                        set("SCCACHE_REDIS_ENDPOINT", url.clone());
+                    let backend = if url.starts_with("redis") {
+                        "REDIS"
                     } else {
-                        set("SCCACHE_WEBDAV_ENDPOINT", url.clone());
+                        "WEBDAV"
+                    };
+                    set(&format!("SCCACHE_{backend}_ENDPOINT"), url.clone());
+                    if self.read_only {
+                        set(&format!("SCCACHE_{backend}_RW_MODE"), "READ_ONLY".into());
                     }
                 }
                 set("USE_CCACHE", "0".into());
@@ -387,15 +435,34 @@ pub fn endpoint(url_or_host: &str, default_port: u16) -> Option<(String, u16)> {
     (!host.is_empty()).then(|| (host.to_string(), port))
 }
 
-/// Hits and misses of one recipe's steps, from the engine's counters before and after.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+/// Hits and misses of one build step, from the engine's counters before and after it; a
+/// recipe's are the sum of its steps'.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, Deserialize)]
 pub struct Stats {
     pub hits: u64,
+    /// Hits served by the remote storage, counted in `hits` too.
     pub remote_hits: u64,
     pub misses: u64,
 }
 
+impl std::ops::Add for Stats {
+    type Output = Stats;
+    fn add(self, o: Stats) -> Stats {
+        Stats {
+            hits: self.hits.saturating_add(o.hits),
+            remote_hits: self.remote_hits.saturating_add(o.remote_hits),
+            misses: self.misses.saturating_add(o.misses),
+        }
+    }
+}
+
 impl Stats {
+    /// The sum of the steps that have figures; None when none has (no engine, or it could
+    /// not say), which differs from a step that compiled nothing (all zero).
+    pub fn total(steps: impl IntoIterator<Item = Option<Stats>>) -> Option<Stats> {
+        steps.into_iter().flatten().reduce(|a, b| a + b)
+    }
+
     pub fn since(self, before: Stats) -> Stats {
         Stats {
             hits: self.hits.saturating_sub(before.hits),
@@ -469,7 +536,13 @@ impl Setup {
         Some(match self.engine? {
             CacheEngine::Sccache => {
                 let start = out.output.find('{')?;
-                Stats::from_sccache(&serde_json::from_str(&out.output[start..]).ok()?)
+                let mut stats =
+                    Stats::from_sccache(&serde_json::from_str(&out.output[start..]).ok()?);
+                // With a remote, sccache has no local storage: every hit is a remote one.
+                if !self.remote.is_empty() {
+                    stats.remote_hits = stats.hits;
+                }
+                stats
             }
             _ => Stats::from_ccache(&out.output),
         })
@@ -532,6 +605,40 @@ mod tests {
         assert_eq!(env["CC"], "ccache clang");
         assert_eq!(env["CXX"], "ccache g++");
         assert_eq!(env["PYTORCH_NVCC"], "ccache /cuda/bin/nvcc");
+    }
+
+    #[test]
+    fn sccache_gets_its_own_server_base_dir_and_a_read_only_remote() {
+        let cache = CacheSettings {
+            engine: Some(CacheEngine::Sccache),
+            remote: vec!["redis://127.0.0.1:6390".into()],
+            read_only: true,
+            ..Default::default()
+        };
+        let s = setup(cache, DistSettings::default(), &[]);
+        let env: std::collections::BTreeMap<_, _> = s
+            .env(Path::new("/w"), None, None, Path::new("nvcc"), true)
+            .into_iter()
+            .collect();
+        assert_eq!(env["SCCACHE_DIR"], "/c/compiler-cache-v1/sccache");
+        assert_eq!(env["SCCACHE_BASEDIRS"], "/w");
+        assert_eq!(
+            env["SCCACHE_SERVER_UDS"],
+            "/c/compiler-cache-v1/sccache/server.sock"
+        );
+        assert_eq!(env["SCCACHE_REDIS_ENDPOINT"], "redis://127.0.0.1:6390");
+        assert_eq!(env["SCCACHE_REDIS_RW_MODE"], "READ_ONLY");
+        assert_eq!(env["CC"], "sccache gcc");
+        assert_eq!(env["USE_CCACHE"], "0");
+        let long = Setup::resolve(
+            &CacheSettings::default(),
+            &DistSettings::default(),
+            &Path::new("/c").join("d".repeat(120)),
+            &|_| false,
+        );
+        let sock = long.sccache_socket();
+        assert!(sock.as_os_str().len() < 100, "{}", sock.display());
+        assert_eq!(sock, long.sccache_socket(), "the same dir, the same socket");
     }
 
     #[test]
@@ -623,5 +730,22 @@ mod tests {
         let d = after.since(before);
         assert_eq!((d.hits, d.remote_hits, d.misses), (4, 3, 1));
         assert_eq!(d.describe(), "4 hits (3 remote), 1 misses");
+    }
+
+    #[test]
+    fn a_recipes_figures_are_the_sum_of_its_steps_and_none_without_any() {
+        let s = |hits, remote_hits, misses| Stats {
+            hits,
+            remote_hits,
+            misses,
+        };
+        assert_eq!(
+            Stats::total([Some(s(1, 0, 7)), None, Some(s(6, 2, 0)), Some(s(0, 0, 0))]),
+            Some(s(7, 2, 7))
+        );
+        assert_eq!(Stats::total([None, None]), None);
+        assert_eq!(Stats::total([]), None);
+        assert_eq!(Stats::total([Some(s(0, 0, 0))]), Some(s(0, 0, 0)));
+        assert_eq!((s(u64::MAX, 0, 0) + s(1, 0, 0)).hits, u64::MAX);
     }
 }

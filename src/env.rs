@@ -5,7 +5,7 @@
 //! What `jetforge env PKG` prints is exactly what build steps get. Values that carry credentials
 //! are masked in every printed form unless the caller asks for secrets explicitly.
 //!
-//! Size: about 551 lines, of which 74 are the unit tests beside the code (477 of code).
+//! Size: about 609 lines, of which 101 are the unit tests beside the code (508 of code).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -346,7 +346,36 @@ pub fn compose(cx: &EnvContext) -> Result<BuildEnv> {
         let value = render(t, &vars, cx.recipe, &format!("env.{k}"))?;
         env.set(k, value, Origin::Recipe);
     }
+    if let Some(links) = cx.jobs.links {
+        set_link_pool(&mut env, links, cx.jobs.jobs + cx.jobs.remote_slots);
+    }
     Ok(env)
+}
+
+/// A Ninja job pool of `links` for link steps, in the two places builds read it; set after the
+/// recipe's own variables so that a recipe's `CMAKE_ARGS` is kept (ours come after it, and
+/// CMake takes the last `-D`), while a recipe that defines its own pools keeps them.
+/// - PyTorch's `tools/setup_helpers/cmake.py` (`CMake.generate`) hands every environment
+///   variable whose name starts with `BUILD_`, `USE_` or `CMAKE_` to CMake as `-D`.
+/// - vLLM's `setup.py` (`cmake_build_ext.configure`) appends `CMAKE_ARGS`, split on
+///   whitespace, after its own `-DCMAKE_JOB_POOLS:STRING=compile=N`: a `CMAKE_JOB_POOLS`
+///   there replaces that list, so it declares the `compile` pool again, at `compile`
+///   (the compile parallelism, local and remote, as CMAKE_BUILD_PARALLEL_LEVEL).
+fn set_link_pool(env: &mut BuildEnv, links: u32, compile: u32) {
+    if env.get("CMAKE_JOB_POOLS").is_none() {
+        env.set("CMAKE_JOB_POOLS", format!("link={links}"), Origin::Jobs);
+        env.set("CMAKE_JOB_POOL_LINK", "link", Origin::Jobs);
+    }
+    let ours =
+        format!("-DCMAKE_JOB_POOLS=compile={compile};link={links} -DCMAKE_JOB_POOL_LINK=link");
+    match env.get("CMAKE_ARGS").filter(|v| !v.trim().is_empty()) {
+        Some(theirs) if theirs.contains("CMAKE_JOB_POOLS") => {}
+        Some(theirs) => {
+            let joined = format!("{theirs} {ours}");
+            env.set("CMAKE_ARGS", joined, Origin::Jobs);
+        }
+        None => env.set("CMAKE_ARGS", ours, Origin::Jobs),
+    }
 }
 
 /// The caller's `CC`/`CXX` (a native build used to drop them, and so compiled with another
@@ -542,6 +571,33 @@ mod tests {
             assert!(text.contains("u:****@proxy"), "{text}");
         }
         assert!(e.to_shell(true).contains("pa55"));
+    }
+
+    #[test]
+    fn the_link_pool_reaches_torchs_cmake_variables_and_vllms_cmake_args() {
+        let mut e = BuildEnv::default();
+        set_link_pool(&mut e, 2, 24);
+        assert_eq!(e.get("CMAKE_JOB_POOLS"), Some("link=2"));
+        assert_eq!(e.get("CMAKE_JOB_POOL_LINK"), Some("link"));
+        assert_eq!(
+            e.get("CMAKE_ARGS"),
+            Some("-DCMAKE_JOB_POOLS=compile=24;link=2 -DCMAKE_JOB_POOL_LINK=link")
+        );
+        // A recipe's own CMAKE_ARGS is kept, ours after it; its own pools are left alone.
+        let mut e = BuildEnv::default();
+        e.set("CMAKE_ARGS", "-DFOO=1", Origin::Recipe);
+        set_link_pool(&mut e, 1, 4);
+        assert_eq!(
+            e.get("CMAKE_ARGS"),
+            Some("-DFOO=1 -DCMAKE_JOB_POOLS=compile=4;link=1 -DCMAKE_JOB_POOL_LINK=link")
+        );
+        let mut e = BuildEnv::default();
+        e.set("CMAKE_JOB_POOLS", "heavy=1", Origin::Recipe);
+        e.set("CMAKE_ARGS", "-DCMAKE_JOB_POOLS=heavy=1", Origin::Recipe);
+        set_link_pool(&mut e, 1, 4);
+        assert_eq!(e.get("CMAKE_JOB_POOLS"), Some("heavy=1"));
+        assert_eq!(e.get("CMAKE_ARGS"), Some("-DCMAKE_JOB_POOLS=heavy=1"));
+        assert_eq!(e.get("CMAKE_JOB_POOL_LINK"), None);
     }
 
     #[test]

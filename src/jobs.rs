@@ -10,12 +10,16 @@
 //! cpu_limit  = usable CPUs, or usable CPUs ÷ nvcc_threads (≥ 1) when the recipe sets it
 //! jobs       = clamp(floor(usable_gib ÷ mem_per_job_gib), 1, cpu_limit), then ≤ policy.max
 //! MAX_JOBS   = jobs × nvcc_threads when policy.max_jobs_counts_nvcc_threads, else jobs
+//!
+//! with distributed compiles ([`distribute`]):
+//! MAX_JOBS  += remote slots
+//! links      = clamp(floor(usable_gib ÷ mem_per_link_gib), 1, jobs)
 //! ```
 //!
 //! Overrides set `jobs` directly, in the order `--jobs` > `MAX_JOBS` from the environment >
 //! the number remembered after an OOM retry; MAX_JOBS is then derived the same way.
 //!
-//! Size: about 557 lines, of which 296 are the unit tests beside the code (261 of code).
+//! Size: about 644 lines, of which 351 are the unit tests beside the code (293 of code).
 
 pub mod learn;
 
@@ -74,6 +78,10 @@ pub struct JobsDecision {
     /// Compile slots on distribution helpers, included in `max_jobs` (see [`distribute`]).
     #[serde(skip_serializing_if = "is_zero")]
     pub remote_slots: u32,
+    /// Links that may run at once; set only with distribution (see [`distribute`]), where
+    /// MAX_JOBS no longer bounds what runs here by RAM.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub links: Option<u32>,
     pub source: JobsSource,
     /// e.g. "7.1 GiB usable ÷ 3.5 GiB per job; 6 CPUs".
     pub reason: String,
@@ -125,6 +133,7 @@ fn finish(policy: &JobsPolicy, jobs: u32, source: JobsSource, mut reason: String
         max_jobs,
         nvcc_threads: policy.nvcc_threads,
         remote_slots: 0,
+        links: None,
         source,
         reason,
     }
@@ -136,24 +145,45 @@ fn is_zero(n: &u32) -> bool {
 
 /// Adds the compile slots of distribution helpers: a remote compile uses no local RAM, so they
 /// come on top of the local jobs, which still bound what runs here (preprocessing, nvcc, links).
-/// The OOM retry halves `jobs` (the local share) and calls this again.
-pub fn distribute(mut d: JobsDecision, slots: u32, hosts: usize) -> JobsDecision {
+/// Links always run here and take the most memory, so they get their own cap (see
+/// [`link_cap`]). The OOM retry halves `jobs` (the local share) and calls this again, which
+/// lowers the link cap with it.
+pub fn distribute(
+    mut d: JobsDecision,
+    policy: &JobsPolicy,
+    facts: &HostFacts,
+    slots: u32,
+    hosts: usize,
+) -> JobsDecision {
     if slots == 0 {
         return d;
     }
     let local = d.max_jobs;
+    let usable = Usable::of(facts).gib;
+    let links = link_cap(usable, policy.link_gib(), d.jobs);
     d.remote_slots = slots;
     d.max_jobs = local.saturating_add(slots);
+    d.links = Some(links);
     d.reason = format!(
-        "{local} local by {}: {} + {slots} remote slots on {hosts} host{}",
+        "{local} local by {}: {} + {slots} remote slots on {hosts} host{}; links capped at \
+         {links} ({usable:.1} GiB usable ÷ {:.1} GiB per link)",
         match d.source {
             JobsSource::Computed => "RAM",
             _ => "override",
         },
         d.reason,
-        if hosts == 1 { "" } else { "s" }
+        if hosts == 1 { "" } else { "s" },
+        policy.link_gib(),
     );
     d
+}
+
+/// Links at once: clamp(floor(usable ÷ per link), 1, local jobs). Never more than the local
+/// jobs, which were sized for what may run here together.
+pub fn link_cap(usable_gib: f64, per_link_gib: f64, local_jobs: u32) -> u32 {
+    let local = local_jobs.max(1);
+    let by_memory = jobs_for_memory(usable_gib, per_link_gib, local as usize);
+    u32::try_from(by_memory).unwrap_or(u32::MAX).clamp(1, local)
 }
 
 fn computed(policy: &JobsPolicy, facts: &HostFacts) -> (u32, String) {
@@ -269,6 +299,7 @@ mod tests {
     fn torch() -> JobsPolicy {
         JobsPolicy {
             mem_per_job_gib: 3.0,
+            mem_per_link_gib: None,
             nvcc_threads: None,
             max_jobs_counts_nvcc_threads: false,
             max: None,
@@ -278,6 +309,7 @@ mod tests {
     fn flash_attn() -> JobsPolicy {
         JobsPolicy {
             mem_per_job_gib: 8.0,
+            mem_per_link_gib: None,
             nvcc_threads: Some(4),
             max_jobs_counts_nvcc_threads: false,
             max: None,
@@ -287,6 +319,7 @@ mod tests {
     fn vllm() -> JobsPolicy {
         JobsPolicy {
             mem_per_job_gib: 4.0,
+            mem_per_link_gib: None,
             nvcc_threads: Some(2),
             max_jobs_counts_nvcc_threads: true,
             max: None,
@@ -297,11 +330,18 @@ mod tests {
     fn remote_slots_come_on_top_of_the_local_jobs_and_survive_an_oom_retry() {
         let policy = torch();
         let facts = fixtures::facts("agx-orin-64g");
-        let d = distribute(decide(&policy, &facts, &JobsOverride::default()), 16, 2);
+        let d = distribute(
+            decide(&policy, &facts, &JobsOverride::default()),
+            &policy,
+            &facts,
+            16,
+            2,
+        );
         assert_eq!((d.jobs, d.remote_slots, d.max_jobs), (12, 16, 28));
         assert!(d.reason.starts_with("12 local by RAM: "), "{}", d.reason);
         assert!(
-            d.reason.ends_with("+ 16 remote slots on 2 hosts"),
+            d.reason
+                .contains("+ 16 remote slots on 2 hosts; links capped at 9 (57.0 GiB usable"),
             "{}",
             d.reason
         );
@@ -310,9 +350,54 @@ mod tests {
             cli: Some(d.jobs / 2),
             ..JobsOverride::default()
         };
-        let retry = distribute(decide(&policy, &facts, &ov), 16, 2);
+        let retry = distribute(decide(&policy, &facts, &ov), &policy, &facts, 16, 2);
         assert_eq!((retry.jobs, retry.max_jobs), (6, 22));
-        assert_eq!(distribute(retry.clone(), 0, 0), retry);
+        assert_eq!(distribute(retry.clone(), &policy, &facts, 0, 0), retry);
+    }
+
+    /// 57 GiB ÷ 6 GiB per link (twice torch's 3 GiB per job) = 9 links, below the 12 local
+    /// jobs; the OOM retry's 6 local jobs then bind, and 1 job still links.
+    #[test]
+    fn links_are_capped_by_memory_per_link_and_by_the_local_jobs() {
+        let policy = torch();
+        let facts = fixtures::facts("agx-orin-64g");
+        let links = |ov: JobsOverride, policy: &JobsPolicy| {
+            distribute(decide(policy, &facts, &ov), policy, &facts, 8, 1).links
+        };
+        assert_eq!(policy.link_gib(), 6.0);
+        assert_eq!(links(JobsOverride::default(), &policy), Some(9));
+        let retry = |j| JobsOverride {
+            cli: Some(j),
+            ..JobsOverride::default()
+        };
+        assert_eq!(links(retry(6), &policy), Some(6));
+        assert_eq!(links(retry(1), &policy), Some(1));
+        let heavy = JobsPolicy {
+            mem_per_link_gib: Some(20.0),
+            ..torch()
+        };
+        assert_eq!(links(JobsOverride::default(), &heavy), Some(2));
+        let d = distribute(
+            decide(&heavy, &facts, &JobsOverride::default()),
+            &heavy,
+            &facts,
+            16,
+            2,
+        );
+        assert!(d
+            .reason
+            .contains("links capped at 2 (57.0 GiB usable ÷ 20.0 GiB per link)"));
+        // Without distribution MAX_JOBS already bounds everything by RAM: no cap.
+        assert_eq!(decide(&heavy, &facts, &JobsOverride::default()).links, None);
+    }
+
+    #[test]
+    fn link_cap_never_goes_below_one_or_above_the_local_jobs() {
+        assert_eq!(link_cap(0.0, 4.0, 8), 1);
+        assert_eq!(link_cap(100.0, 4.0, 8), 8);
+        assert_eq!(link_cap(10.0, 4.0, 8), 2);
+        assert_eq!(link_cap(10.0, 0.0, 3), 3);
+        assert_eq!(link_cap(10.0, f64::NAN, 0), 1);
     }
 
     fn computed(policy: &JobsPolicy, fixture: &str) -> JobsDecision {

@@ -234,6 +234,8 @@ pub fn plan_recipe(inp: &PlanInputs, r: &Recipe, git: &Redirects) -> Result<Reci
     let (slots, hosts) = inp.compiler.remote_slots();
     let decision = jobs::distribute(
         jobs::learn::decide_with(&r.jobs, inp.facts, &overrides, learned.as_ref()),
+        &r.jobs,
+        inp.facts,
         slots,
         hosts,
     );

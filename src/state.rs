@@ -61,6 +61,9 @@ pub struct StepTiming {
     /// Processes the kernel's OOM killer ended, when the step's cgroup counted them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub oom_kills: Option<u64>,
+    /// The compiler cache engine's hits and misses during this run (None without an engine).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compiler_cache: Option<crate::compiler_cache::Stats>,
     /// (seconds after `started`, RSS bytes) as sampled, for the memory chart.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub series: Vec<(f64, u64)>,

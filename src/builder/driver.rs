@@ -9,8 +9,8 @@
 //!    a current installed tree: `cache::decide`, the decision `plan` shows;
 //! 4. build the rest in dependency order: build venv with the build requirements
 //!    (`build_venv`), steps (`steps`: resumable, OOM retry, measured for `timings`; compiler
-//!    cache counters read around them), wheel checks (`wheels`), verify (`verify`), wheelhouse
-//!    (atomic);
+//!    cache counters read around each, the recipe's figures their sum), wheel checks
+//!    (`wheels`), verify (`verify`), wheelhouse (atomic);
 //!    a cross build (see `cross`) writes its toolchain files first, runs jetforge's own tools
 //!    (venv, pip) without the cross variables, installs no target wheel into the build venv and
 //!    verifies under the target's emulator instead;
@@ -32,7 +32,7 @@ use super::steps::run_steps;
 use super::summary::{BuildFailed, Outcome, Summary};
 use super::verify::verify_wheels;
 use super::wheels::{check_set_pins, collect_wheels};
-use crate::compiler_cache::Setup as CompilerSetup;
+use crate::compiler_cache::{Setup as CompilerSetup, Stats as CompilerStats};
 use crate::cross::Cross;
 use crate::host::HostFacts;
 use crate::jobs::JobsOverride;
@@ -246,21 +246,9 @@ fn build_one(
     }
     let start = Instant::now();
     let venv = ensure_venv(cx, r, opts, venv)?;
-    let step_env: Vec<(String, String)> = p
-        .build_env
-        .pairs()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    let work = cx.layout.recipe_work_dir(&r.name);
-    let cwd = if work.is_dir() {
-        work
-    } else {
-        std::env::temp_dir()
-    };
-    let stats_before = cx.compiler.stats(&step_env, &cwd);
     let (jobs_ok, retried) = run_steps(cx, r, p, &res.fingerprint.hash, opts, &mut state)?;
-    let compiler_cache =
-        stats_before.and_then(|before| Some(cx.compiler.stats(&step_env, &cwd)?.since(before)));
+    // The steps of this run (a resumed build's earlier steps are not counted twice).
+    let compiler_cache = CompilerStats::total(state.timings.iter().map(|t| t.compiler_cache));
     let (wheels, verify_state) = match r.output {
         OutputKind::Tree => (Vec::new(), None),
         _ => {

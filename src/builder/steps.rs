@@ -1,5 +1,6 @@
 //! A recipe's build steps: resumed where the last run stopped, retried with fewer jobs after an
-//! OOM kill, and a failed step's message with its log, last lines and replay script.
+//! OOM kill, measured (compiler cache counters read around each run), and a failed step's
+//! message with its log, last lines and replay script.
 
 use anyhow::{anyhow, Result};
 
@@ -51,12 +52,15 @@ pub(super) fn run_steps(
         cx.reporter
             .phase(&r.name, &format!("step {}/{n}: {}", i + 1, step.name));
         let cmd = step_command(cx, r, &plan, step, i);
+        // Read in the step's own environment and cwd, so the engine reads the same cache.
+        let before = cx.compiler.stats(&cmd.env, &cmd.cwd);
         let out = runner::run_observed(&cmd, &mut |l| cx.reporter.line(&r.name, l), &mut |pid| {
             state.running = RunningStep::of(&step.name, pid);
             state.save(&state_path)
         })?;
         state.running = None;
-        super::timings::record(state, &step.name, &plan.jobs, &out);
+        let cache = before.and_then(|b| Some(cx.compiler.stats(&cmd.env, &cmd.cwd)?.since(b)));
+        super::timings::record(state, &step.name, &plan.jobs, &out, cache);
         if out.success() {
             i += 1;
             state.steps_done = i;

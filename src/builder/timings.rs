@@ -3,6 +3,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::compiler_cache::Stats as CompilerStats;
 use crate::host::HostFacts;
 use crate::jobs::learn::{self, Measured};
 use crate::jobs::JobsDecision;
@@ -10,8 +11,14 @@ use crate::process::runner::StepOutcome;
 use crate::recipe::Recipe;
 use crate::state::{RecipeState, StepTiming};
 
-/// Records one run of `step` that just ended.
-pub fn record(state: &mut RecipeState, step: &str, jobs: &JobsDecision, out: &StepOutcome) {
+/// Records one run of `step` that just ended, with the compiler cache's figures of that run.
+pub fn record(
+    state: &mut RecipeState,
+    step: &str,
+    jobs: &JobsDecision,
+    out: &StepOutcome,
+    compiler_cache: Option<CompilerStats>,
+) {
     let now = SystemTime::now()
         .checked_sub(out.duration)
         .unwrap_or(UNIX_EPOCH);
@@ -39,6 +46,7 @@ pub fn record(state: &mut RecipeState, step: &str, jobs: &JobsDecision, out: &St
         exit: out.status.to_string(),
         oom: out.oom && !out.success(),
         oom_kills: u.oom_kills,
+        compiler_cache,
         series: u.series.clone(),
     });
 }

@@ -1,13 +1,15 @@
 //! The timings report of a build (`build --timings`, and always with `--json`): one
 //! self-contained HTML file with inline SVG — no script, no network — showing a Gantt of the
 //! recipes and their steps, memory over time against the RAM or cgroup limit with OOM kills
-//! marked, the jobs and peaks of every step, which recipes came from a cache, and the critical
-//! path (the chain of dependencies that decided how long the build took).
+//! marked, the jobs, peaks and compiler cache hits of every step, which recipes came from a
+//! cache (and each built recipe's compiler cache total), and the critical path (the chain of
+//! dependencies that decided how long the build took).
 //!
 //! Elements carry ids and classes (`#gantt`, `#memory`, `#mem-limit`, `.oom-kill`, `#steps`,
-//! `#cache`, `#critical-path`, `.critical`) so tests and scripts can read the page.
+//! `#cache`, `.compiler-cache`, `#critical-path`, `.critical`) so tests and scripts can read
+//! the page.
 //!
-//! Size: about 511 lines, of which 64 are the unit tests beside the code (447 of code).
+//! Size: about 599 lines, of which 105 are the unit tests beside the code (494 of code).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -18,6 +20,7 @@ use anyhow::Result;
 use serde::Serialize;
 
 use super::summary::{Outcome, Summary};
+use crate::compiler_cache::Stats as CompilerStats;
 use crate::host::{HostFacts, GIB};
 use crate::layout::Layout;
 use crate::recipe::Recipe;
@@ -32,6 +35,9 @@ pub struct RecipeRun {
     pub result: String,
     pub depends: Vec<String>,
     pub steps: Vec<StepTiming>,
+    /// The compiler cache's hits and misses of its steps, summed (None without an engine).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub compiler_cache: Option<CompilerStats>,
 }
 
 impl RecipeRun {
@@ -100,6 +106,7 @@ impl BuildTimings {
                     version: r.version.to_string(),
                     result: result.to_string(),
                     depends: r.depends.clone(),
+                    compiler_cache: CompilerStats::total(steps.iter().map(|s| s.compiler_cache)),
                     steps,
                 }
             })
@@ -256,7 +263,7 @@ fn gantt(h: &mut String, t: &BuildTimings) {
             "<g class=\"recipe{class}\" data-recipe=\"{n}\" data-result=\"{res}\">\
              <text x=\"4\" y=\"{ty}\">{n} {v} ({res})</text>\
              <rect class=\"{fill}{class}\" x=\"{x0:.1}\" y=\"{y}\" width=\"{w:.1}\" height=\"{hh}\" fill=\"#bbb\">\
-             <title>{n}: {res}, {d}</title></rect></g>",
+             <title>{n}: {res}, {d}{cc}</title></rect></g>",
             n = esc(&r.name),
             v = esc(&r.version),
             res = r.result,
@@ -264,6 +271,7 @@ fn gantt(h: &mut String, t: &BuildTimings) {
             w = (x1 - x0).max(2.0),
             hh = ROW - 4.0,
             d = dur(r.wall_secs()),
+            cc = cache_phrase(r.compiler_cache),
         );
         y += ROW;
         for s in &r.steps {
@@ -279,9 +287,9 @@ fn gantt(h: &mut String, t: &BuildTimings) {
             let _ = writeln!(
                 h,
                 "<g class=\"step-row\" data-recipe=\"{n}\" data-step=\"{st}\">\
-                 <text x=\"16\" y=\"{ty}\">{st} (MAX_JOBS={mj})</text>\
+                 <text x=\"16\" y=\"{ty}\">{st} (MAX_JOBS={mj}{hits})</text>\
                  <rect class=\"step{kind}\" x=\"{x0:.1}\" y=\"{y}\" width=\"{w:.1}\" height=\"{hh}\">\
-                 <title>{st}: {d}, {jobs} jobs, peak {p}, {exit}</title></rect></g>",
+                 <title>{st}: {d}, {jobs} jobs, peak {p}, {exit}{cc}</title></rect></g>",
                 n = esc(&r.name),
                 st = esc(&s.step),
                 mj = s.max_jobs,
@@ -292,6 +300,10 @@ fn gantt(h: &mut String, t: &BuildTimings) {
                 jobs = s.jobs,
                 p = gib(s.peak_bytes),
                 exit = esc(&s.exit),
+                hits = s
+                    .compiler_cache
+                    .map_or(String::new(), |c| format!("; {} cache hits", c.hits)),
+                cc = cache_phrase(s.compiler_cache),
             );
             y += ROW;
         }
@@ -397,9 +409,29 @@ fn critical(h: &mut String, t: &BuildTimings) {
     );
 }
 
+/// ", compiler cache: 7 hits, 0 misses", or nothing without figures.
+fn cache_phrase(c: Option<CompilerStats>) -> String {
+    c.map_or(String::new(), |c| {
+        format!(", compiler cache: {}", c.describe())
+    })
+}
+
 fn cache(h: &mut String, t: &BuildTimings) {
     h.push_str("<h2>Cache hits</h2>\n<ul id=\"cache\">\n");
     for r in &t.recipes {
+        if let Some(c) = r.compiler_cache {
+            let _ = writeln!(
+                h,
+                "<li class=\"compiler-cache\" data-recipe=\"{n}\" data-hits=\"{}\" \
+                 data-remote-hits=\"{}\" data-misses=\"{}\">{n} {}: compiler cache {}</li>",
+                c.hits,
+                c.remote_hits,
+                c.misses,
+                esc(&r.version),
+                c.describe(),
+                n = esc(&r.name),
+            );
+        }
         let what = match r.result.as_str() {
             "cached" => "wheelhouse",
             "cached-remote" => "remote cache",
@@ -420,7 +452,8 @@ fn steps_table(h: &mut String, t: &BuildTimings) {
     h.push_str(
         "<h2>Steps</h2>\n<table id=\"steps\">\n<tr><th>recipe</th><th>step</th><th>wall</th>\
          <th>CPU</th><th>jobs</th><th>MAX_JOBS</th><th>nvcc threads</th><th>peak memory</th>\
-         <th>peak swap</th><th>measured by</th><th>OOM retries</th><th>exit</th></tr>\n",
+         <th>peak swap</th><th>measured by</th><th>OOM retries</th><th>cache hits</th>\
+         <th>cache misses</th><th>exit</th></tr>\n",
     );
     for r in &t.recipes {
         for s in &r.steps {
@@ -428,7 +461,8 @@ fn steps_table(h: &mut String, t: &BuildTimings) {
                 h,
                 "<tr class=\"step-timing\" data-recipe=\"{n}\" data-step=\"{st}\"><td>{n}</td><td>{st}</td>\
                  <td>{w}</td><td>{c:.1}s</td><td>{j}</td><td>{mj}</td><td>{nv}</td><td>{p}</td><td>{sw}</td>\
-                 <td>{by}</td><td>{o}</td><td>{e}</td></tr>",
+                 <td>{by}</td><td>{o}</td><td class=\"cache-hits\">{ch}</td>\
+                 <td class=\"cache-misses\">{cm}</td><td>{e}</td></tr>",
                 n = esc(&r.name),
                 st = esc(&s.step),
                 w = dur(s.wall_secs),
@@ -440,11 +474,22 @@ fn steps_table(h: &mut String, t: &BuildTimings) {
                 sw = gib(s.peak_swap_bytes),
                 by = if s.cgroup_measured { "cgroup" } else { "sampling" },
                 o = s.oom_retries,
+                ch = s.compiler_cache.map_or("-".to_string(), |c| cache_cell(c.hits, c.remote_hits)),
+                cm = s.compiler_cache.map_or("-".to_string(), |c| c.misses.to_string()),
                 e = esc(&s.exit),
             );
         }
     }
     h.push_str("</table>\n");
+}
+
+/// "7", or "7 (3 remote)".
+fn cache_cell(hits: u64, remote: u64) -> String {
+    if remote > 0 {
+        format!("{hits} ({remote} remote)")
+    } else {
+        hits.to_string()
+    }
 }
 
 #[cfg(test)]
@@ -457,6 +502,7 @@ mod tests {
             version: "1".into(),
             result: "built".into(),
             depends: deps.iter().map(|d| d.to_string()).collect(),
+            compiler_cache: None,
             steps: walls
                 .iter()
                 .map(|w| StepTiming {
@@ -504,6 +550,46 @@ mod tests {
         assert!(html.contains("<rect class=\"step oom\""));
         assert_eq!(html.matches("<polyline class=\"rss\"").count(), 1);
         assert!(html.contains("id=\"mem-limit\""));
+    }
+
+    #[test]
+    fn compiler_cache_figures_show_per_step_and_per_recipe() {
+        let mut r = run("cppx", &[], &[1.0, 2.0, 3.0]);
+        let stats = |hits, misses| CompilerStats {
+            hits,
+            remote_hits: 0,
+            misses,
+        };
+        r.steps[1].compiler_cache = Some(stats(7, 1));
+        r.steps[2].compiler_cache = Some(stats(2, 0));
+        r.compiler_cache = CompilerStats::total(r.steps.iter().map(|s| s.compiler_cache));
+        let t = BuildTimings {
+            started: 0.0,
+            host: "h".into(),
+            limit_bytes: 1 << 30,
+            limit: "RAM 1.0 GiB".into(),
+            recipes: vec![r],
+            critical_path: vec![],
+        };
+        let html = render(&t);
+        assert!(
+            html.contains("data-hits=\"9\" data-remote-hits=\"0\" data-misses=\"1\""),
+            "{html}"
+        );
+        assert!(html.contains("compiler cache: 7 hits, 1 misses</title>"));
+        assert!(html.contains("(MAX_JOBS=0; 7 cache hits)"));
+        assert!(html.contains("<td class=\"cache-hits\">7</td><td class=\"cache-misses\">1</td>"));
+        // A step without figures says so, rather than 0 hits.
+        assert!(html.contains("<td class=\"cache-hits\">-</td>"));
+        let json = serde_json::to_value(&t).unwrap();
+        assert_eq!(json["recipes"][0]["compiler_cache"]["hits"], 9);
+        assert_eq!(
+            json["recipes"][0]["steps"][1]["compiler_cache"]["misses"],
+            1
+        );
+        assert!(json["recipes"][0]["steps"][0]
+            .get("compiler_cache")
+            .is_none());
     }
 
     #[test]

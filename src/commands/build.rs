@@ -11,7 +11,7 @@ use crate::cli::{BuildArgs, GlobalArgs};
 use crate::wheelhouse::store::Wheelhouse;
 
 pub fn run(g: &GlobalArgs, a: &BuildArgs) -> Result<()> {
-    let s = Session::load(g)?;
+    let mut s = Session::load(g)?;
     let cross = s.build_mode()?;
     let selected = s
         .set
@@ -31,9 +31,9 @@ pub fn run(g: &GlobalArgs, a: &BuildArgs) -> Result<()> {
     let _lock = super::sources::lock_work_dir(&s, reporter.as_ref())?;
     let wheelhouse = Wheelhouse::open(&s.wheelhouse)?.verify_all(a.verify_wheels);
     super::clean::remember_wheelhouse(&s.layout, wheelhouse.dir())?;
-    let remote = s.remote_caches(&a.cache_from);
     s.compiler.create_dirs()?;
-    warn_unreachable_remotes(&s.compiler);
+    warn_unreachable_remotes(&mut s.compiler);
+    let remote = s.remote_caches(&a.cache_from);
     let cx = s.build_context(&wheelhouse, &remote, reporter.as_ref(), cross.as_ref());
     let opts = BuildOptions {
         force: a.force.clone(),
@@ -47,6 +47,9 @@ pub fn run(g: &GlobalArgs, a: &BuildArgs) -> Result<()> {
     crate::out::fall_back_to_stderr();
     let started = std::time::SystemTime::now();
     let result = driver::build(&cx, &selected, &opts);
+    // The steps found sccache on the caller's PATH (behind the build venv's and CUDA's bin).
+    s.compiler
+        .stop_server(&super::caller_env("PATH").unwrap_or_default());
     if a.timings || g.json {
         let summary = match &result {
             Ok(s) => Some(s.clone()),
@@ -79,21 +82,25 @@ pub fn run(g: &GlobalArgs, a: &BuildArgs) -> Result<()> {
     Ok(())
 }
 
-/// A dead compiler cache remote only costs hits (the engine compiles locally), so it is a
-/// warning before the build rather than a failure.
-fn warn_unreachable_remotes(compiler: &crate::compiler_cache::Setup) {
-    if compiler.engine.is_none() {
+/// A dead compiler cache remote only costs hits, so it is a warning before the build rather
+/// than a failure. ccache then compiles locally by itself; sccache's server does not start
+/// with a storage it cannot reach (every compile fails), so it is built without that remote.
+fn warn_unreachable_remotes(compiler: &mut crate::compiler_cache::Setup) {
+    use crate::compiler_cache::CacheEngine;
+    let Some(engine) = compiler.engine else {
         return;
-    }
-    for url in &compiler.remote {
-        if let Err(e) = crate::doctor::compiler::connect(url, 0) {
-            eprintln!(
-                "{}",
-                crate::redact::redact(&format!(
-                    "warning: compiler cache remote storage {url} is not reachable ({e}): this \
-                     build uses the local cache only (check with `jetforge doctor`)"
-                ))
-            );
-        }
-    }
+    };
+    compiler.remote.retain(|url| {
+        let Err(e) = crate::doctor::compiler::connect(url, 0) else {
+            return true;
+        };
+        eprintln!(
+            "{}",
+            crate::redact::redact(&format!(
+                "warning: compiler cache remote storage {url} is not reachable ({e}): this \
+                 build uses the local cache only (check with `jetforge doctor`)"
+            ))
+        );
+        engine != CacheEngine::Sccache
+    });
 }

@@ -279,6 +279,7 @@ mod tests {
         let facts = crate::host::fixtures::facts("agx-orin-64g");
         let policy = crate::recipe::JobsPolicy {
             mem_per_job_gib: 12.0,
+            mem_per_link_gib: None,
             nvcc_threads: None,
             max_jobs_counts_nvcc_threads: false,
             max: None,

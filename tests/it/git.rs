@@ -387,6 +387,7 @@ fn recipe(name: &str, url: &str, commit: &str, patches: Vec<Patch>, edits: Vec<E
         env: vec![],
         jobs: JobsPolicy {
             mem_per_job_gib: 1.5,
+            mem_per_link_gib: None,
             nvcc_threads: None,
             max_jobs_counts_nvcc_threads: false,
             max: None,

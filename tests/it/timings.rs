@@ -170,7 +170,7 @@ fn memory_per_job_is_learned_per_host_and_used_by_the_next_plan() {
 }
 
 /// (tag, attributes) of every start tag: enough to check what the page holds.
-fn tags(html: &str) -> Vec<(String, BTreeMap<String, String>)> {
+pub fn tags(html: &str) -> Vec<(String, BTreeMap<String, String>)> {
     let mut out = Vec::new();
     for piece in html.split('<').skip(1) {
         let Some(end) = piece.find('>') else { continue };
@@ -194,7 +194,7 @@ fn tags(html: &str) -> Vec<(String, BTreeMap<String, String>)> {
     out
 }
 
-fn has(tags: &[(String, BTreeMap<String, String>)], tag: &str, key: &str, value: &str) -> bool {
+pub fn has(tags: &[(String, BTreeMap<String, String>)], tag: &str, key: &str, value: &str) -> bool {
     tags.iter()
         .any(|(t, a)| t == tag && a.get(key).is_some_and(|v| v.split(' ').any(|w| w == value)))
 }
