@@ -57,8 +57,12 @@ build() {
 import json, sys
 t = json.load(open(sys.argv[1]))["timings"]
 r = next(r for r in t["recipes"] if r["name"] == "bitsandbytes")
-print(round(sum(s["wall_secs"] for s in r["steps"] if s["step"] == "compile"), 3))' "$out/$name.json")
+print(round(sum(s["wall_secs"] for s in r["steps"] if s["step"] == "compile"), 3))
+for s in r["steps"]:
+    print("  step", s["step"], round(s["wall_secs"], 1), "s, compiler cache", s.get("compiler_cache"), file=sys.stderr)
+' "$out/$name.json")
   echo "$name: whole build $took s, compile step $compile s"
+  find "$work/$name" -name verify.log -path '*bitsandbytes*' -exec cp {} "$out/$name-verify.log" \;
 }
 
 ccache --version | head -1
