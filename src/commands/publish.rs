@@ -10,7 +10,7 @@ use crate::cli::{GlobalArgs, PublishArgs};
 use crate::envvars::{JETFORGE_INDEX_PASSWORD, JETFORGE_INDEX_TOKEN, JETFORGE_INDEX_USER};
 use crate::net::index::{simple_url, Credentials, IndexClient};
 use crate::redact::redact;
-use crate::wheelhouse::publish::{self, Action, IndexDestination, Published};
+use crate::wheelhouse::publish::{self, IndexDestination, Published};
 use crate::wheelhouse::store::Wheelhouse;
 use crate::wheelhouse::verified::LocalResults;
 
@@ -35,10 +35,7 @@ pub fn run(g: &GlobalArgs, a: &PublishArgs) -> Result<()> {
             )
         }
     };
-    let skipped = results
-        .iter()
-        .filter(|p| p.action == Action::Skipped)
-        .count();
+    let skipped = results.iter().filter(|p| p.action.is_skip()).count();
     println!(
         "published {} files to {dest} ({} new, {skipped} already there)",
         results.len(),
@@ -82,10 +79,7 @@ fn run_verified(s: &Session, a: &PublishArgs) -> Result<()> {
             "publish --verified to the cache the device installed from",
         ));
     }
-    let skipped = results
-        .iter()
-        .filter(|p| p.action == Action::Skipped)
-        .count();
+    let skipped = results.iter().filter(|p| p.action.is_skip()).count();
     println!(
         "published {} attestation(s) to {dest} ({} new, {skipped} already there)",
         results.len(),

@@ -31,6 +31,17 @@ pub enum Action {
     Copied,
     /// Already there with the same sha256.
     Skipped,
+    /// An attestation already there for the same wheels (fingerprint and sha256): kept as it
+    /// was, whatever its bytes (another run's date, host), since a published record never
+    /// changes.
+    AlreadyAttested,
+}
+
+impl Action {
+    /// Nothing was written: the file or record was already there.
+    pub fn is_skip(self) -> bool {
+        matches!(self, Action::Skipped | Action::AlreadyAttested)
+    }
 }
 
 impl std::fmt::Display for Action {
@@ -39,6 +50,7 @@ impl std::fmt::Display for Action {
             Action::Uploaded => "uploaded",
             Action::Copied => "copied",
             Action::Skipped => "skipped (already there, same sha256)",
+            Action::AlreadyAttested => "skipped (already there, attests the same wheels)",
         })
     }
 }
@@ -371,7 +383,7 @@ pub fn publish_verified_dir(
     let mut out = Vec::new();
     for a in &held {
         let action = if published.attests(&a.fingerprint, &a.sha256) {
-            Action::Skipped
+            Action::AlreadyAttested
         } else {
             Action::Copied
         };
@@ -452,7 +464,7 @@ pub fn publish_verified_index(
             }
             let p = Published {
                 file,
-                action: Action::Skipped,
+                action: Action::AlreadyAttested,
             };
             progress(&p);
             out.push(p);

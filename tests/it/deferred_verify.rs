@@ -1,7 +1,9 @@
 //! Deferred verification (issue #18 part 2): a wheel whose GPU snippet was skipped on a
 //! GPU-less build host is recorded as pending, `install` warns about it, a (faked) GPU host
 //! verifies it from the published cache, `publish --verified` attests it, and then `install`
-//! is silent.
+//! is silent. Once through a static tree (`--dir`, `--find-links`), once through a real
+//! package index (pypiserver: `--index`, attestation sidecars in project `jetforge-verified`,
+//! the commands of `scripts/ci/jetson-build.yml`).
 
 use std::path::Path;
 use std::process::Output;
@@ -10,8 +12,8 @@ use serde_json::Value;
 
 use crate::build::jf_env;
 use crate::fixtures::{fixture_project, python};
-use crate::support::StaticServer;
-use crate::util::{host, stderr, stdout};
+use crate::support::{have_tools, PypiServer, StaticServer};
+use crate::util::{host, stderr, stdout, tree};
 
 fn ok(out: &Output) {
     assert!(out.status.success(), "{}\n{}", stdout(out), stderr(out));
@@ -45,6 +47,11 @@ fn add_gpu_recipe(dir: &Path) {
 
 /// `jetforge` on a faked host: `gpu` picks one with `/dev/nvidia0`, else one without a GPU.
 fn on(dir: &Path, gpu: bool, args: &[&str]) -> Output {
+    on_env(dir, gpu, args, &[])
+}
+
+/// [`on`] with extra environment variables.
+fn on_env(dir: &Path, gpu: bool, args: &[&str], env: &[(&str, &str)]) -> Output {
     let root = host(if gpu {
         "x86-container-no-runtime"
     } else {
@@ -53,14 +60,12 @@ fn on(dir: &Path, gpu: bool, args: &[&str]) -> Output {
     // The snippet needs a GPU, so the recipe counts as a CUDA one: name the arch (an Orin's).
     let mut all = vec!["--cuda-arch", "8.7"];
     all.extend_from_slice(args);
-    jf_env(
-        dir,
-        &all,
-        &[
-            ("JETFORGE_HOST_ROOT", root.to_str().unwrap()),
-            ("MAX_JOBS", ""),
-        ],
-    )
+    let mut vars = vec![
+        ("JETFORGE_HOST_ROOT", root.to_str().unwrap()),
+        ("MAX_JOBS", ""),
+    ];
+    vars.extend_from_slice(env);
+    jf_env(dir, &all, &vars)
 }
 
 fn unverified_warning(out: &Output) -> Option<String> {
@@ -190,6 +195,11 @@ fn a_gpu_snippet_skipped_at_build_is_verified_later_from_a_published_tree() {
         "{}",
         stdout(&again)
     );
+    assert!(
+        stdout(&again).contains("(attestation): skipped (already there, attests the same wheels)"),
+        "{}",
+        stdout(&again)
+    );
 
     // 7. install from the tree no longer warns; the local wheelhouse neither (verified here).
     let out = on(
@@ -215,4 +225,250 @@ fn a_gpu_snippet_skipped_at_build_is_verified_later_from_a_published_tree() {
     );
     ok(&out);
     assert_eq!(unverified_warning(&out), None, "{}", stderr(&out));
+}
+
+const USER: &str = "builder";
+const PASSWORD: &str = "s3cret-Pa55";
+
+/// A checkout holding only the `gpupkg` recipe, so `all` is what the CI workflow runs.
+fn gpu_project() -> tempfile::TempDir {
+    let p = tree(&[]);
+    add_gpu_recipe(p.path());
+    p
+}
+
+/// The entry of `package` in a project's wheelhouse manifest.
+fn local_entry(dir: &Path, package: &str) -> Value {
+    json(&dir.join("wheelhouse/manifest.json"))["wheels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["package"] == package)
+        .unwrap_or_else(|| panic!("no {package} in {dir:?}/wheelhouse"))
+        .clone()
+}
+
+/// A page of the server, through no proxy.
+fn http_get(url: &str) -> String {
+    let agent: ureq::Agent = ureq::Agent::config_builder().proxy(None).build().into();
+    agent
+        .get(url)
+        .call()
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"))
+        .body_mut()
+        .read_to_string()
+        .unwrap()
+}
+
+/// Files the index holds, sorted.
+fn index_files(server: &PypiServer) -> Vec<String> {
+    let mut files: Vec<String> = std::fs::read_dir(&server.packages)
+        .unwrap()
+        .map(|f| f.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    files
+}
+
+/// The path of `scripts/ci/jetson-build.yml` end to end on one pypiserver: the build machine
+/// (no GPU) builds and publishes, the device runs `verify all --index URL --nccl` and
+/// `publish --verified --index URL`, and the index then tells `install` and `build
+/// --cache-from` that the wheel passed.
+#[test]
+fn a_gpu_snippet_skipped_at_build_is_verified_later_from_a_package_index() {
+    if !have_tools("deferred verify through pypiserver", &["pypi-server"]) {
+        return;
+    }
+    let start = std::time::Instant::now();
+    let server = PypiServer::start(USER, PASSWORD);
+    let url = server.url();
+    let creds = [
+        ("JETFORGE_INDEX_USER", USER),
+        ("JETFORGE_INDEX_PASSWORD", PASSWORD),
+    ];
+    let py = python();
+
+    // 1. The CI machine (no GPU) builds: pending; publish --index uploads it.
+    let ci = gpu_project();
+    let ci = ci.path();
+    ok(&on(
+        ci,
+        false,
+        &["build", "all", "--python", &py, "--system-site-packages"],
+    ));
+    let entry = local_entry(ci, "gpupkg");
+    assert_eq!(entry["verify"]["state"], "pending", "{entry}");
+    let file = entry["file"].as_str().unwrap();
+    let fp = entry["fingerprint"].as_str().unwrap();
+    let sha = entry["sha256"].as_str().unwrap();
+    let out = on_env(ci, false, &["publish", "--index", &url], &creds);
+    ok(&out);
+    assert!(
+        stdout(&out).contains(&format!("{file}: uploaded")),
+        "{}",
+        stdout(&out)
+    );
+    let published = index_files(&server);
+
+    // 2. install --index warns: the index's sidecar manifest says pending.
+    let out = on(
+        ci,
+        false,
+        &[
+            "install", "--venv", "v1", "--python", &py, "--index", &url, "gpupkg",
+        ],
+    );
+    ok(&out);
+    let warning = unverified_warning(&out).unwrap_or_else(|| panic!("{}", stderr(&out)));
+    assert!(
+        warning.contains("gpupkg==1.0.0 (verify pending (no GPU"),
+        "{warning}"
+    );
+
+    // 3. The device: another checkout, a GPU, one of them by nvidia-smi (as on an Orin), so
+    //    the NCCL all-reduce of --nccl is skipped and the snippet alone is recorded.
+    let device = gpu_project();
+    let device = device.path();
+    write(
+        device,
+        "bin/nvidia-smi",
+        "#!/bin/sh\necho 'GPU 0: Orin (nvgpu) (UUID: GPU-00000000-0000-0000-0000-000000000000)'\n",
+    );
+    let smi = device.join("bin/nvidia-smi");
+    std::fs::set_permissions(&smi, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        device.join("bin").display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = on_env(
+        device,
+        true,
+        &["verify", "all", "--index", &url, "--nccl", "--python", &py],
+        &[("PATH", &path)],
+    );
+    ok(&out);
+    let text = stdout(&out);
+    assert!(text.contains("gpu snippet ran ok"), "{text}");
+    assert!(text.contains("verify-cache-venv/bin/python"), "{text}");
+    assert!(
+        text.contains("nccl all-reduce: skipped: needs 2 GPUs, this host has 1"),
+        "{text}"
+    );
+    let results = json(&dir_results(device));
+    let r = &results["results"][0];
+    assert_eq!(r["passed"], true, "{results}");
+    assert_eq!(r["sha256"], sha, "{results}");
+    assert_eq!(r["fingerprint"], fp, "{results}");
+    assert_eq!(r["checks"], serde_json::json!(["snippet"]), "{results}");
+
+    // 4. publish --verified --index uploads one attestation sidecar, listed under
+    //    simple/jetforge-verified/, attesting those bytes; nothing else changes.
+    let sidecar = format!("jetforge_verified-0+{fp}-py3-none-any.whl");
+    let out = on_env(
+        device,
+        true,
+        &["publish", "--verified", "--index", &url],
+        &creds,
+    );
+    ok(&out);
+    let text = stdout(&out);
+    assert!(text.contains(&format!("{sidecar}: uploaded")), "{text}");
+    assert!(text.contains("(1 new, 0 already there)"), "{text}");
+    let mut expected = published.clone();
+    expected.push(sidecar.clone());
+    expected.sort();
+    assert_eq!(index_files(&server), expected);
+    let page = http_get(&format!("{url}simple/jetforge-verified/"));
+    assert!(
+        page.contains(&sidecar) || page.contains(&sidecar.replace('+', "%2B")),
+        "{page}"
+    );
+    let attested = jetforge::wheelhouse::verified::read_sidecar(
+        &std::fs::read(server.packages.join(&sidecar)).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(attested.attestations.len(), 1, "{attested:?}");
+    let a = &attested.attestations[0];
+    assert_eq!((a.file.as_str(), a.sha256.as_str()), (file, sha));
+    assert_eq!(a.checks, ["snippet"]);
+
+    // 5. Again, after a later run on the device (another date): the published record is kept
+    //    as it was, nothing uploaded, no error, and the line says why.
+    let results_path = dir_results(device);
+    let mut later = json(&results_path);
+    later["results"][0]["verified_at"] = "2099-01-01T00:00:00Z".into();
+    std::fs::write(&results_path, serde_json::to_vec_pretty(&later).unwrap()).unwrap();
+    let sidecar_bytes = std::fs::read(server.packages.join(&sidecar)).unwrap();
+    let again = on_env(
+        device,
+        true,
+        &["publish", "--verified", "--index", &url],
+        &creds,
+    );
+    ok(&again);
+    let text = stdout(&again);
+    assert!(!text.contains("uploaded"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "{sidecar}: skipped (already there, attests the same wheels)"
+        )),
+        "{text}"
+    );
+    assert!(text.contains("(0 new, 1 already there)"), "{text}");
+    assert_eq!(index_files(&server), expected);
+    assert_eq!(
+        std::fs::read(server.packages.join(&sidecar)).unwrap(),
+        sidecar_bytes
+    );
+
+    // 6. install --index on the CI machine (no local results there) no longer warns.
+    let out = on(
+        ci,
+        false,
+        &[
+            "install", "--venv", "v2", "--python", &py, "--index", &url, "gpupkg",
+        ],
+    );
+    ok(&out);
+    assert_eq!(unverified_warning(&out), None, "{}", stderr(&out));
+
+    // 7. A fresh work dir on a GPU-less machine takes the wheel from the cache, and keeps the
+    //    index's word: passed.
+    let fresh = gpu_project();
+    let fresh = fresh.path();
+    let out = on(
+        fresh,
+        false,
+        &[
+            "build",
+            "all",
+            "--python",
+            &py,
+            "--system-site-packages",
+            "--cache-from",
+            &url,
+        ],
+    );
+    ok(&out);
+    let all = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(
+        all.contains(&format!("gpupkg: cached (remote: {url})")),
+        "{all}"
+    );
+    assert!(!all.contains("verify: pending"), "{all}");
+    let got = local_entry(fresh, "gpupkg");
+    assert_eq!(got["sha256"], sha, "{got}");
+    assert_eq!(got["verify"]["state"], "passed", "{got}");
+    eprintln!(
+        "\ntiming: deferred verify through pypiserver, end to end {:.1}s\n",
+        start.elapsed().as_secs_f64()
+    );
+}
+
+/// `verify-results.json` of a gpupkg project's work dir for the `host` target.
+fn dir_results(dir: &Path) -> std::path::PathBuf {
+    crate::util::work_layout(dir, "host")
+        .root
+        .join("verify-results.json")
 }
