@@ -101,7 +101,7 @@ fn jf_cross(dir: &Path, envs: &[(&str, &str)], args: &[&str]) -> Output {
     jetforge()
         .current_dir(dir)
         .env("JETFORGE_CACHE_DIR", dir.join("cache"))
-        .env("JETFORGE_CONFIG", dir.join("no-user-config.toml"))
+        .env("JETFORGE_CONFIG", "")
         .env_remove("PIP_FIND_LINKS")
         .envs(envs.iter().copied())
         .args([

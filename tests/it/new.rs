@@ -47,7 +47,7 @@ fn jf(dir: &Path, args: &[&str]) -> std::process::Output {
     jetforge()
         .current_dir(dir)
         .env("JETFORGE_CACHE_DIR", dir.join("cache"))
-        .env("JETFORGE_CONFIG", dir.join("no-user-config.toml"))
+        .env("JETFORGE_CONFIG", "")
         .args([
             "--recipes",
             "recipes",

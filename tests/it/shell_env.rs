@@ -77,7 +77,7 @@ fn env_and_shell_reproduce_the_step_environment_exactly() {
     let sh = jetforge()
         .current_dir(dir)
         .env("JETFORGE_CACHE_DIR", dir.join("cache"))
-        .env("JETFORGE_CONFIG", dir.join("no-user-config.toml"))
+        .env("JETFORGE_CONFIG", "")
         .env_remove("PIP_FIND_LINKS")
         .envs(extra)
         .args(PROJECT_ARGS)

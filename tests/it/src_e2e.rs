@@ -177,7 +177,7 @@ impl Site {
             .arg("--no-progress")
             .env("JETFORGE_CACHE_DIR", &self.cache)
             // No user config from the machine running the tests.
-            .env("JETFORGE_CONFIG", self.path("no-user-config.toml"));
+            .env("JETFORGE_CONFIG", "");
         if let Some(ca) = &self.ca {
             c.env("SSL_CERT_FILE", ca).env("GIT_SSL_CAINFO", ca);
         }

@@ -106,7 +106,7 @@ impl Site {
             .args(["--target", "host", "--no-progress"])
             .args(args)
             .env("JETFORGE_CACHE_DIR", &self.cache)
-            .env("JETFORGE_CONFIG", self.path("no-user-config.toml"))
+            .env("JETFORGE_CONFIG", "")
             .env("NO_COLOR", "1")
             .env_remove("PIP_FIND_LINKS")
             .env_remove("GIT_CONFIG_COUNT");

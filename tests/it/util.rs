@@ -46,7 +46,7 @@ pub fn in_project(dir: &Path) -> Command {
     let mut c = jetforge();
     c.current_dir(dir)
         .env("JETFORGE_CACHE_DIR", dir.join("cache"))
-        .env("JETFORGE_CONFIG", dir.join("no-user-config.toml"))
+        .env("JETFORGE_CONFIG", "")
         .env_remove("PIP_FIND_LINKS")
         .args([
             "--recipes",
