@@ -192,20 +192,11 @@ impl<'a> RemoteCaches<'a> {
         fingerprint: &str,
         warn: &mut dyn FnMut(&str),
     ) -> Vec<PublishedEntry> {
-        let read = self.client.get(&file.url).and_then(|bytes| {
-            let bytes = bytes.unwrap_or_default();
-            let actual = crate::hash::sha256_hex(&bytes);
-            match &file.sha256 {
-                Some(expected) if *expected != actual => Err(RemoteError::Checksum {
-                    url: redact(&file.url),
-                    expected: expected.clone(),
-                    actual,
-                }),
-                _ => published::read_sidecar(&bytes).map_err(|e| RemoteError::Transport {
-                    url: redact(&file.url),
-                    reason: e.to_string(),
-                }),
-            }
+        let read = checked_get(&self.client, file).and_then(|bytes| {
+            published::read_sidecar(&bytes).map_err(|e| RemoteError::Transport {
+                url: redact(&file.url),
+                reason: e.to_string(),
+            })
         });
         match read {
             Ok(m) => m.find(fingerprint),
