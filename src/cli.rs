@@ -309,10 +309,11 @@ pub struct VerifyArgs {
     /// Like --index, for a `publish --dir` tree: its directory or its URL.
     #[arg(long, value_name = "DIR_OR_URL")]
     pub find_links: Option<String>,
-    /// Also run a 2-process NCCL all-reduce (needs 2 GPUs).
+    /// Also run an NCCL check: a 2-process all-reduce with 2+ GPUs; with one GPU (a Jetson), a
+    /// single-process communicator (proves NCCL works on the device, not inter-GPU transport).
     #[arg(long)]
     pub nccl: bool,
-    /// Seconds the NCCL all-reduce may take before it counts as a hang.
+    /// Seconds the NCCL check may take before it counts as a hang.
     #[arg(long, value_name = "SECS", default_value_t = 120)]
     pub nccl_timeout: u64,
 }

@@ -1,5 +1,6 @@
 //! Proving installed wheels work: runs a recipe's `[verify]` snippet with a venv's python under
-//! a time limit, and the 2-process NCCL all-reduce smoke test. Shared by the build driver
+//! a time limit, and the NCCL smoke test (2 processes with 2+ GPUs, one process with one GPU).
+//! Shared by the build driver
 //! (after each build, in the build venv) and `jetforge verify` (against any venv). It owns how
 //! a snippet is run and what its outcome means; choosing recipes, venvs and environments
 //! belongs to the callers.
@@ -150,35 +151,152 @@ if __name__ == "__main__":
     mp.spawn(worker, args=(port,), nprocs=2, join=True)
 "#;
 
-/// The NCCL smoke test and, after a hang or failure, the same with P2P disabled.
+/// One process, one GPU (every Jetson): a world of one rank on `cuda:0`. It proves that NCCL
+/// loads, creates a communicator on the device (topology detection, the NVML lookups the
+/// Tegra patch makes non-fatal) and runs collectives there: an in-place SUM all-reduce and a
+/// broadcast (with one rank NCCL leaves the data as it is), and an AVG all-reduce of floats,
+/// which NCCL runs as a 1/1 pre-multiply with its one-rank reduce kernel. No data crosses
+/// between GPUs: inter-GPU transport (P2P, shared memory, network) is not exercised.
+/// Runs as `python3 script.py` with torch present; prints one `nccl (1 process) ok:` line.
+pub const NCCL_SINGLE_SCRIPT: &str = r#"
+"""jetforge: single-process NCCL check on one GPU (not inter-GPU transport)."""
+import sys
+
+import torch
+import torch.cuda.nccl
+import torch.distributed as dist
+
+
+def fail(what):
+    sys.exit("nccl (1 process) FAILED: " + what)
+
+
+def nccl_version():
+    v = torch.cuda.nccl.version()
+    return str(v) if isinstance(v, int) else ".".join(str(p) for p in v)
+
+
+def main():
+    if not torch.cuda.is_available():
+        fail("torch sees no CUDA device")
+    if not (dist.is_available() and dist.is_nccl_available()):
+        fail("this torch has no NCCL (built without USE_DISTRIBUTED or USE_NCCL)")
+    version = nccl_version()
+    dev = torch.device("cuda", 0)
+    torch.cuda.set_device(dev)
+    # A store in this process: a world of one rank needs no rendezvous, no port.
+    dist.init_process_group("nccl", store=dist.HashStore(), rank=0, world_size=1)
+    try:
+        want = torch.arange(1, 1025, dtype=torch.float32, device=dev)
+        summed = want.clone()
+        dist.all_reduce(summed)
+        averaged = want.clone()
+        dist.all_reduce(averaged, op=dist.ReduceOp.AVG)
+        sent = torch.full((256,), 7.0, dtype=torch.float32, device=dev)
+        dist.broadcast(sent, src=0)
+        torch.cuda.synchronize()
+        if not torch.equal(summed, want):
+            fail("all_reduce(SUM) over one rank changed the tensor")
+        if not torch.equal(averaged, want):
+            fail("all_reduce(AVG) over one rank changed the tensor")
+        if not bool(torch.all(sent == 7.0)):
+            fail("broadcast from rank 0 changed the tensor")
+    finally:
+        dist.destroy_process_group()
+    print(
+        "nccl (1 process) ok: NCCL %s, all_reduce (sum, avg) and broadcast on cuda:0 (%s)"
+        % (version, torch.cuda.get_device_name(0))
+    )
+
+
+if __name__ == "__main__":
+    main()
+"#;
+
+/// Which NCCL check a host can run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum NcclMode {
+    /// One GPU: a single-process communicator ([`NCCL_SINGLE_SCRIPT`]).
+    #[serde(rename = "1-process")]
+    SingleProcess,
+    /// Two or more GPUs: the 2-process all-reduce ([`NCCL_SCRIPT`]).
+    #[serde(rename = "2-process")]
+    TwoProcesses,
+}
+
+impl NcclMode {
+    /// The Python program this mode runs.
+    pub fn script(self) -> &'static str {
+        match self {
+            NcclMode::SingleProcess => NCCL_SINGLE_SCRIPT,
+            NcclMode::TwoProcesses => NCCL_SCRIPT,
+        }
+    }
+
+    /// The name recorded in verify results' `checks` when it ran and passed: `nccl` for the
+    /// 2-process all-reduce (as before), `nccl-1` for the single-process check, so a result
+    /// says which one ran.
+    pub fn check_name(self) -> &'static str {
+        match self {
+            NcclMode::SingleProcess => "nccl-1",
+            NcclMode::TwoProcesses => "nccl",
+        }
+    }
+
+    /// How reports name it.
+    pub fn title(self) -> &'static str {
+        match self {
+            NcclMode::SingleProcess => "nccl (1 process)",
+            NcclMode::TwoProcesses => "nccl all-reduce (2 processes)",
+        }
+    }
+
+    /// What a pass proves, when that needs saying.
+    pub fn scope(self) -> Option<&'static str> {
+        match self {
+            NcclMode::SingleProcess => Some(
+                "one GPU: proves NCCL loads, creates a communicator on the device and runs its kernels; not inter-GPU transport",
+            ),
+            NcclMode::TwoProcesses => None,
+        }
+    }
+}
+
+/// The NCCL smoke test and, after a hang or failure of the 2-process one, the same with P2P
+/// disabled.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct NcclReport {
+    pub mode: NcclMode,
+    /// The name recorded in verify results when it passed (`nccl`, `nccl-1`).
+    pub check: &'static str,
     pub outcome: Outcome,
-    /// The rerun with `NCCL_P2P_DISABLE=1`, when the first run did not pass.
+    /// The rerun with `NCCL_P2P_DISABLE=1`, when the 2-process run did not pass.
     pub p2p_disabled: Option<Outcome>,
     /// What to try, as lines.
     pub advice: Vec<String>,
 }
 
-/// Whether the host can run the test: it needs two GPUs.
-pub fn nccl_gate(gpus: Option<u32>) -> Result<(), String> {
+/// Which check the host can run: 2+ GPUs the 2-process all-reduce, one GPU the
+/// single-process check; none (or not known), none.
+pub fn nccl_gate(gpus: Option<u32>) -> Result<NcclMode, String> {
     match gpus {
-        Some(n) if n >= 2 => Ok(()),
-        Some(n) => Err(format!(
-            "needs 2 GPUs, this host has {n}: a 2-process NCCL all-reduce cannot run"
-        )),
+        Some(n) if n >= 2 => Ok(NcclMode::TwoProcesses),
+        Some(1) => Ok(NcclMode::SingleProcess),
+        Some(_) => Err("needs a GPU, this host has none".to_string()),
         None => {
-            Err("needs 2 GPUs, and neither nvidia-smi nor torch could count them here".to_string())
+            Err("needs a GPU, and neither nvidia-smi nor torch could count them here".to_string())
         }
     }
 }
 
-/// Runs the all-reduce with `python` (normally the venv's; tests pass a stand-in), and on a
-/// hang or failure reruns it with `NCCL_P2P_DISABLE=1` to say whether P2P is the culprit.
+/// Runs the check of `mode` with `python` (normally the venv's; tests pass a stand-in). The
+/// 2-process all-reduce, on a hang or failure, is rerun with `NCCL_P2P_DISABLE=1` to say
+/// whether P2P is the culprit; the single-process check is not (no peer to talk to).
 pub fn nccl_smoke(
     python: &[String],
     env: &[(String, String)],
     timeout: Duration,
+    mode: NcclMode,
 ) -> Result<NcclReport> {
     // A file, not `-c`: torch's spawn start method re-imports `__main__` in each worker and
     // cannot find `worker` in a `-c` program (seen on a 2-GPU machine).
@@ -187,17 +305,24 @@ pub fn nccl_smoke(
         .suffix(".py")
         .tempfile()
         .context("failed to create a temp file for the NCCL test")?;
-    std::fs::write(script.path(), NCCL_SCRIPT)
+    std::fs::write(script.path(), mode.script())
         .with_context(|| format!("failed to write `{}`", script.path().display()))?;
     let mut argv = python.to_vec();
     argv.push(script.path().to_string_lossy().into_owned());
     let outcome = run_timed(&argv, env, timeout)?;
+    let report = |outcome, p2p_disabled, advice| NcclReport {
+        mode,
+        check: mode.check_name(),
+        outcome,
+        p2p_disabled,
+        advice,
+    };
     if !outcome.failed() {
-        return Ok(NcclReport {
-            outcome,
-            p2p_disabled: None,
-            advice: Vec::new(),
-        });
+        return Ok(report(outcome, None, Vec::new()));
+    }
+    if mode == NcclMode::SingleProcess {
+        let advice = single_advice(&outcome);
+        return Ok(report(outcome, None, advice));
     }
     let mut p2p_env: Vec<(String, String)> = env
         .iter()
@@ -207,11 +332,19 @@ pub fn nccl_smoke(
     p2p_env.push(("NCCL_P2P_DISABLE".into(), "1".into()));
     let rerun = run_timed(&argv, &p2p_env, timeout)?;
     let advice = advice(&outcome, &rerun);
-    Ok(NcclReport {
-        outcome,
-        p2p_disabled: Some(rerun),
-        advice,
-    })
+    Ok(report(outcome, Some(rerun), advice))
+}
+
+fn single_advice(first: &Outcome) -> Vec<String> {
+    let what = if matches!(first, Outcome::Timeout { .. }) {
+        "the single-process NCCL check hung (no answer within the time limit)"
+    } else {
+        "the single-process NCCL check failed: NCCL did not load, create a communicator or run on this GPU"
+    };
+    vec![
+        what.to_string(),
+        "try: NCCL_DEBUG=INFO to see where it stops; on a Jetson an NVML error means torch's NCCL lacks the set's nvml-optional patch (patches/nccl/): rebuild torch with the set's nccl recipe".into(),
+    ]
 }
 
 fn advice(first: &Outcome, rerun: &Outcome) -> Vec<String> {
@@ -311,10 +444,128 @@ mod tests {
     }
 
     #[test]
-    fn nccl_needs_two_gpus() {
-        assert!(nccl_gate(Some(2)).is_ok());
-        assert!(nccl_gate(Some(1)).unwrap_err().contains("this host has 1"));
-        assert!(nccl_gate(None).is_err());
+    fn nccl_gate_picks_the_check_by_gpu_count() {
+        assert_eq!(nccl_gate(Some(2)), Ok(NcclMode::TwoProcesses));
+        assert_eq!(nccl_gate(Some(8)), Ok(NcclMode::TwoProcesses));
+        assert_eq!(nccl_gate(Some(1)), Ok(NcclMode::SingleProcess));
+        assert!(nccl_gate(Some(0))
+            .unwrap_err()
+            .contains("this host has none"));
+        assert!(nccl_gate(None).unwrap_err().contains("could count them"));
+    }
+
+    #[test]
+    fn nccl_modes_pick_their_script_and_check_name() {
+        let single = NcclMode::SingleProcess;
+        assert!(single.script().contains("world_size=1"));
+        assert!(single.script().contains("torch.cuda.nccl.version()"));
+        assert!(single.script().contains("dist.broadcast("));
+        assert!(!single.script().contains("mp.spawn"));
+        assert_eq!(single.check_name(), "nccl-1");
+        assert_eq!(single.title(), "nccl (1 process)");
+        assert!(single.scope().unwrap().contains("not inter-GPU transport"));
+        let pair = NcclMode::TwoProcesses;
+        assert!(pair.script().contains("world_size=2"));
+        assert!(pair.script().contains("mp.spawn"));
+        assert_eq!(pair.check_name(), "nccl");
+        assert_eq!(pair.scope(), None);
+        assert_eq!(
+            serde_json::to_value(single).unwrap(),
+            serde_json::json!("1-process")
+        );
+        assert_eq!(
+            serde_json::to_value(pair).unwrap(),
+            serde_json::json!("2-process")
+        );
+    }
+
+    /// Both programs are valid Python for the interpreter here (torch cannot be imported
+    /// here: this compiles them without running them) and run as `python3 script.py`.
+    #[test]
+    fn nccl_scripts_are_valid_python() {
+        for mode in [NcclMode::SingleProcess, NcclMode::TwoProcesses] {
+            let dir = tempfile::tempdir().unwrap();
+            let script = dir.path().join("nccl.py");
+            std::fs::write(&script, mode.script()).unwrap();
+            let out = std::process::Command::new(python3())
+                .args(["-c", "import ast, sys; tree = ast.parse(open(sys.argv[1]).read(), sys.argv[1]); compile(tree, sys.argv[1], 'exec'); print(any(isinstance(n, ast.If) and 'main' in ast.dump(n.test) for n in tree.body))"])
+                .arg(&script)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{mode:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            // A `__main__` guard: importable (spawn re-imports it) and runnable as a script.
+            assert_eq!(
+                String::from_utf8_lossy(&out.stdout).trim(),
+                "True",
+                "{mode:?}"
+            );
+        }
+    }
+
+    fn stand_in(dir: &Path, body: &str) -> Vec<String> {
+        let fake = dir.join("python");
+        std::fs::write(&fake, body).unwrap();
+        std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+        vec![fake.to_string_lossy().into_owned()]
+    }
+
+    /// One GPU: the single-process script runs once; a failure is reported with its output
+    /// and advice, and is not rerun with P2P disabled (there is no peer).
+    #[test]
+    fn nccl_single_process_runs_once_and_is_not_rerun_without_p2p() {
+        let dir = tempfile::tempdir().unwrap();
+        let runs = dir.path().join("runs");
+        let argv = stand_in(
+            dir.path(),
+            &format!(
+                "#!/bin/sh
+echo run >> '{}'
+grep -q 'world_size=1' \"$1\" || exit 3
+echo 'nccl (1 process) ok: NCCL 2.27.5'
+",
+                runs.display()
+            ),
+        );
+        let mode = NcclMode::SingleProcess;
+        let r = nccl_smoke(&argv, &env(), Duration::from_secs(30), mode).unwrap();
+        assert_eq!(r.mode, mode);
+        assert_eq!(r.check, "nccl-1");
+        match &r.outcome {
+            Outcome::Pass { said, .. } => {
+                assert_eq!(said.as_deref(), Some("nccl (1 process) ok: NCCL 2.27.5"))
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(r.p2p_disabled, None);
+
+        std::fs::remove_file(&runs).unwrap();
+        let argv = stand_in(
+            dir.path(),
+            &format!(
+                "#!/bin/sh
+echo \"run ${{NCCL_P2P_DISABLE:-}}\" >> '{}'
+echo 'RuntimeError: NCCL error: unhandled system error (nvmlInit failed)'
+exit 1
+",
+                runs.display()
+            ),
+        );
+        let r = nccl_smoke(&argv, &env(), Duration::from_secs(30), mode).unwrap();
+        match &r.outcome {
+            Outcome::Fail { status, tail, .. } => {
+                assert_eq!(status, "exit status 1");
+                assert!(tail[0].contains("nvmlInit failed"), "{tail:?}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(r.p2p_disabled, None);
+        assert_eq!(std::fs::read_to_string(&runs).unwrap(), "run \n");
+        assert!(r.advice[0].contains("single-process NCCL check failed"));
+        assert!(r.advice[1].contains("NCCL_DEBUG=INFO"));
     }
 
     /// The hang path without GPUs: a stand-in python that hangs unless P2P is disabled.
@@ -324,19 +575,32 @@ mod tests {
         let fake = dir.path().join("python");
         std::fs::write(
             &fake,
-            "#!/bin/sh\ngrep -q init_process_group \"$1\" || exit 3\nif [ \"${NCCL_P2P_DISABLE:-}\" = 1 ]; then echo ok; exit 0; fi\nexec sleep 60\n",
+            "#!/bin/sh\ngrep -q 'world_size=2' \"$1\" || exit 3\nif [ \"${NCCL_P2P_DISABLE:-}\" = 1 ]; then echo ok; exit 0; fi\nexec sleep 60\n",
         )
         .unwrap();
         std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
         let argv = vec![fake.to_string_lossy().into_owned()];
-        let r = nccl_smoke(&argv, &env(), Duration::from_millis(700)).unwrap();
+        let r = nccl_smoke(
+            &argv,
+            &env(),
+            Duration::from_millis(700),
+            NcclMode::TwoProcesses,
+        )
+        .unwrap();
+        assert_eq!(r.check, "nccl");
         assert!(matches!(r.outcome, Outcome::Timeout { .. }), "{r:?}");
         assert!(matches!(r.p2p_disabled, Some(Outcome::Pass { .. })));
         assert!(r.advice[0].contains("hung"));
         assert!(r.advice[1].contains("--disable-custom-all-reduce"));
 
         std::fs::write(&fake, "#!/bin/sh\nexec sleep 60\n").unwrap();
-        let r = nccl_smoke(&argv, &env(), Duration::from_millis(500)).unwrap();
+        let r = nccl_smoke(
+            &argv,
+            &env(),
+            Duration::from_millis(500),
+            NcclMode::TwoProcesses,
+        )
+        .unwrap();
         assert!(matches!(r.p2p_disabled, Some(Outcome::Timeout { .. })));
         assert!(r.advice[1].contains("does not pass either"));
     }

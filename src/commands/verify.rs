@@ -23,7 +23,7 @@ use crate::cli::{GlobalArgs, VerifyArgs};
 use crate::process::runner::{self, Status};
 use crate::recipe::{OutputKind, Recipe};
 use crate::venv;
-use crate::verify::{self, NcclReport, Outcome};
+use crate::verify::{self, NcclMode, NcclReport, Outcome};
 use crate::wheelhouse::store::Wheelhouse;
 
 use super::install::{install_from_cache, CacheSource};
@@ -145,10 +145,10 @@ pub fn run(g: &GlobalArgs, a: &VerifyArgs) -> Result<()> {
         .iter()
         .filter(|r| r.outcome.failed())
         .map(|r| r.package.as_str())
-        .chain(
-            matches!(&report.nccl, Some(NcclSection::Ran(n)) if n.outcome.failed())
-                .then_some("nccl"),
-        )
+        .chain(match &report.nccl {
+            Some(NcclSection::Ran(n)) if n.outcome.failed() => Some(n.check),
+            _ => None,
+        })
         .collect();
     if failed.is_empty() {
         return Ok(());
@@ -167,15 +167,20 @@ fn user_env(s: &Session, venv: &Path) -> Vec<(String, String)> {
 
 /// Saves what the run says about each tested wheel (see `wheelhouse::verified`), atomically, in
 /// the work dir: passed when its snippet ran and passed (and the NCCL check, when asked for,
-/// did not fail). A recipe without `[verify]` records nothing.
+/// did not fail); `checks` names the NCCL check that ran and passed (`nccl` for 2 processes,
+/// `nccl-1` for one). A recipe without `[verify]` records nothing.
 fn record(
     s: &Session,
     recipes: &[&Recipe],
     report: &Report,
     tested: &[PublishedEntry],
 ) -> Result<()> {
-    let nccl_failed = matches!(&report.nccl, Some(NcclSection::Ran(n)) if n.outcome.failed());
-    let nccl_ran = matches!(&report.nccl, Some(NcclSection::Ran(n)) if !n.outcome.failed());
+    let nccl = match &report.nccl {
+        Some(NcclSection::Ran(n)) => Some(n),
+        _ => None,
+    };
+    let nccl_failed = nccl.filter(|n| n.outcome.failed());
+    let nccl_passed = nccl.filter(|n| !n.outcome.failed()).map(|n| n.check);
     let host = host_description(s);
     let at = now_rfc3339();
     let mut new = Vec::new();
@@ -206,9 +211,10 @@ fn record(
         }
         for e in matching {
             let (passed, detail) = match &row.outcome {
-                Outcome::Pass { .. } if nccl_failed => {
-                    (false, Some("the NCCL all-reduce failed".to_string()))
-                }
+                Outcome::Pass { .. } if nccl_failed.is_some() => (
+                    false,
+                    nccl_failed.map(|n| format!("the {} check failed", n.mode.title())),
+                ),
                 Outcome::Pass { .. } => (true, None),
                 other => (
                     false,
@@ -216,8 +222,8 @@ fn record(
                 ),
             };
             let mut checks = vec!["snippet".to_string()];
-            if nccl_ran {
-                checks.push("nccl".into());
+            if let Some(check) = nccl_passed {
+                checks.push(check.into());
             }
             new.push(VerifyResult {
                 fingerprint: e.fingerprint.clone(),
@@ -341,14 +347,16 @@ fn build_venv_sees_system_site(venv: &Path) -> bool {
 }
 
 fn nccl(python: &Path, env: &[(String, String)], timeout: u64) -> Result<NcclSection> {
-    if let Err(why) = verify::nccl_gate(count_gpus(python, env)) {
-        return Ok(NcclSection::Skipped { skipped: why });
-    }
+    let mode = match verify::nccl_gate(count_gpus(python, env)) {
+        Ok(mode) => mode,
+        Err(why) => return Ok(NcclSection::Skipped { skipped: why }),
+    };
     let argv = vec![python.to_string_lossy().into_owned()];
     Ok(NcclSection::Ran(verify::nccl_smoke(
         &argv,
         env,
         Duration::from_secs(timeout),
+        mode,
     )?))
 }
 
@@ -406,16 +414,25 @@ fn render(report: &Report) -> String {
     match &report.nccl {
         None => {}
         Some(NcclSection::Skipped { skipped }) => {
-            out.push_str(&format!("\nnccl all-reduce: skipped: {skipped}\n"));
+            out.push_str(&format!("\nnccl: skipped: {skipped}\n"));
         }
         Some(NcclSection::Ran(n)) => {
             let (time, detail) = detail(&n.outcome);
             out.push_str(&format!(
-                "\nnccl all-reduce (2 processes): {} {time}\n",
+                "\n{}: {} {time}\n",
+                n.mode.title(),
                 n.outcome.label()
             ));
-            for line in detail.iter().skip(1) {
+            // The single-process check's pass line names NCCL's version and the GPU.
+            let shown = match (&n.outcome, n.mode) {
+                (Outcome::Pass { .. }, NcclMode::SingleProcess) => 0,
+                _ => 1,
+            };
+            for line in detail.iter().skip(shown) {
                 out.push_str(&format!("    | {line}\n"));
+            }
+            if let Some(scope) = n.mode.scope() {
+                out.push_str(&format!("  note: {scope}\n"));
             }
             if let Some(rerun) = &n.p2p_disabled {
                 out.push_str(&format!(

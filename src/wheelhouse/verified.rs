@@ -17,7 +17,7 @@
 //! ```text
 //! jetforge-verified.json   (static tree; merged, existing records kept as they are)
 //! {"format": 1, "attestations": [{"fingerprint", "package", "version", "file", "sha256",
-//!   "target", "host", "verified_at", "checks": ["snippet", "nccl"], "jetforge"}, …]}
+//!   "target", "host", "verified_at", "checks": ["snippet", "nccl-1"], "jetforge"}, …]}
 //! jetforge_verified-0+<fingerprint>-py3-none-any.whl   (index; project `jetforge-verified`,
 //!   the attestations of that fingerprint in <dist-info>/jetforge-verified.json)
 //! ```
@@ -81,7 +81,8 @@ pub struct VerifyResult {
     pub sha256: String,
     pub target: String,
     pub passed: bool,
-    /// What ran: `snippet`, and `nccl` when the NCCL check ran and passed with it.
+    /// What ran: `snippet`, and the NCCL check when it ran and passed with it: `nccl` (the
+    /// 2-process all-reduce) or `nccl-1` (the single-process check of a one-GPU device).
     pub checks: Vec<String>,
     /// The failure or skip, when it did not pass.
     #[serde(default, skip_serializing_if = "Option::is_none")]

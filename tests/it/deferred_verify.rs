@@ -11,7 +11,7 @@ use std::process::Output;
 use serde_json::Value;
 
 use crate::build::jf_env;
-use crate::fixtures::{fixture_project, python};
+use crate::fixtures::{fake_nvidia_smi, fake_torch_into, fixture_project, python};
 use crate::support::{have_tools, PypiServer, StaticServer};
 use crate::util::{host, stderr, stdout, tree};
 
@@ -326,41 +326,56 @@ fn a_gpu_snippet_skipped_at_build_is_verified_later_from_a_package_index() {
     );
 
     // 3. The device: another checkout, a GPU, one of them by nvidia-smi (as on an Orin), so
-    //    the NCCL all-reduce of --nccl is skipped and the snippet alone is recorded.
+    //    --nccl runs the single-process NCCL check (jetforge's real script, against the
+    //    stand-in torch put into the venv the set is installed into) and the result records
+    //    the snippet and `nccl-1`.
     let device = gpu_project();
     let device = device.path();
-    write(
-        device,
-        "bin/nvidia-smi",
-        "#!/bin/sh\necho 'GPU 0: Orin (nvgpu) (UUID: GPU-00000000-0000-0000-0000-000000000000)'\n",
-    );
-    let smi = device.join("bin/nvidia-smi");
-    std::fs::set_permissions(&smi, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let path = format!(
-        "{}:{}",
-        device.join("bin").display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
+    let path = fake_nvidia_smi(device, 1);
+    let venv = device.join("device-venv");
+    let made = std::process::Command::new(&py)
+        .args(["-m", "venv"])
+        .arg(&venv)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    fake_torch_into(&venv);
     let out = on_env(
         device,
         true,
-        &["verify", "all", "--index", &url, "--nccl", "--python", &py],
+        &[
+            "verify",
+            "all",
+            "--index",
+            &url,
+            "--nccl",
+            "--python",
+            &py,
+            "--venv",
+            "device-venv",
+        ],
         &[("PATH", &path)],
     );
     ok(&out);
     let text = stdout(&out);
     assert!(text.contains("gpu snippet ran ok"), "{text}");
-    assert!(text.contains("verify-cache-venv/bin/python"), "{text}");
+    assert!(text.contains("device-venv/bin/python"), "{text}");
+    assert!(text.contains("\nnccl (1 process): pass "), "{text}");
     assert!(
-        text.contains("nccl all-reduce: skipped: needs 2 GPUs, this host has 1"),
+        text.contains("| nccl (1 process) ok: NCCL 2.27.5"),
         "{text}"
     );
+    assert!(text.contains("not inter-GPU transport"), "{text}");
     let results = json(&dir_results(device));
     let r = &results["results"][0];
     assert_eq!(r["passed"], true, "{results}");
     assert_eq!(r["sha256"], sha, "{results}");
     assert_eq!(r["fingerprint"], fp, "{results}");
-    assert_eq!(r["checks"], serde_json::json!(["snippet"]), "{results}");
+    assert_eq!(
+        r["checks"],
+        serde_json::json!(["snippet", "nccl-1"]),
+        "{results}"
+    );
 
     // 4. publish --verified --index uploads one attestation sidecar, listed under
     //    simple/jetforge-verified/, attesting those bytes; nothing else changes.
@@ -391,7 +406,7 @@ fn a_gpu_snippet_skipped_at_build_is_verified_later_from_a_package_index() {
     assert_eq!(attested.attestations.len(), 1, "{attested:?}");
     let a = &attested.attestations[0];
     assert_eq!((a.file.as_str(), a.sha256.as_str()), (file, sha));
-    assert_eq!(a.checks, ["snippet"]);
+    assert_eq!(a.checks, ["snippet", "nccl-1"]);
 
     // 5. Again, after a later run on the device (another date): the published record is kept
     //    as it was, nothing uploaded, no error, and the line says why.

@@ -5,6 +5,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
+use crate::fixtures::{fake_nvidia_smi, fake_torch_into};
 use crate::util::{host, jetforge, redact_dir, stderr, stdout, tree};
 
 fn doctor(host_name: &str, extra: &[&str]) -> std::process::Output {
@@ -197,10 +198,146 @@ fn verify_json_and_nccl_skip_without_gpus() {
     let v: Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(v["results"][0]["package"], "good");
     assert_eq!(v["results"][0]["result"], "pass");
-    assert!(v["nccl"]["skipped"]
-        .as_str()
-        .unwrap()
-        .contains("needs 2 GPUs"));
+    assert!(
+        v["nccl"]["skipped"]
+            .as_str()
+            .unwrap()
+            .contains("needs a GPU"),
+        "{v}"
+    );
+}
+
+/// `verify --venv venv --nccl good` with a stand-in nvidia-smi listing `gpus` GPUs and the
+/// stand-in torch in the venv (`tests/fixtures/fake-torch`); its calls go to `dir/torch.log`.
+fn verify_nccl(dir: &Path, gpus: u32, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    let path = fake_nvidia_smi(dir, gpus);
+    let log = dir.join("torch.log");
+    let _ = std::fs::remove_file(&log);
+    let mut c = jetforge();
+    c.current_dir(dir)
+        .env("JETFORGE_HOST_ROOT", host("x86-ci-cgroup6g"))
+        .env("PATH", path)
+        .env("FAKE_TORCH_LOG", &log)
+        .args(["--recipes", "recipes", "verify", "--venv", "venv", "--nccl"])
+        .args(args)
+        .arg("good");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().unwrap()
+}
+
+/// One GPU (every Jetson): instead of a skip, the single-process check runs jetforge's real
+/// script (against the stand-in torch): init, SUM and AVG all-reduce, broadcast, synchronize,
+/// destroy; the output names it `nccl (1 process)` with NCCL's version and says what it does
+/// not prove; `--json` carries the mode and the recorded check name.
+#[test]
+fn verify_nccl_on_one_gpu_runs_the_single_process_check() {
+    let dir = verify_project();
+    fake_torch_into(&dir.path().join("venv"));
+    let out = verify_nccl(dir.path(), 1, &[], &[]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let text = stdout(&out);
+    assert!(text.contains("\nnccl (1 process): pass "), "{text}");
+    assert!(
+        text.contains("    | nccl (1 process) ok: NCCL 2.27.5, all_reduce (sum, avg) and broadcast on cuda:0 (Orin (stand-in))"),
+        "{text}"
+    );
+    assert!(
+        text.contains("  note: one GPU: proves NCCL loads, creates a communicator on the device and runs its kernels; not inter-GPU transport"),
+        "{text}"
+    );
+    assert!(!text.contains("NCCL_P2P_DISABLE"), "{text}");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("torch.log")).unwrap(),
+        "set_device 0\ninit_process_group nccl 0 1\nall_reduce sum\nall_reduce avg\nbroadcast 0\nsynchronize\ndestroy_process_group\n"
+    );
+
+    let out = verify_nccl(dir.path(), 1, &["--json"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let v: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(v["nccl"]["mode"], "1-process", "{v}");
+    assert_eq!(v["nccl"]["check"], "nccl-1", "{v}");
+    assert_eq!(v["nccl"]["outcome"]["result"], "pass", "{v}");
+    assert_eq!(v["nccl"]["p2p_disabled"], Value::Null, "{v}");
+}
+
+/// A failing single-process check fails verify, shows NCCL's error, and is not rerun with
+/// NCCL_P2P_DISABLE=1 (one process has no peer).
+#[test]
+fn verify_nccl_single_process_failure_fails_verify_with_its_output() {
+    let dir = verify_project();
+    fake_torch_into(&dir.path().join("venv"));
+    let out = verify_nccl(dir.path(), 1, &[], &[("FAKE_TORCH_NCCL", "fail")]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let text = stdout(&out);
+    assert!(text.contains("\nnccl (1 process): FAIL "), "{text}");
+    assert!(
+        text.contains("    | RuntimeError: NCCL error in: init.cc:1234, unhandled system error: nvmlInit_v2() failed: Driver Not Loaded"),
+        "{text}"
+    );
+    assert!(
+        text.contains("  hint: the single-process NCCL check failed"),
+        "{text}"
+    );
+    assert!(!text.contains("NCCL_P2P_DISABLE=1:"), "{text}");
+    assert!(
+        stderr(&out).contains("verify failed: nccl-1"),
+        "{}",
+        stderr(&out)
+    );
+    // Ran once: no rerun.
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("torch.log")).unwrap(),
+        "set_device 0\ninit_process_group failed\n"
+    );
+}
+
+/// Two GPUs: the 2-process all-reduce, unchanged (the stand-in torch has no
+/// torch.multiprocessing, so it fails at import), and its rerun with P2P disabled; zero GPUs:
+/// skipped.
+#[test]
+fn verify_nccl_picks_the_two_process_check_with_two_gpus_and_skips_with_none() {
+    let dir = verify_project();
+    fake_torch_into(&dir.path().join("venv"));
+    let out = verify_nccl(dir.path(), 2, &["--json"], &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let v: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(v["nccl"]["mode"], "2-process", "{v}");
+    assert_eq!(v["nccl"]["check"], "nccl", "{v}");
+    assert_eq!(v["nccl"]["outcome"]["result"], "fail", "{v}");
+    assert!(
+        v["nccl"]["outcome"]["tail"]
+            .to_string()
+            .contains("torch.multiprocessing"),
+        "{v}"
+    );
+    assert_eq!(v["nccl"]["p2p_disabled"]["result"], "fail", "{v}");
+    assert!(
+        stderr(&out).contains("verify failed: nccl"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = verify_nccl(dir.path(), 0, &[], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("\nnccl: skipped: needs a GPU, this host has none\n"),
+        "{}",
+        stdout(&out)
+    );
 }
 
 #[test]

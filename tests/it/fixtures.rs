@@ -68,3 +68,43 @@ pub fn import_check(python: &Path) {
         String::from_utf8_lossy(&check.stderr)
     );
 }
+
+/// Puts the stand-in torch of `tests/fixtures/fake-torch` (see its README) into `venv`'s
+/// site-packages, so `verify --nccl` runs jetforge's real NCCL script against it.
+pub fn fake_torch_into(venv: &Path) {
+    let out = std::process::Command::new(venv.join("bin/python"))
+        .args([
+            "-c",
+            "import sysconfig; print(sysconfig.get_paths()['purelib'])",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let site = PathBuf::from(String::from_utf8(out.stdout).unwrap().trim());
+    copy_dir(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/fake-torch/torch"),
+        &site.join("torch"),
+    );
+}
+
+/// A stand-in `nvidia-smi` in `dir/bin` listing `gpus` GPUs (as on an Orin: one); returns a
+/// PATH with it first.
+pub fn fake_nvidia_smi(dir: &Path, gpus: u32) -> String {
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let lines: String = (0..gpus)
+        .map(|i| {
+            format!(
+                "echo 'GPU {i}: Orin (nvgpu) (UUID: GPU-00000000-0000-0000-0000-00000000000{i})'\n"
+            )
+        })
+        .collect();
+    let smi = bin.join("nvidia-smi");
+    std::fs::write(&smi, format!("#!/bin/sh\n{lines}")).unwrap();
+    std::fs::set_permissions(&smi, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    )
+}
