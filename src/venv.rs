@@ -102,16 +102,43 @@ impl VenvSpec {
         Ok(Some(pth))
     }
 
+    /// Whether the venv sees packages it does not hold itself: the base interpreter's
+    /// site-packages (`include-system-site-packages = true`) or a parent venv through
+    /// [`Self::inherit_parent_site`]'s `.pth`. uv's resolver counts only what the venv's own
+    /// site-packages holds (seen on a GPU machine: torch importable from a parent venv, yet
+    /// `uv pip install bitsandbytes` failed with "torch was not found"), pip counts everything
+    /// importable as installed.
+    fn inherits_packages(&self) -> bool {
+        let cfg = std::fs::read_to_string(self.dir.join("pyvenv.cfg")).unwrap_or_default();
+        let system = cfg.lines().any(|l| {
+            let mut kv = l.splitn(2, '=');
+            kv.next().map(str::trim) == Some("include-system-site-packages")
+                && kv.next().map(str::trim) == Some("true")
+        });
+        system || self.site_packages_holding("_jetforge_parent_venv.pth")
+    }
+
+    /// Whether some `lib/python*/site-packages` of the venv holds `name`.
+    fn site_packages_holding(&self, name: &str) -> bool {
+        std::fs::read_dir(self.dir.join("lib"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|d| d.path().join("site-packages").join(name).exists())
+    }
+
     fn install_prefix(&self) -> Vec<String> {
+        // pip where the venv inherits packages (and has pip: a `uv venv` has none).
+        let pip_sees_more = self.inherits_packages() && self.site_packages_holding("pip");
         match &self.installer {
-            Installer::Uv(uv) => vec![
+            Installer::Uv(uv) if !pip_sees_more => vec![
                 uv.to_string_lossy().into_owned(),
                 "pip".into(),
                 "install".into(),
                 "--python".into(),
                 self.python().to_string_lossy().into_owned(),
             ],
-            Installer::Pip => vec![
+            _ => vec![
                 self.python().to_string_lossy().into_owned(),
                 "-m".into(),
                 "pip".into(),
@@ -266,6 +293,40 @@ mod tests {
             .install_requirements_argv(&["ninja".into()], false)
             .unwrap();
         assert!(!online.contains(&"--no-index".to_string()));
+    }
+
+    #[test]
+    fn a_venv_that_inherits_packages_installs_with_its_pip_not_uv() {
+        let tmp = tempfile::tempdir().unwrap();
+        let site = tmp.path().join("lib/python3.12/site-packages");
+        std::fs::create_dir_all(site.join("pip")).unwrap();
+        let s = VenvSpec {
+            dir: tmp.path().to_path_buf(),
+            base_python: "/usr/bin/python3.12".into(),
+            system_site_packages: false,
+            installer: Installer::Uv("/bin/uv".into()),
+        };
+        let first = |s: &VenvSpec| s.install_wheels_argv(&["/wh/a.whl".into()]).unwrap()[0].clone();
+        // Nothing inherited: uv.
+        std::fs::write(
+            tmp.path().join("pyvenv.cfg"),
+            "include-system-site-packages = false\n",
+        )
+        .unwrap();
+        assert_eq!(first(&s), "/bin/uv");
+        // A parent venv through the .pth, or the system site-packages: pip.
+        std::fs::write(site.join("_jetforge_parent_venv.pth"), "/opt/torch/site\n").unwrap();
+        assert!(first(&s).ends_with("bin/python"));
+        std::fs::remove_file(site.join("_jetforge_parent_venv.pth")).unwrap();
+        std::fs::write(
+            tmp.path().join("pyvenv.cfg"),
+            "home = /usr/bin\ninclude-system-site-packages = true\n",
+        )
+        .unwrap();
+        assert!(first(&s).ends_with("bin/python"));
+        // A venv without pip (made by `uv venv`) stays with uv.
+        std::fs::remove_dir(site.join("pip")).unwrap();
+        assert_eq!(first(&s), "/bin/uv");
     }
 
     #[test]
