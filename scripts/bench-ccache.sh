@@ -89,13 +89,15 @@ build() {
 }
 # figures NAME: the compiler cache figures of NAME's build summary ("24 hits, 0 misses").
 figures() { sed -n 's/.*compiler cache: //p' "$tmp/$1.out" | head -1; }
+# start_redis VAR: a redis-server on a free port, stored in VAR. Not in a $(…) subshell: the
+# pid must reach `pids` for the cleanup.
 start_redis() {
   local port
   port=$(free_port)
   redis-server --port "$port" --bind 127.0.0.1 --save '' >"$tmp/redis-$port.log" 2>&1 &
   pids+=($!)
   wait_port "$port"
-  echo "$port"
+  printf -v "$1" '%s' "$port"
 }
 
 # P8: one machine, cold then a fresh work dir.
@@ -103,7 +105,7 @@ p8_cold=$(build one ccache "")
 p8_warm=$(build one ccache "")
 
 # P9: redis remote storage; A fills it, B reads it (read-only) with an empty local cache.
-rport=$(start_redis)
+start_redis rport
 remote="[compiler-cache]
 remote = [\"redis://127.0.0.1:$rport\"]"
 build a ccache "$remote" >/dev/null
@@ -131,7 +133,7 @@ s8_cold="" s8_warm="" s9_cold="" s9_remote=""
 if [[ -n $sccache ]]; then
   s8_cold=$(build s-one sccache "")
   s8_warm=$(CACHE_OF=s-one build s-one-warm sccache "")
-  sport=$(start_redis)
+  start_redis sport
   sremote="[compiler-cache]
 remote = [\"redis://127.0.0.1:$sport\"]"
   build s-a sccache "$sremote" >/dev/null
