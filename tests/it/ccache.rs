@@ -48,7 +48,11 @@ steps = ["cmake -S . -B build >/dev/null && cmake --build build && mkdir -p ${{ 
             "#include <vector>\nint cm_b() { std::vector<int> v(3, 2); return v[0]; }\n".into(),
         ),
     ];
-    let mut module = String::from("#include <Python.h>\n");
+    // The extension's header comes by an absolute include dir below the work dir, as
+    // setup.py files commonly write it (`os.path.abspath`): only path-independent hashing
+    // gives a build at another path hits (relative sources alone would hit anyway).
+    let mut module = String::from("#include <Python.h>\n#include \"cppx.h\"\n");
+    let mut header = String::from("#pragma once\n");
     let mut sum = String::from("0");
     let mut sources = vec!["'mod.cpp'".to_string()];
     for i in 0..units {
@@ -58,7 +62,7 @@ steps = ["cmake -S . -B build >/dev/null && cmake --build build && mkdir -p ${{ 
         );
         files.push((format!("src/cppx/f{i}.cpp"), unit.clone()));
         files.push((format!("src/cm/f{i}.cpp"), unit));
-        module.push_str(&format!("int f{i}();\n"));
+        header.push_str(&format!("int f{i}();\n"));
         sum.push_str(&format!(" + f{i}()"));
         sources.push(format!("'f{i}.cpp'"));
     }
@@ -69,6 +73,7 @@ steps = ["cmake -S . -B build >/dev/null && cmake --build build && mkdir -p ${{ 
          PyMODINIT_FUNC PyInit_cppx() {{ return PyModule_Create(&D); }}\n"
     ));
     files.push(("src/cppx/mod.cpp".into(), module));
+    files.push(("src/cppx/include/cppx.h".into(), header));
     let cm_sources: Vec<String> = (0..units).map(|i| format!("f{i}.cpp")).collect();
     files.push((
         "src/cm/CMakeLists.txt".into(),
@@ -81,8 +86,10 @@ steps = ["cmake -S . -B build >/dev/null && cmake --build build && mkdir -p ${{ 
     files.push((
         "src/cppx/setup.py".into(),
         format!(
-            "from setuptools import setup, Extension\n\
-             setup(name='cppx', version='1.0.0', ext_modules=[Extension('cppx', [{}])])\n",
+            "import os\nfrom setuptools import setup, Extension\n\
+             inc = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'include')\n\
+             setup(name='cppx', version='1.0.0', \
+             ext_modules=[Extension('cppx', [{}], include_dirs=[inc])])\n",
             sources.join(", ")
         ),
     ));
@@ -94,18 +101,20 @@ steps = ["cmake -S . -B build >/dev/null && cmake --build build && mkdir -p ${{ 
 }
 
 /// `build --force PKGS` as "machine" `name`: work dir `name`, cache dir `name-cache`, wheelhouse
-/// `name-wheels`, user config `config` (TOML), compiler cache engine `engine`.
+/// `name-wheels`, user config `config` (TOML), compiler cache engine `engine`, the set `recipes`.
 fn build_on(dir: &Path, name: &str, engine: &str, config: &str, pkgs: &[&str]) -> Output {
-    build_with(dir, name, engine, config, pkgs, &[])
+    build_with(dir, name, engine, config, pkgs, "recipes", &[])
 }
 
-/// [`build_on`] with global options (`--json`).
+/// [`build_on`] with the set in the directory `recipes` (named after it, so the build runs in
+/// `name/<recipes>-host`) and global options (`--json`).
 fn build_with(
     dir: &Path,
     name: &str,
     engine: &str,
     config: &str,
     pkgs: &[&str],
+    recipes: &str,
     global: &[&str],
 ) -> Output {
     let cfg = dir.join(format!("{name}.toml"));
@@ -126,7 +135,7 @@ fn build_with(
         .env("JETFORGE_CACHE_DIR", dir.join(format!("{name}-cache")))
         .env("JETFORGE_CONFIG", &cfg)
         .env_remove("PIP_FIND_LINKS")
-        .args(["--recipes", "recipes", "--work-dir", name])
+        .args(["--recipes", recipes, "--work-dir", name])
         .args(global)
         .args([
             "--target",
@@ -203,6 +212,26 @@ fn cache_counts(out: &Output, pkg: &str) -> (u64, u64, u64) {
     (num(" hits"), remote, num(" misses"))
 }
 
+/// Makes "machine" `to` the one `from` was at another path: `from`'s cache dir becomes `to`'s
+/// and the set is copied to `fleet/` (set `fleet`), so a build as `to` with that set runs in
+/// `to/fleet-host`, where no path of `from`'s build (`from/recipes-host`) holds. Returns the
+/// set's directory. Only path-independent hashing (`CCACHE_BASEDIR`, `SCCACHE_BASEDIRS`)
+/// gives that build hits; CMake compiles by absolute paths below the work dir.
+fn same_cache_elsewhere(dir: &Path, from: &str, to: &str) -> &'static str {
+    std::fs::rename(
+        dir.join(format!("{from}-cache")),
+        dir.join(format!("{to}-cache")),
+    )
+    .unwrap();
+    std::fs::create_dir_all(dir.join("fleet")).unwrap();
+    for entry in std::fs::read_dir(dir.join("recipes")).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), dir.join("fleet").join(entry.file_name())).unwrap();
+    }
+    assert!(!dir.join(to).exists(), "{to} was built before");
+    "fleet"
+}
+
 fn assert_ok(out: &Output) {
     assert!(out.status.success(), "{}\n{}", stdout(out), stderr(out));
 }
@@ -215,14 +244,18 @@ fn a_fresh_work_dir_gets_compiler_cache_hits_through_setuptools_and_cmake() {
     let p = project(UNITS);
     let dir = p.path();
     let units = UNITS as u64 + 1;
-    // One machine (one cache dir), two work dirs: objects are shared across paths.
+    // One machine (one cache dir), two work dirs and two sets: objects are shared across paths.
     let first = build_on(dir, "a", "ccache", "", &["cppx", "cm"]);
     assert_ok(&first);
     assert_eq!(cache_counts(&first, "cppx"), (0, 0, units));
-    std::fs::rename(dir.join("a"), dir.join("a-old")).unwrap();
+    let set = same_cache_elsewhere(dir, "a", "b");
     // The second time with `--json`: the figures per recipe and per step, and the report.
-    let second = build_with(dir, "a", "ccache", "", &["cppx", "cm"], &["--json"]);
+    let second = build_with(dir, "b", "ccache", "", &["cppx", "cm"], set, &["--json"]);
     assert_ok(&second);
+    assert!(
+        dir.join("b/fleet-host/src/cm").is_dir(),
+        "not built in b/fleet-host"
+    );
     let v: serde_json::Value = serde_json::from_str(&stdout(&second)).unwrap();
     let recipe = |name: &str| {
         v["timings"]["recipes"]
@@ -608,15 +641,23 @@ fn sccache_gives_a_fresh_work_dir_hits_and_stops_its_server() {
     let p = project(UNITS);
     let dir = p.path();
     let units = UNITS as u64 + 1;
-    let first = build_on(dir, "a", "sccache", "", &["cppx"]);
+    let first = build_on(dir, "a", "sccache", "", &["cppx", "cm"]);
     assert_ok(&first);
     assert_eq!(cache_counts(&first, "cppx"), (0, 0, units));
+    let (_, _, cm_misses) = cache_counts(&first, "cm");
+    assert!(cm_misses >= units, "{}", stdout(&first));
     assert_no_sccache_server(dir, "a");
-    // The same cache under another work dir path: SCCACHE_BASEDIRS keeps the hashes equal.
-    std::fs::rename(dir.join("a-cache"), dir.join("b-cache")).unwrap();
-    let second = build_on(dir, "b", "sccache", "", &["cppx"]);
+    // The same cache under another work dir and set: SCCACHE_BASEDIRS keeps the hashes equal.
+    let set = same_cache_elsewhere(dir, "a", "b");
+    let second = build_with(dir, "b", "sccache", "", &["cppx", "cm"], set, &[]);
     assert_ok(&second);
+    assert!(
+        dir.join("b/fleet-host/src/cm").is_dir(),
+        "not built in b/fleet-host"
+    );
     assert_eq!(cache_counts(&second, "cppx"), (units, 0, 0));
+    // CMake compiles by absolute paths: each of them is a hit only with the base dir.
+    assert_eq!(cache_counts(&second, "cm"), (cm_misses, 0, 0));
     assert_no_sccache_server(dir, "b");
 }
 
