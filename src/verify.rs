@@ -4,6 +4,8 @@
 //! (after each build, in the build venv) and `jetforge verify` (against any venv). It owns how
 //! a snippet is run and what its outcome means; choosing recipes, venvs and environments
 //! belongs to the callers.
+//!
+//! Size: about 607 lines, of which 237 are the unit tests beside the code (370 of code).
 
 use std::path::Path;
 use std::time::Duration;

@@ -7,6 +7,8 @@
 //! before anything is written. Wheels go first and manifests last, so a published manifest
 //! never names a wheel that is not there yet. Reading credentials and printing are the
 //! caller's.
+//!
+//! Size: about 566 lines, of which 55 are the unit tests beside the code (511 of code).
 
 use std::collections::BTreeMap;
 use std::fs;
