@@ -1,9 +1,9 @@
 //! Proving installed wheels work: runs a recipe's `[verify]` snippet with a venv's python under
 //! a time limit, and the NCCL smoke test (2 processes with 2+ GPUs, one process with one GPU).
-//! Shared by the build driver
-//! (after each build, in the build venv) and `jetforge verify` (against any venv). It owns how
-//! a snippet is run and what its outcome means; choosing recipes, venvs and environments
-//! belongs to the callers.
+//! Shared by the build driver (after each build, in the set's verify venv) and `jetforge
+//! verify` (against any venv, or one installed from a published cache). It owns how a snippet
+//! is run and what its outcome means; choosing recipes, venvs and environments belongs to the
+//! callers.
 //!
 //! Size: about 607 lines, of which 237 are the unit tests beside the code (370 of code).
 
