@@ -12,6 +12,12 @@ pub const JETFORGE_HOST_ROOT: &str = "JETFORGE_HOST_ROOT";
 pub const JETFORGE_CACHE_DIR: &str = "JETFORGE_CACHE_DIR";
 /// Compiler cache engine (`ccache`, `sccache`, `none`); wins over `[compiler-cache] engine`.
 pub const JETFORGE_COMPILER_CACHE: &str = "JETFORGE_COMPILER_CACHE";
+/// `0`: every venv is made with plain `python -m venv` (ensurepip, ~2 s) instead of from the
+/// pip seed in the cache dir (`venv-seed-v1`); for benchmarks and as an escape hatch.
+pub const JETFORGE_VENV_SEED: &str = "JETFORGE_VENV_SEED";
+/// `0`: build requirements are always downloaded from the index first, even when the wheel
+/// cache already satisfies them (the behaviour before cache-first); for benchmarks.
+pub const JETFORGE_BUILD_REQS_CACHE_FIRST: &str = "JETFORGE_BUILD_REQS_CACHE_FIRST";
 /// User name for `publish`; wins over `[index] user`.
 pub const JETFORGE_INDEX_USER: &str = "JETFORGE_INDEX_USER";
 /// Password for `publish`. Only ever read from the environment, so it never lands in a file.

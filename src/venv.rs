@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
+pub mod seed;
+
 /// How packages get into the venv.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Installer {
@@ -37,7 +39,46 @@ pub struct VenvSpec {
     /// machines with the build tools already installed).
     pub system_site_packages: bool,
     pub installer: Installer,
+    /// The pip seed store (`seed::store`): new venvs get pip from there instead of ensurepip.
+    /// `None`: plain `python -m venv`.
+    pub seeds: Option<PathBuf>,
 }
+
+/// How [`VenvSpec::create`] made a venv.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Made {
+    /// It already existed.
+    Existed,
+    /// `--without-pip` plus the pip seed at `seed`; `remade` says why the seed was made again
+    /// (damaged), `None` when it was whole or new.
+    Seeded {
+        seed: PathBuf,
+        remade: Option<String>,
+    },
+    /// Plain `python -m venv`; `warning` says why the seed was not used (it could not be made
+    /// or put in), `None` when no seed was asked for.
+    Plain { warning: Option<String> },
+}
+
+impl Made {
+    /// What the user should hear about: a seed that was damaged, or one that could not be used.
+    pub fn warning(&self) -> Option<String> {
+        match self {
+            Made::Seeded {
+                seed,
+                remade: Some(why),
+            } => Some(format!(
+                "the pip seed `{}` was damaged ({why}); made it again",
+                seed.display()
+            )),
+            Made::Plain { warning } => warning.clone(),
+            _ => None,
+        }
+    }
+}
+
+/// Runs a command that makes a venv or a seed (`what`, argv), logged as the caller logs.
+pub type RunTool<'a> = dyn FnMut(&str, &[String]) -> Result<()> + 'a;
 
 impl VenvSpec {
     pub fn python(&self) -> PathBuf {
@@ -60,6 +101,82 @@ impl VenvSpec {
         }
         argv.push(self.dir.to_string_lossy().into_owned());
         argv
+    }
+
+    /// Creates the venv unless it exists: from the pip seed when there is a seed store (made
+    /// first when missing or damaged), else — or when the seed fails — with plain
+    /// `python -m venv` (`what` names that command). Does not inherit a parent venv: see
+    /// [`Self::inherit_parent_site`].
+    pub fn create(&self, what: &str, run: &mut RunTool) -> Result<Made> {
+        let argv = self.create_argv();
+        if argv.is_empty() {
+            return Ok(Made::Existed);
+        }
+        let mut warning = None;
+        if let Some(store) = &self.seeds {
+            match self.create_seeded(store, what, run) {
+                Ok(made) => return Ok(made),
+                Err(e) => {
+                    warning = Some(format!(
+                        "the pip seed in `{}` could not be used, so the venv is made with plain \
+                         `python -m venv` (slower): {e:#}",
+                        store.display()
+                    ))
+                }
+            }
+        }
+        run(what, &argv)?;
+        Ok(Made::Plain { warning })
+    }
+
+    fn create_seeded(&self, store: &Path, what: &str, run: &mut RunTool) -> Result<Made> {
+        let facts = seed::probe(&self.base_python)?;
+        let dir = store.join(seed::key(&facts.0, &facts.1, &facts.2));
+        let mut remade = None;
+        let found = if dir.exists() {
+            match seed::Seed::open(&dir) {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    remade = Some(format!("{e:#}"));
+                    std::fs::remove_dir_all(&dir).with_context(|| {
+                        format!("failed to remove the damaged pip seed `{}`", dir.display())
+                    })?;
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        let seed = match found {
+            Some(s) => s,
+            None => {
+                crate::paths::create_dir_all(store)?;
+                seed::sweep(store);
+                let tmp = tempfile::Builder::new()
+                    .prefix(".make-")
+                    .tempdir_in(store)
+                    .with_context(|| {
+                        format!("failed to make a temp dir in `{}`", store.display())
+                    })?;
+                let made = tmp.path().join("venv");
+                let argv = vec![
+                    self.base_python.to_string_lossy().into_owned(),
+                    "-m".into(),
+                    "venv".into(),
+                    made.to_string_lossy().into_owned(),
+                ];
+                run("make the pip seed for new venvs", &argv)?;
+                seed::Seed::make_from(&made, facts, &dir)?
+            }
+        };
+        let mut argv = self.create_argv();
+        argv.insert(3, "--without-pip".into());
+        run(what, &argv)?;
+        seed.install(&self.dir)?;
+        Ok(Made::Seeded {
+            seed: seed.dir,
+            remade,
+        })
     }
 
     /// With `system_site_packages`, when the base interpreter is itself in a venv (a torch
@@ -255,6 +372,7 @@ mod tests {
             base_python: "/usr/bin/python3.10".into(),
             system_site_packages: true,
             installer,
+            seeds: None,
         }
     }
 
@@ -305,6 +423,7 @@ mod tests {
             base_python: "/usr/bin/python3.12".into(),
             system_site_packages: false,
             installer: Installer::Uv("/bin/uv".into()),
+            seeds: None,
         };
         let first = |s: &VenvSpec| s.install_wheels_argv(&["/wh/a.whl".into()]).unwrap()[0].clone();
         // Nothing inherited: uv.
@@ -358,6 +477,7 @@ mod tests {
             base_python: parent.join("bin/python"),
             system_site_packages: true,
             installer: Installer::Pip,
+            seeds: None,
         };
         let mut argv = child.create_argv();
         argv.insert(3, "--without-pip".into());
@@ -375,6 +495,95 @@ mod tests {
         .read()
         .unwrap();
         assert_eq!(got.trim(), "7");
+    }
+
+    fn run_all(what: &str, argv: &[String]) -> Result<()> {
+        let ok = std::process::Command::new(&argv[0])
+            .args(&argv[1..])
+            .status()?
+            .success();
+        anyhow::ensure!(ok, "{what} failed");
+        Ok(())
+    }
+
+    fn pip_works(venv: &Path) {
+        for argv in [
+            vec![venv.join("bin/python"), "-m".into(), "pip".into()],
+            vec![venv.join("bin/pip")],
+        ] {
+            let out = std::process::Command::new(&argv[0])
+                .args(&argv[1..])
+                .arg("--version")
+                .output()
+                .unwrap();
+            let text = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                out.status.success() && text.starts_with("pip "),
+                "{argv:?}: {text}"
+            );
+            assert!(text.contains(&venv.display().to_string()), "{text}");
+        }
+    }
+
+    #[test]
+    fn venvs_get_pip_from_the_seed_and_a_damaged_seed_is_made_again() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = tmp.path().join("cache/venv-seed-v1");
+        let spec = |name: &str| VenvSpec {
+            dir: tmp.path().join(name),
+            base_python: which::which("python3").unwrap(),
+            system_site_packages: false,
+            installer: Installer::Pip,
+            seeds: Some(store.clone()),
+        };
+        let ran = std::cell::RefCell::new(Vec::new());
+        let mut run = |what: &str, argv: &[String]| {
+            ran.borrow_mut().push(what.to_string());
+            run_all(what, argv)
+        };
+        let a = spec("a").create("create a", &mut run).unwrap();
+        let Made::Seeded { seed, remade: None } = &a else {
+            panic!("{a:?}")
+        };
+        assert!(seed.join("seed.json").is_file());
+        pip_works(&tmp.path().join("a"));
+        let b = spec("b").create("create b", &mut run).unwrap();
+        assert_eq!(b, a);
+        pip_works(&tmp.path().join("b"));
+        // The seed is made once.
+        assert_eq!(
+            *ran.borrow(),
+            ["make the pip seed for new venvs", "create a", "create b"]
+        );
+        assert_eq!(spec("b").create("again", &mut run).unwrap(), Made::Existed);
+
+        // A file gone from the seed: made again, with a warning.
+        let init = std::fs::read_dir(seed.join("site-packages"))
+            .unwrap()
+            .flatten()
+            .find(|e| e.file_name() == "pip")
+            .unwrap()
+            .path()
+            .join("__init__.py");
+        std::fs::remove_file(&init).unwrap();
+        let c = spec("c").create("create c", &mut run).unwrap();
+        assert!(
+            c.warning().unwrap().contains("was damaged") && init.is_file(),
+            "{c:?}"
+        );
+        pip_works(&tmp.path().join("c"));
+
+        // A seed store that cannot be made: plain venv, with a warning.
+        let blocked = tmp.path().join("file");
+        std::fs::write(&blocked, "").unwrap();
+        let mut d = spec("d");
+        d.seeds = Some(blocked.join("venv-seed-v1"));
+        let made = d.create("create d", &mut run_all).unwrap();
+        assert!(
+            matches!(&made, Made::Plain { warning: Some(w) } if w.contains("plain `python -m venv`")),
+            "{made:?}"
+        );
+        pip_works(&tmp.path().join("d"));
     }
 
     #[test]

@@ -32,10 +32,13 @@ pub(super) fn ensure_venv<'v>(
             base_python: base,
             system_site_packages: opts.system_site_packages,
             installer: Installer::detect(cx.policy.offline()),
+            seeds: cx.venv_seeds.map(Path::to_path_buf),
         };
-        let argv = spec.create_argv();
-        if !argv.is_empty() {
-            run_tool(cx, r, "create the build venv", &argv)?;
+        let made = spec.create("create the build venv", &mut |what, argv| {
+            run_tool(cx, r, what, argv)
+        })?;
+        report_made(cx, r, "build venv", &made);
+        if made != venv::Made::Existed {
             if let Some(pth) = spec.inherit_parent_site()? {
                 cx.reporter.message(&format!(
                     "{}: the build venv also sees the packages of `{}` ({})",
@@ -73,6 +76,20 @@ pub(super) fn ensure_venv<'v>(
     }
     install_build_requirements(cx, r, spec, &reqs)?;
     Ok(spec)
+}
+
+/// Says how a venv was made: a line for -v, a warning when the pip seed could not be used or
+/// had to be made again.
+pub(super) fn report_made(cx: &BuildContext, r: &Recipe, which: &str, made: &venv::Made) {
+    if let Some(w) = made.warning() {
+        cx.reporter.message(&format!("warning: {}: {w}", r.name));
+    }
+    if let venv::Made::Seeded { seed, .. } = made {
+        cx.reporter.line(
+            &r.name,
+            &format!("{which}: pip from the seed `{}`", seed.display()),
+        );
+    }
 }
 
 /// The wheelhouse files of the build requirements the set builds itself (the set's torch, not
@@ -115,6 +132,15 @@ fn set_wheel_requirements(
 /// downloaded (with their dependencies) into jetforge's wheel cache, then installed from
 /// there with no index, so an offline build later finds the same wheels; offline, a
 /// requirement with no wheel in the cache is named before pip runs.
+///
+/// Cache first: online, when the wheel cache already satisfies every requirement (pip with
+/// `--no-index --find-links <cache>` succeeds), the index is not asked at all. Each fresh work
+/// dir used to pay a `pip wheel` round trip to the index (through the proxy, ~1 s on a Jetson)
+/// for wheels the cache held; the cache is the record of what the builds used. What it
+/// changes: an unpinned requirement (`wheel`) is not upgraded while the cache satisfies it;
+/// `jetforge clean --caches` empties the cache, and the next build takes the index's newest.
+/// Only when the cache falls short does the build download, then install, as before.
+/// `JETFORGE_BUILD_REQS_CACHE_FIRST=0` always asks the index (for benchmarks).
 fn install_build_requirements(
     cx: &BuildContext,
     r: &Recipe,
@@ -168,6 +194,23 @@ fn install_build_requirements(
             ));
         }
     } else {
+        if cx.build_reqs_cache_first && build_reqs::missing_from_cache(&cache, &todo).is_empty() {
+            let argv = spec.install_cached_requirements_argv(&cache, &names);
+            if run_tool(
+                cx,
+                r,
+                "install build requirements from the wheel cache",
+                &argv,
+            )
+            .is_ok()
+            {
+                return Ok(());
+            }
+            cx.reporter.line(
+                &r.name,
+                "the wheel cache does not satisfy the build requirements: asking the index",
+            );
+        }
         let argv = spec.download_requirements_argv(&cache, &names);
         if let Err(e) = run_tool(
             cx,

@@ -59,6 +59,11 @@ pub struct BuildContext<'a> {
     pub policy: &'a dyn UrlPolicy,
     pub proxy_env: Vec<(String, String)>,
     pub cache_dir: &'a Path,
+    /// The pip seed store for new venvs (`venv::seed`); `None`: plain `python -m venv`.
+    pub venv_seeds: Option<&'a Path>,
+    /// Build requirements from the wheel cache first when it satisfies them (see
+    /// `build_venv::install_build_requirements`).
+    pub build_reqs_cache_first: bool,
     pub wheelhouse: &'a Wheelhouse,
     /// Remote wheel caches consulted before building (`[cache] indexes`, `--cache-from`).
     pub remote: &'a RemoteCaches<'a>,

@@ -55,6 +55,7 @@ fn verify(
         cx.layout.verify_venv_dir(),
         venv.base_python.clone(),
         venv.system_site_packages,
+        cx.venv_seeds.map(Path::to_path_buf),
     );
     let caller: Vec<(String, String)> = std::env::vars().collect();
     let user = verify_venv::user_env(caller, cx.set, cx.layout, &verify_venv.spec.dir);
@@ -85,7 +86,8 @@ fn verify(
             for w in wheels {
                 all.push(VenvWheel::read(w)?);
             }
-            let ran = verify_venv.sync(&all, &env, &mut log).and_then(|()| {
+            let ran = verify_venv.sync(&all, &env, &mut log).and_then(|made| {
+                super::build_venv::report_made(cx, r, "verify venv", &made);
                 crate::verify::run_snippet(
                     &verify_venv.python(),
                     v,

@@ -21,7 +21,7 @@ use crate::hash::sha256_file;
 use crate::layout::Layout;
 use crate::process::runner::{self, Status};
 use crate::recipe::RecipeSet;
-use crate::venv::{Installer, VenvSpec};
+use crate::venv::{Installer, Made, VenvSpec};
 use crate::wheelhouse::store::{ManifestEntry, Wheelhouse};
 use crate::wheelhouse::wheel::WheelInfo;
 
@@ -147,7 +147,13 @@ pub struct VerifyVenv {
 }
 
 impl VerifyVenv {
-    pub fn new(dir: PathBuf, base_python: PathBuf, system_site_packages: bool) -> Self {
+    /// `seeds`: the pip seed store a new verify venv takes pip from (see `venv::seed`).
+    pub fn new(
+        dir: PathBuf,
+        base_python: PathBuf,
+        system_site_packages: bool,
+        seeds: Option<PathBuf>,
+    ) -> Self {
         Self {
             spec: VenvSpec {
                 dir,
@@ -155,6 +161,7 @@ impl VerifyVenv {
                 system_site_packages,
                 // Exact files only, never an index: pip needs nothing but the files.
                 installer: Installer::detect(true),
+                seeds,
             },
         }
     }
@@ -171,13 +178,14 @@ impl VerifyVenv {
 
     /// Makes the venv hold `wheels` (the wheels under test and those they need): creates it if
     /// needed and installs each wheel whose distribution it does not hold with the same bytes.
-    /// Every command and its output go to `log`.
+    /// Every command and its output go to `log`. Returns how the venv was made
+    /// ([`Made::Existed`] when it was kept), for the caller to pass on a warning.
     pub fn sync(
         &self,
         wheels: &[VenvWheel],
         env: &[(String, String)],
         log: &mut String,
-    ) -> Result<()> {
+    ) -> Result<Made> {
         let dir = &self.spec.dir;
         let mut state = load_state(dir).unwrap_or_default();
         let same_make = state.base_python == self.spec.base_python
@@ -187,13 +195,24 @@ impl VerifyVenv {
                 format!("failed to remove the old verify venv `{}`", dir.display())
             })?;
         }
+        let mut made = Made::Existed;
         if !self.python().exists() {
             state = Installed {
                 base_python: self.spec.base_python.clone(),
                 system_site_packages: self.spec.system_site_packages,
                 ..Installed::default()
             };
-            run_logged(&self.spec.create_argv(), env, "create the verify venv", log)?;
+            made = self
+                .spec
+                .create("create the verify venv", &mut |what, argv| {
+                    run_logged(argv, env, what, log)
+                })?;
+            if let Some(w) = made.warning() {
+                log.push_str(&format!("# warning: {w}\n"));
+            }
+            if let Made::Seeded { seed, .. } = &made {
+                log.push_str(&format!("# pip from the seed `{}`\n", seed.display()));
+            }
             self.spec.inherit_parent_site()?;
             save_state(dir, &state)?;
         }
@@ -230,7 +249,8 @@ impl VerifyVenv {
             log.push_str("# the verify venv already holds these wheels\n");
         }
         state.wheels.extend(new_wheels);
-        save_state(dir, &state)
+        save_state(dir, &state)?;
+        Ok(made)
     }
 }
 

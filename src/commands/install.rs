@@ -120,10 +120,15 @@ fn create_venv(
         base_python: venv::find_python(&s.target.python_version, s.python.as_deref())?,
         system_site_packages,
         installer: Installer::detect(s.policy.offline),
+        seeds: s.venv_seeds.clone(),
     };
-    let argv = venv.create_argv();
-    if !argv.is_empty() {
-        run_pip(&argv, env, s, "create the venv")?;
+    let made = venv.create("create the venv", &mut |what, argv| {
+        run_pip(argv, env, s, what)
+    })?;
+    if let Some(w) = made.warning() {
+        eprintln!("warning: {w}");
+    }
+    if made != venv::Made::Existed {
         venv.inherit_parent_site()?;
     }
     Ok(venv)

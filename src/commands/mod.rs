@@ -155,6 +155,11 @@ pub struct Session {
     /// Proxy, mirrors, offline and download options: the one network setting every stage gets.
     pub policy: NetPolicy,
     pub cache_dir: PathBuf,
+    /// The pip seed store new venvs take pip from (`None` with `JETFORGE_VENV_SEED=0`).
+    pub venv_seeds: Option<PathBuf>,
+    /// Whether build requirements come from the wheel cache first when it satisfies them
+    /// (`JETFORGE_BUILD_REQS_CACHE_FIRST=0` turns it off).
+    pub build_reqs_cache_first: bool,
     /// Where built wheels are kept (`--wheelhouse`, config, or `./wheelhouse`), absolute.
     pub wheelhouse: PathBuf,
     /// `--python`: the target's interpreter, when given.
@@ -225,6 +230,8 @@ impl Session {
             policy: &self.policy,
             proxy_env: self.policy.proxy_env(),
             cache_dir: &self.cache_dir,
+            venv_seeds: self.venv_seeds.as_deref(),
+            build_reqs_cache_first: self.build_reqs_cache_first,
             wheelhouse,
             remote,
             reporter,
@@ -272,6 +279,12 @@ impl Session {
             &|p| which::which(p).is_ok(),
         );
         let wheelhouse = wheelhouse_dir(g, &config)?;
+        let venv_seeds = crate::venv::seed::store(
+            &cache_dir,
+            caller_env(crate::envvars::JETFORGE_VENV_SEED).as_deref(),
+        );
+        let build_reqs_cache_first =
+            caller_env(crate::envvars::JETFORGE_BUILD_REQS_CACHE_FIRST).as_deref() != Some("0");
         Ok(Self {
             sets,
             set,
@@ -282,6 +295,8 @@ impl Session {
             config,
             policy,
             cache_dir,
+            venv_seeds,
+            build_reqs_cache_first,
             wheelhouse,
             python: g.python.clone(),
             compiler,

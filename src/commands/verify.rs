@@ -325,13 +325,16 @@ fn sync_verify_venv(s: &Session, recipes: &[&Recipe]) -> Result<(PathBuf, Vec<Pu
             build_venv_sees_system_site(&s.layout.venv_dir()),
         ),
     };
-    let vv = VerifyVenv::new(dir, python, system_site);
+    let vv = VerifyVenv::new(dir, python, system_site, s.venv_seeds.clone());
     let env = user_env(s, &vv.spec.dir);
     let mut log = String::new();
     let synced = vv.sync(&wheels, &env, &mut log);
     let log_path = s.layout.root.join("logs").join("verify-venv.log");
     verify_venv::write_log(&log_path, &log)?;
-    synced.with_context(|| format!("log: {}", log_path.display()))?;
+    let made = synced.with_context(|| format!("log: {}", log_path.display()))?;
+    if let Some(w) = made.warning() {
+        eprintln!("warning: {w}");
+    }
     Ok((vv.spec.dir, tested))
 }
 

@@ -206,3 +206,146 @@ fn pyproject_false_leaves_the_projects_build_requirements_out() {
     assert!(!plan.contains("a-backend-the-steps-bypass"), "{plan}");
     assert!(!plan.contains("(pyproject)"), "{plan}");
 }
+
+/// A build tool as a wheel in `dir`: `jf_fake_tool.wheel(out)` writes the recipe's wheel.
+fn fake_tool_wheel(dir: &Path) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    let whl = dir.join("jf_fake_tool-1.0-py3-none-any.whl");
+    let module = "import zipfile\n\
+                  def wheel(out):\n    \
+                  with zipfile.ZipFile(out + '/tooluser-1.0.0-py3-none-any.whl', 'w') as z:\n        \
+                  z.writestr('tooluser.py', 'X = 1\\n')\n        \
+                  z.writestr('tooluser-1.0.0.dist-info/METADATA', 'Metadata-Version: 2.1\\nName: tooluser\\nVersion: 1.0.0\\n')\n        \
+                  z.writestr('tooluser-1.0.0.dist-info/WHEEL', 'Wheel-Version: 1.0\\nGenerator: t\\nRoot-Is-Purelib: true\\nTag: py3-none-any\\n')\n        \
+                  z.writestr('tooluser-1.0.0.dist-info/RECORD', '')\n";
+    let make = "import sys, zipfile\n\
+                with zipfile.ZipFile(sys.argv[1], 'w') as z:\n    \
+                z.writestr('jf_fake_tool.py', sys.argv[2])\n    \
+                z.writestr('jf_fake_tool-1.0.dist-info/METADATA', 'Metadata-Version: 2.1\\nName: jf-fake-tool\\nVersion: 1.0\\n')\n    \
+                z.writestr('jf_fake_tool-1.0.dist-info/WHEEL', 'Wheel-Version: 1.0\\nGenerator: t\\nRoot-Is-Purelib: true\\nTag: py3-none-any\\n')\n    \
+                z.writestr('jf_fake_tool-1.0.dist-info/RECORD', '')\n";
+    let ok = std::process::Command::new(python())
+        .args(["-c", make])
+        .arg(&whl)
+        .arg(module)
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    whl
+}
+
+/// The pip seed of the cache (one interpreter: one seed).
+fn seed_dir(dir: &Path) -> PathBuf {
+    let seeds: Vec<PathBuf> = std::fs::read_dir(dir.join("cache/venv-seed-v1"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.join("seed.json").is_file())
+        .collect();
+    assert_eq!(seeds.len(), 1, "{seeds:?}");
+    seeds[0].clone()
+}
+
+/// `venv/bin/python -m pip` and `venv/bin/pip` both run the venv's pip.
+fn assert_pip_works(venv: &Path) {
+    for argv in [
+        vec![venv.join("bin/python"), "-m".into(), "pip".into()],
+        vec![venv.join("bin/pip")],
+    ] {
+        let o = std::process::Command::new(&argv[0])
+            .args(&argv[1..])
+            .arg("--version")
+            .output()
+            .unwrap();
+        let text = stdout(&o);
+        assert!(
+            o.status.success() && text.contains(&venv.display().to_string()),
+            "{argv:?}: {text}{}",
+            stderr(&o)
+        );
+    }
+}
+
+/// Issue #16 P8: a fresh work dir's fixed cost. The first build makes the pip seed and fills the
+/// wheel cache from the index; a build in a fresh work dir then takes pip from the seed and its
+/// build requirement from the cache without asking the index; a requirement missing from the
+/// cache is downloaded again, and a damaged seed is made again.
+#[test]
+fn fresh_work_dirs_take_pip_from_the_seed_and_cached_build_requirements_without_the_index() {
+    let p = tree(&[(
+        "recipes/tooluser.toml",
+        "[package]\nname = \"tooluser\"\nversion = \"1.0.0\"\n[source]\npath = \"../src\"\n\
+         [depends]\npython = [\"jf-fake-tool\"]\npyproject = false\n\
+         [build]\nsteps = [\"python -c 'import jf_fake_tool; jf_fake_tool.wheel(\\\"${{ out }}\\\")'\"]\n",
+    ), ("src/.keep", "")]);
+    let dir = p.path();
+    fake_tool_wheel(&dir.join("index/simple/jf-fake-tool"));
+    let server = crate::support::StaticServer::start(&dir.join("index"));
+    let index = format!("{}simple/", server.url());
+    let py = python();
+    let build = |extra: &[&str]| {
+        let mut args = vec!["-v", "build", "--python", &py, "--force", "all"];
+        args.extend_from_slice(extra);
+        let o = jf_env(dir, &args, &[("PIP_INDEX_URL", &index)]);
+        assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+        o
+    };
+    let asked = || {
+        server
+            .requests()
+            .matches("GET /simple/jf-fake-tool/ HTTP")
+            .count()
+    };
+
+    // First: the seed is made, the tool comes from the index into the cache.
+    let o = build(&[]);
+    assert!(
+        stderr(&o).contains("build venv: pip from the seed"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(asked(), 1, "{}", server.requests());
+    let seed = seed_dir(dir);
+    assert!(dir
+        .join("cache/wheels-v1/jf_fake_tool-1.0-py3-none-any.whl")
+        .is_file());
+
+    // A fresh work dir: pip from the seed, the tool from the cache, no index request.
+    std::fs::remove_dir_all(dir.join("work")).unwrap();
+    let o = build(&[]);
+    let err = stderr(&o);
+    assert!(err.contains("build venv: pip from the seed"), "{err}");
+    assert!(
+        !err.contains("ensurepip") && !err.contains("warning"),
+        "{err}"
+    );
+    assert_eq!(asked(), 1, "{}", server.requests());
+    let venv = venvs(dir).pop().unwrap();
+    assert_pip_works(&venv);
+    assert!(dir
+        .join("wheelhouse/tooluser-1.0.0-py3-none-any.whl")
+        .is_file());
+
+    // The tool gone from the cache and a file gone from the seed: downloaded again, seed
+    // made again (with a warning), pip still works.
+    std::fs::remove_file(dir.join("cache/wheels-v1/jf_fake_tool-1.0-py3-none-any.whl")).unwrap();
+    std::fs::remove_dir_all(dir.join("work")).unwrap();
+    let site = seed.join("site-packages/pip/__init__.py");
+    std::fs::remove_file(&site).unwrap();
+    let o = build(&[]);
+    assert!(stderr(&o).contains("was damaged"), "{}", stderr(&o));
+    assert!(site.is_file());
+    assert_eq!(asked(), 2, "{}", server.requests());
+    assert_pip_works(&venvs(dir).pop().unwrap());
+
+    // With the seed off: plain `python -m venv`, pip works as well.
+    std::fs::remove_dir_all(dir.join("work")).unwrap();
+    let o = jf_env(
+        dir,
+        &["-v", "build", "--python", &py, "--force", "all"],
+        &[("PIP_INDEX_URL", &index), ("JETFORGE_VENV_SEED", "0")],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("pip from the seed"), "{}", stderr(&o));
+    assert_pip_works(&venvs(dir).pop().unwrap());
+}

@@ -51,6 +51,11 @@ impl PypiServer {
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}/", self.port)
     }
+
+    /// The server's log: one line per request (`"GET /simple/x/ HTTP/1.1" 200 -`).
+    pub fn requests(&self) -> String {
+        self._server.output()
+    }
 }
 
 /// `python3 -m http.server` serving a directory: any static web server.
@@ -84,5 +89,10 @@ impl StaticServer {
 
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}/", self.port)
+    }
+
+    /// The server's log: one line per request (`"GET /simple/x/ HTTP/1.1" 200 -`).
+    pub fn requests(&self) -> String {
+        self._server.output()
     }
 }
