@@ -2,8 +2,8 @@
 # Benchmarks the compiler cache and distributed compiles on a CMake fixture of FILES C++ files
 # (a `tree` recipe, so jetforge's CMake launcher path is what is measured):
 #   P8  warm-cache rebuild in a fresh work dir vs the cold build (ccache, one machine);
-#   P9  "machine B" (empty local cache) with hits from redis remote storage that "machine A"
-#       filled vs B's cold build;
+#   P9  "machine B" (empty local compiler cache; its pip seed and wheel cache from an earlier
+#       build) with hits from redis remote storage that "machine A" filled vs B's cold build;
 #   P10 two distcc helpers (distccd on 127.0.0.1, other ports) vs a local build. Both helpers
 #       share this machine's CPUs, so the gain is bounded by them; see the arithmetic printed.
 #   P8/P9 again with sccache (from $JETFORGE_TEST_SCCACHE, else PATH; the rows are skipped with
@@ -109,8 +109,14 @@ start_redis rport
 remote="[compiler-cache]
 remote = [\"redis://127.0.0.1:$rport\"]"
 build a ccache "$remote" >/dev/null
-p9_cold=$(build b-cold ccache "")
-p9_remote=$(build b ccache "$remote
+# Machine B has built before (its pip seed and wheel cache are there, made by a build without a
+# compiler cache) but its local compiler cache is empty for both of its measured builds: the
+# cold one compiles everything, the other gets A's objects from redis.
+clear_cc() { rm -rf "$tmp/$1-cache/compiler-cache-v1"; }
+CACHE_OF=b build b-prime none "" >/dev/null
+p9_cold=$(CACHE_OF=b build b-cold ccache "")
+clear_cc b
+p9_remote=$(CACHE_OF=b build b ccache "$remote
 read-only = true")
 
 # P10: two distcc helpers on this host vs local, no cache.
@@ -137,8 +143,10 @@ if [[ -n $sccache ]]; then
   sremote="[compiler-cache]
 remote = [\"redis://127.0.0.1:$sport\"]"
   build s-a sccache "$sremote" >/dev/null
-  s9_cold=$(build s-b-cold sccache "")
-  s9_remote=$(build s-b sccache "$sremote
+  CACHE_OF=s-b build s-b-prime none "" >/dev/null
+  s9_cold=$(CACHE_OF=s-b build s-b-cold sccache "")
+  clear_cc s-b
+  s9_remote=$(CACHE_OF=s-b build s-b sccache "$sremote
 read-only = true")
 fi
 
