@@ -19,8 +19,11 @@
 //!   dusty-nv/jetson-containers bind-mounts the host's file into its containers (`run.sh`:
 //!   `--volume /etc/nv_tegra_release:/etc/nv_tegra_release`) and synthesises one when it is
 //!   missing (`l4t_version.py`, `nv_tegra_release()`), so it cannot be relied on in a container.
-//!   What every Jetson has and no container on another machine has is `/proc/device-tree/model`
-//!   naming the module (see `jetson`).
+//!   A user of containers built on NVIDIA's images found "in the container the file
+//!   `nv_tegra_release` is empty and the package `nvidia-l4t-core` is not installed" (r35,
+//!   dusty-nv/jetson-containers issue #215), so an empty file must not count, and neither the
+//!   file nor the package can be required. What every Jetson has and no container on another
+//!   machine has is `/proc/device-tree/model` naming the module (see `jetson`).
 //!
 //! So any one of the three counts, read from the most to the least precise: nv_tegra_release
 //! ("36.4.0"), the `nvidia-l4t-core` package's version ("36.4.0"), the apt source ("36.4"). dpkg's
@@ -265,6 +268,15 @@ mod tests {
         assert_eq!(
             (u.l4t.as_str(), u.jetpack.as_deref()),
             ("36.4.0", Some("6.1"))
+        );
+
+        // An empty nv_tegra_release (seen in containers built on NVIDIA's images, whose
+        // nvidia-l4t-core is not installed) says nothing; the apt source still tells.
+        let empty_release = tree(&[(APT_SOURCE, APT), ("etc/nv_tegra_release", "")]);
+        let u = read(empty_release.path()).unwrap();
+        assert_eq!(
+            (u.l4t.as_str(), u.source.as_str()),
+            ("36.4", "/etc/apt/sources.list.d/nvidia-l4t-apt-source.list")
         );
 
         // Another list file naming the repository counts too.
