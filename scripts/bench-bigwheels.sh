@@ -8,13 +8,12 @@
 set -euo pipefail
 repeats=${1:-5}
 mib=${2:-175}
-root=$(cd "$(dirname "$0")/.." && pwd)
+source "$(dirname "$0")/lib/common.sh"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
 cd "$root"
-# JETFORGE_BIN: a jetforge already built (e.g. carried to a machine without cargo).
-if [ -n "${JETFORGE_BIN:-}" ]; then jf=$JETFORGE_BIN; else cargo build -q --release; jf="$root/target/release/jetforge"; fi
+jf=$(jetforge_bin release)
 py=$(python3 -c "import sys; print(sys.executable)")
 unset PIP_FIND_LINKS MAX_JOBS
 export JETFORGE_CONFIG="$tmp/none.toml"
@@ -49,7 +48,6 @@ rm -rf "$d/src/"*/.git
 jfb() { (cd "$d" && JETFORGE_CACHE_DIR="$d/cache" "$jf" --recipes recipes --work-dir work \
           --target host --python "$py" --no-progress build all --system-site-packages "$@" \
           >/dev/null 2>"$d/last.err") || { echo "build failed"; tail -20 "$d/last.err"; exit 1; }; }
-now() { date +%s.%N; }
 median() { "$py" -c 'import sys, statistics; print(statistics.median(map(float, sys.argv[1:])))' "$@"; }
 
 jfb

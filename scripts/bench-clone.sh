@@ -6,7 +6,7 @@
 # usage: scripts/bench-clone.sh [COMMITS]   (default 3000)
 set -euo pipefail
 commits=${1:-3000}
-root=$(cd "$(dirname "$0")/.." && pwd)
+source "$(dirname "$0")/lib/common.sh"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
@@ -51,8 +51,7 @@ sub2=$(make_repo sub2 $((commits / 4)) 100)
 top=$(make_repo super "$commits" 400 "third_party/sub1=$sub1" "third_party/sub2=$sub2")
 
 cd "$root"
-cargo build -q --release
-jf="$root/target/release/jetforge"
+jf=$(jetforge_bin release)
 mkdir -p "$tmp/recipes"
 cat > "$tmp/recipes/super.toml" <<EOF
 [package]
@@ -66,7 +65,6 @@ submodules = true
 kind = "source"
 EOF
 export JETFORGE_CACHE_DIR="$tmp/cache" JETFORGE_CONFIG="$tmp/none.toml"
-now() { date +%s.%N; }
 t0=$(now); "$jf" --recipes "$tmp/recipes" --work-dir "$tmp/cold" --no-progress prepare >/dev/null 2>&1; t1=$(now)
 "$jf" --recipes "$tmp/recipes" --work-dir "$tmp/warm" --no-progress prepare >/dev/null 2>&1; t2=$(now)
 python3 - "$t0" "$t1" "$t2" "$commits" <<'PY'

@@ -14,19 +14,17 @@
 #
 # usage: scripts/bench-learn.sh
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
+source "$(dirname "$0")/lib/common.sh"
 tmp=$(mktemp -d)
 cg=""
 cleanup() { [ -n "$cg" ] && rmdir "$cg" 2>/dev/null; rm -rf "$tmp"; }
 trap cleanup EXIT
 
 cd "$root"
-cargo build -q --release
-jf="$root/target/release/jetforge"
+jf=$(jetforge_bin release)
 py=$(python3 -c "import sys; print(sys.executable)")
 unset PIP_FIND_LINKS MAX_JOBS
 export JETFORGE_CONFIG="$tmp/none.toml"
-now() { date +%s.%N; }
 
 echo "== P4s: sampler CPU time during the P4 fixture build"
 rm -rf "$tmp/p4"; cp -r "$root/tests/fixtures/project" "$tmp/p4"
@@ -68,13 +66,9 @@ print(f"build {wall:.3f} s, sampler CPU {cpu:.3f} s; "
 EOF
 
 echo "== P3b: learning from one build with a wrong mem_per_job_gib"
-own=$(awk -F: '$2=="memory"{print $3}' /proc/self/cgroup)
-cg="/sys/fs/cgroup/memory$own/jf-bench-learn-$$"
-if ! mkdir "$cg" 2>/dev/null; then
+if ! cg=$(memory_cgroup "jf-bench-learn-$$" 4G); then
   cg=""; echo "skipped: cannot create a memory cgroup here (needs root and cgroup v1)"; exit 0
 fi
-echo 4G > "$cg/memory.limit_in_bytes"
-echo 4G > "$cg/memory.memsw.limit_in_bytes" 2>/dev/null || true
 host="$tmp/host"
 mkdir -p "$host/proc/self" "$host/proc/sys/kernel" "$host/sys/devices/system/cpu"
 printf 'MemTotal: 4194304 kB\nMemFree: 4194304 kB\nMemAvailable: 4194304 kB\nSwapTotal: 0 kB\nSwapFree: 0 kB\n' > "$host/proc/meminfo"

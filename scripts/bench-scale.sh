@@ -15,13 +15,12 @@ repeats=${1:-5}
 shift || true
 sizes=("$@")
 [ ${#sizes[@]} -gt 0 ] || sizes=(10 100 1000 2000)
-root=$(cd "$(dirname "$0")/.." && pwd)
+source "$(dirname "$0")/lib/common.sh"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
 cd "$root"
-# JETFORGE_BIN: a jetforge already built (e.g. carried to a machine without cargo).
-if [ -n "${JETFORGE_BIN:-}" ]; then jf=$JETFORGE_BIN; else cargo build -q --release; jf="$root/target/release/jetforge"; fi
+jf=$(jetforge_bin release)
 # The interpreter itself, not a pyenv shim: the host target asks it for its version.
 py=$(python3 -c "import sys; print(sys.executable)")
 unset PIP_FIND_LINKS MAX_JOBS
@@ -66,7 +65,6 @@ EOF
 jfr() { (cd "$1" && JETFORGE_CACHE_DIR="$1/cache" "$jf" --recipes recipes --work-dir work \
           --target host --python "$py" --no-progress "${@:2}" >/dev/null 2>"$1/last.err") \
           || { echo "failed: jetforge ${*:2} in $1"; tail -20 "$1/last.err"; exit 1; }; }
-now() { date +%s.%N; }
 median() { "$py" -c 'import sys, statistics; print(statistics.median(map(float, sys.argv[1:])))' "$@"; }
 
 for n in "${sizes[@]}"; do

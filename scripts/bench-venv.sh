@@ -12,7 +12,7 @@
 # usage: scripts/bench-venv.sh [ROUNDS]   (default 3)
 set -euo pipefail
 rounds=${1:-3}
-root=$(cd "$(dirname "$0")/.." && pwd)
+source "$(dirname "$0")/lib/common.sh"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
@@ -31,9 +31,7 @@ steps = ["mkdir -p ${{ out }} && cp README ${{ out }}/"]
 EOF
 
 cd "$root"
-cargo build -q
-jf="$root/target/debug/jetforge"
-now() { date +%s.%N; }
+jf=$(jetforge_bin debug)
 
 # build NAME [VAR=VALUE…]: one build in a fresh work dir with the shared cache; prints seconds.
 build() {

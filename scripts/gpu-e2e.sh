@@ -12,19 +12,10 @@
 #        PYTHON (default python3); OUT: where logs and JSON reports go (default: the temp dir).
 set -euo pipefail
 
-carry=${1:-${E2E_DIR:-.device-carry/e2e}}
-jf=$(realpath "${JETFORGE_BIN:-$carry/bin/jetforge}")
-mirror=$(realpath "${BNB_MIRROR:-$carry/bitsandbytes.git}")
-arch=${CUDA_ARCH:-9.0}
-py=${PYTHON:-python3}
-work=$(mktemp -d /tmp/jetforge-e2e.XXXXXX)
-out=${OUT:-$work}
-mkdir -p "$out"
-exec > >(tee -a "$out/gpu-e2e.log") 2>&1
+source "$(dirname "$0")/lib/common.sh"
+gpu_setup gpu-e2e "${1:-}"
 
 section() { printf '\n========== %s ==========\n' "$*"; }
-now() { date +%s.%N; }
-calc() { "$py" -c "print(round($1, 3))"; }
 
 wd=$work/wd
 mkdir -p "$wd"
