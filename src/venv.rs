@@ -68,7 +68,7 @@ impl Made {
                 seed,
                 remade: Some(why),
             } => Some(format!(
-                "the pip seed `{}` was damaged ({why}); made it again",
+                "the pip seed `{}` was damaged ({why}), so it was made again (nothing to do)",
                 seed.display()
             )),
             Made::Plain { warning } => warning.clone(),
@@ -118,8 +118,11 @@ impl VenvSpec {
                 Ok(made) => return Ok(made),
                 Err(e) => {
                     warning = Some(format!(
-                        "the pip seed in `{}` could not be used, so the venv is made with plain \
-                         `python -m venv` (slower): {e:#}",
+                        "the pip seed in `{}` could not be used ({e:#}), so the venv is made \
+                         with plain `python -m venv` (about 2 s slower); set {}=0 to skip the \
+                         seed, or remove `{}` to have it made again",
+                        store.display(),
+                        crate::envvars::JETFORGE_VENV_SEED,
                         store.display()
                     ))
                 }
@@ -580,7 +583,7 @@ mod tests {
         d.seeds = Some(blocked.join("venv-seed-v1"));
         let made = d.create("create d", &mut run_all).unwrap();
         assert!(
-            matches!(&made, Made::Plain { warning: Some(w) } if w.contains("plain `python -m venv`")),
+            matches!(&made, Made::Plain { warning: Some(w) } if w.contains("plain `python -m venv`") && w.contains("JETFORGE_VENV_SEED=0")),
             "{made:?}"
         );
         pip_works(&tmp.path().join("d"));
