@@ -114,7 +114,7 @@ impl VenvSpec {
         }
         let mut warning = None;
         if let Some(store) = &self.seeds {
-            match self.create_seeded(store, what, run) {
+            match self.create_seeded(store, what, &argv, run) {
                 Ok(made) => return Ok(made),
                 Err(e) => {
                     warning = Some(format!(
@@ -132,7 +132,14 @@ impl VenvSpec {
         Ok(Made::Plain { warning })
     }
 
-    fn create_seeded(&self, store: &Path, what: &str, run: &mut RunTool) -> Result<Made> {
+    /// `argv`: [`Self::create_argv`], given `--without-pip` here.
+    fn create_seeded(
+        &self,
+        store: &Path,
+        what: &str,
+        argv: &[String],
+        run: &mut RunTool,
+    ) -> Result<Made> {
         let facts = seed::probe(&self.base_python)?;
         let dir = store.join(seed::key(&facts.0, &facts.1, &facts.2));
         let mut remade = None;
@@ -172,7 +179,7 @@ impl VenvSpec {
                 seed::Seed::make_from(&made, facts, &dir)?
             }
         };
-        let mut argv = self.create_argv();
+        let mut argv = argv.to_vec();
         argv.insert(3, "--without-pip".into());
         run(what, &argv)?;
         seed.install(&self.dir)?;
