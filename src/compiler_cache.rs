@@ -219,14 +219,8 @@ impl Setup {
                 self.sccache_socket().display().to_string(),
             ),
         ];
-        let argv = ["sccache", "--stop-server"].map(String::from);
         // No server running is the usual case for a build that compiled nothing.
-        let _ = crate::process::runner::run_with_timeout(
-            &argv,
-            &env,
-            &std::env::temp_dir(),
-            std::time::Duration::from_secs(30),
-        );
+        let _ = run_engine(&["sccache", "--stop-server"], &env, &std::env::temp_dir());
     }
 
     /// distcc's host back-off state, beside the cache rather than in ~/.distcc.
@@ -516,37 +510,43 @@ impl Setup {
     /// The engine's counters now, run in a build step's environment (`env`, complete) so it
     /// reads the same cache; None without an engine or when the engine cannot say.
     pub fn stats(&self, env: &[(String, String)], cwd: &Path) -> Option<Stats> {
-        let argv: Vec<String> = match self.engine? {
-            CacheEngine::Ccache => vec!["ccache".into(), "--print-stats".into()],
-            CacheEngine::Sccache => ["sccache", "--show-stats", "--stats-format", "json"]
-                .map(String::from)
-                .to_vec(),
-            CacheEngine::None => return None,
-        };
-        let out = crate::process::runner::run_with_timeout(
-            &argv,
-            env,
-            cwd,
-            std::time::Duration::from_secs(30),
-        )
-        .ok()?;
-        if !matches!(out.status, Some(crate::process::runner::Status::Success)) {
-            return None;
-        }
-        Some(match self.engine? {
+        match self.engine? {
+            CacheEngine::Ccache => {
+                let out = run_engine(&["ccache", "--print-stats"], env, cwd)?;
+                Some(Stats::from_ccache(&out))
+            }
             CacheEngine::Sccache => {
-                let start = out.output.find('{')?;
-                let mut stats =
-                    Stats::from_sccache(&serde_json::from_str(&out.output[start..]).ok()?);
+                let out = run_engine(
+                    &["sccache", "--show-stats", "--stats-format", "json"],
+                    env,
+                    cwd,
+                )?;
+                let start = out.find('{')?;
+                let mut stats = Stats::from_sccache(&serde_json::from_str(&out[start..]).ok()?);
                 // With a remote, sccache has no local storage: every hit is a remote one.
                 if !self.remote.is_empty() {
                     stats.remote_hits = stats.hits;
                 }
-                stats
+                Some(stats)
             }
-            _ => Stats::from_ccache(&out.output),
-        })
+            CacheEngine::None => None,
+        }
     }
+}
+
+/// Runs a cache engine's own command (stats, stopping sccache's server) in `env`, complete;
+/// its output when it succeeded within 30 s. The one place jetforge talks to the engine
+/// itself: build steps only reach it through the launcher variables of [`Setup::env`].
+fn run_engine(argv: &[&str], env: &[(String, String)], cwd: &Path) -> Option<String> {
+    let argv: Vec<String> = argv.iter().map(|a| a.to_string()).collect();
+    let out = crate::process::runner::run_with_timeout(
+        &argv,
+        env,
+        cwd,
+        std::time::Duration::from_secs(30),
+    )
+    .ok()?;
+    matches!(out.status, Some(crate::process::runner::Status::Success)).then_some(out.output)
 }
 
 #[cfg(test)]
@@ -555,6 +555,28 @@ mod tests {
 
     fn setup(cache: CacheSettings, dist: DistSettings, path: &[&str]) -> Setup {
         Setup::resolve(&cache, &dist, Path::new("/c"), &|p| path.contains(&p))
+    }
+
+    /// `engine` with a read-only redis remote, nothing on PATH.
+    fn read_only_redis(engine: CacheEngine) -> Setup {
+        let cache = CacheSettings {
+            engine: Some(engine),
+            remote: vec!["redis://127.0.0.1:6390".into()],
+            read_only: true,
+            ..Default::default()
+        };
+        setup(cache, DistSettings::default(), &[])
+    }
+
+    /// The variables of `s` for work dir `/w`, by name.
+    fn env_map(
+        s: &Setup,
+        cc: Option<&str>,
+        nvcc: &str,
+    ) -> std::collections::BTreeMap<String, String> {
+        s.env(Path::new("/w"), cc, None, Path::new(nvcc), true)
+            .into_iter()
+            .collect()
     }
 
     #[test]
@@ -576,23 +598,8 @@ mod tests {
 
     #[test]
     fn ccache_reaches_cmake_torch_setuptools_and_nvcc_path_independently() {
-        let cache = CacheSettings {
-            engine: Some(CacheEngine::Ccache),
-            remote: vec!["redis://127.0.0.1:6390".into()],
-            read_only: true,
-            ..Default::default()
-        };
-        let s = setup(cache, DistSettings::default(), &[]);
-        let env: std::collections::BTreeMap<_, _> = s
-            .env(
-                Path::new("/w"),
-                Some("clang"),
-                None,
-                Path::new("/cuda/bin/nvcc"),
-                true,
-            )
-            .into_iter()
-            .collect();
+        let s = read_only_redis(CacheEngine::Ccache);
+        let env = env_map(&s, Some("clang"), "/cuda/bin/nvcc");
         assert_eq!(env["CCACHE_DIR"], "/c/compiler-cache-v1/ccache");
         assert_eq!(env["CCACHE_BASEDIR"], "/w");
         assert_eq!(env["CCACHE_NOHASHDIR"], "true");
@@ -609,17 +616,8 @@ mod tests {
 
     #[test]
     fn sccache_gets_its_own_server_base_dir_and_a_read_only_remote() {
-        let cache = CacheSettings {
-            engine: Some(CacheEngine::Sccache),
-            remote: vec!["redis://127.0.0.1:6390".into()],
-            read_only: true,
-            ..Default::default()
-        };
-        let s = setup(cache, DistSettings::default(), &[]);
-        let env: std::collections::BTreeMap<_, _> = s
-            .env(Path::new("/w"), None, None, Path::new("nvcc"), true)
-            .into_iter()
-            .collect();
+        let s = read_only_redis(CacheEngine::Sccache);
+        let env = env_map(&s, None, "nvcc");
         assert_eq!(env["SCCACHE_DIR"], "/c/compiler-cache-v1/sccache");
         assert_eq!(env["SCCACHE_BASEDIRS"], "/w");
         assert_eq!(
@@ -673,10 +671,7 @@ mod tests {
         };
         let s = setup(CacheSettings::default(), dist, &["ccache"]);
         assert_eq!(s.remote_slots(), (8 + DISTCC_DEFAULT_SLOTS, 2));
-        let env: std::collections::BTreeMap<_, _> = s
-            .env(Path::new("/w"), None, None, Path::new("nvcc"), true)
-            .into_iter()
-            .collect();
+        let env = env_map(&s, None, "nvcc");
         assert_eq!(env["CCACHE_PREFIX"], "distcc");
         assert_eq!(env["DISTCC_HOSTS"], "localhost/2 10.0.0.2:3632/8,lzo orin3");
     }
@@ -696,10 +691,7 @@ mod tests {
             dist,
             &[],
         );
-        let env: std::collections::BTreeMap<_, _> = s
-            .env(Path::new("/w"), None, None, Path::new("nvcc"), true)
-            .into_iter()
-            .collect();
+        let env = env_map(&s, None, "nvcc");
         assert_eq!(env["CC"], "distcc gcc");
         assert!(!env.contains_key("PYTORCH_NVCC"));
         assert!(!env.contains_key("CMAKE_CUDA_COMPILER_LAUNCHER"));

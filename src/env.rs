@@ -354,7 +354,8 @@ pub fn compose(cx: &EnvContext) -> Result<BuildEnv> {
 
 /// A Ninja job pool of `links` for link steps, in the two places builds read it; set after the
 /// recipe's own variables so that a recipe's `CMAKE_ARGS` is kept (ours come after it, and
-/// CMake takes the last `-D`), while a recipe that defines its own pools keeps them.
+/// CMake takes the last `-D`), while a recipe that defines its own pools, in either place,
+/// keeps them: then neither place gets ours.
 /// - PyTorch's `tools/setup_helpers/cmake.py` (`CMake.generate`) hands every environment
 ///   variable whose name starts with `BUILD_`, `USE_` or `CMAKE_` to CMake as `-D`.
 /// - vLLM's `setup.py` (`cmake_build_ext.configure`) appends `CMAKE_ARGS`, split on
@@ -362,20 +363,26 @@ pub fn compose(cx: &EnvContext) -> Result<BuildEnv> {
 ///   there replaces that list, so it declares the `compile` pool again, at `compile`
 ///   (the compile parallelism, local and remote, as CMAKE_BUILD_PARALLEL_LEVEL).
 fn set_link_pool(env: &mut BuildEnv, links: u32, compile: u32) {
-    if env.get("CMAKE_JOB_POOLS").is_none() {
-        env.set("CMAKE_JOB_POOLS", format!("link={links}"), Origin::Jobs);
-        env.set("CMAKE_JOB_POOL_LINK", "link", Origin::Jobs);
+    let theirs = env
+        .get("CMAKE_ARGS")
+        .filter(|v| !v.trim().is_empty())
+        .map(str::to_string);
+    let recipe_pools = env.get("CMAKE_JOB_POOLS").is_some()
+        || theirs
+            .as_deref()
+            .is_some_and(|v| v.contains("CMAKE_JOB_POOLS"));
+    if recipe_pools {
+        return;
     }
+    env.set("CMAKE_JOB_POOLS", format!("link={links}"), Origin::Jobs);
+    env.set("CMAKE_JOB_POOL_LINK", "link", Origin::Jobs);
     let ours =
         format!("-DCMAKE_JOB_POOLS=compile={compile};link={links} -DCMAKE_JOB_POOL_LINK=link");
-    match env.get("CMAKE_ARGS").filter(|v| !v.trim().is_empty()) {
-        Some(theirs) if theirs.contains("CMAKE_JOB_POOLS") => {}
-        Some(theirs) => {
-            let joined = format!("{theirs} {ours}");
-            env.set("CMAKE_ARGS", joined, Origin::Jobs);
-        }
-        None => env.set("CMAKE_ARGS", ours, Origin::Jobs),
-    }
+    let args = match theirs {
+        Some(theirs) => format!("{theirs} {ours}"),
+        None => ours,
+    };
+    env.set("CMAKE_ARGS", args, Origin::Jobs);
 }
 
 /// The caller's `CC`/`CXX` (a native build used to drop them, and so compiled with another
@@ -598,6 +605,21 @@ mod tests {
         assert_eq!(e.get("CMAKE_JOB_POOLS"), Some("heavy=1"));
         assert_eq!(e.get("CMAKE_ARGS"), Some("-DCMAKE_JOB_POOLS=heavy=1"));
         assert_eq!(e.get("CMAKE_JOB_POOL_LINK"), None);
+        // Pools in one place count for both: ours would fight the recipe's in the other.
+        let mut e = BuildEnv::default();
+        e.set("CMAKE_JOB_POOLS", "heavy=1", Origin::Recipe);
+        set_link_pool(&mut e, 1, 4);
+        assert_eq!(
+            (e.get("CMAKE_ARGS"), e.get("CMAKE_JOB_POOL_LINK")),
+            (None, None)
+        );
+        let mut e = BuildEnv::default();
+        e.set("CMAKE_ARGS", "-DCMAKE_JOB_POOLS=heavy=1", Origin::Recipe);
+        set_link_pool(&mut e, 1, 4);
+        assert_eq!(
+            (e.get("CMAKE_JOB_POOLS"), e.get("CMAKE_JOB_POOL_LINK")),
+            (None, None)
+        );
     }
 
     #[test]

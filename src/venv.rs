@@ -68,7 +68,7 @@ impl Made {
                 seed,
                 remade: Some(why),
             } => Some(format!(
-                "the pip seed `{}` was damaged ({why}); made it again",
+                "the pip seed `{}` was damaged ({why}), so it was made again (nothing to do)",
                 seed.display()
             )),
             Made::Plain { warning } => warning.clone(),
@@ -114,12 +114,15 @@ impl VenvSpec {
         }
         let mut warning = None;
         if let Some(store) = &self.seeds {
-            match self.create_seeded(store, what, run) {
+            match self.create_seeded(store, what, &argv, run) {
                 Ok(made) => return Ok(made),
                 Err(e) => {
                     warning = Some(format!(
-                        "the pip seed in `{}` could not be used, so the venv is made with plain \
-                         `python -m venv` (slower): {e:#}",
+                        "the pip seed in `{}` could not be used ({e:#}), so the venv is made \
+                         with plain `python -m venv` (about 2 s slower); set {}=0 to skip the \
+                         seed, or remove `{}` to have it made again",
+                        store.display(),
+                        crate::envvars::JETFORGE_VENV_SEED,
                         store.display()
                     ))
                 }
@@ -129,7 +132,14 @@ impl VenvSpec {
         Ok(Made::Plain { warning })
     }
 
-    fn create_seeded(&self, store: &Path, what: &str, run: &mut RunTool) -> Result<Made> {
+    /// `argv`: [`Self::create_argv`], given `--without-pip` here.
+    fn create_seeded(
+        &self,
+        store: &Path,
+        what: &str,
+        argv: &[String],
+        run: &mut RunTool,
+    ) -> Result<Made> {
         let facts = seed::probe(&self.base_python)?;
         let dir = store.join(seed::key(&facts.0, &facts.1, &facts.2));
         let mut remade = None;
@@ -169,7 +179,7 @@ impl VenvSpec {
                 seed::Seed::make_from(&made, facts, &dir)?
             }
         };
-        let mut argv = self.create_argv();
+        let mut argv = argv.to_vec();
         argv.insert(3, "--without-pip".into());
         run(what, &argv)?;
         seed.install(&self.dir)?;
@@ -580,7 +590,7 @@ mod tests {
         d.seeds = Some(blocked.join("venv-seed-v1"));
         let made = d.create("create d", &mut run_all).unwrap();
         assert!(
-            matches!(&made, Made::Plain { warning: Some(w) } if w.contains("plain `python -m venv`")),
+            matches!(&made, Made::Plain { warning: Some(w) } if w.contains("plain `python -m venv`") && w.contains("JETFORGE_VENV_SEED=0")),
             "{made:?}"
         );
         pip_works(&tmp.path().join("d"));

@@ -346,6 +346,18 @@ mod tests {
         }
     }
 
+    /// The decision for a wheel recipe built before as `last`, now `now`, that neither the
+    /// wheelhouse nor a remote cache has.
+    fn wheelhouse_miss(now: &Fingerprint, last: &Fingerprint) -> CacheDecision {
+        decide(
+            &ask(OutputKind::Wheel, false, now, Some(last)),
+            || false,
+            || Ok(Cached::Miss),
+            || Ok(None),
+        )
+        .unwrap()
+    }
+
     fn ask<'a>(
         output: OutputKind,
         forced: bool,
@@ -431,13 +443,7 @@ mod tests {
     fn a_miss_says_what_changed_since_the_last_build() {
         let now = fp("new", "c2");
         let last = fp("old", "c1");
-        let d = decide(
-            &ask(OutputKind::Wheel, false, &now, Some(&last)),
-            || false,
-            || Ok(Cached::Miss),
-            || Ok(None),
-        )
-        .unwrap();
+        let d = wheelhouse_miss(&now, &last);
         let CacheDecision::Build(why) = d else {
             panic!("{d:?}")
         };
@@ -449,13 +455,7 @@ mod tests {
     fn a_miss_with_nothing_changed_names_the_wheelhouse() {
         let now = fp("new", "c2");
         let same = fp("new", "c2");
-        let d = decide(
-            &ask(OutputKind::Wheel, false, &now, Some(&same)),
-            || false,
-            || Ok(Cached::Miss),
-            || Ok(None),
-        )
-        .unwrap();
+        let d = wheelhouse_miss(&now, &same);
         assert_eq!(
             d.describe(),
             "will build: no wheel of this build is recorded in the wheelhouse `wh`"

@@ -496,6 +496,18 @@ fn cache_cell(hits: u64, remote: u64) -> String {
 mod tests {
     use super::*;
 
+    /// A build of the one recipe `r` on host "h" with `gib` GiB of RAM.
+    fn one(r: RecipeRun, gib: u64, critical_path: &[&str]) -> BuildTimings {
+        BuildTimings {
+            started: 0.0,
+            host: "h".into(),
+            limit_bytes: gib << 30,
+            limit: format!("RAM {gib}.0 GiB"),
+            recipes: vec![r],
+            critical_path: critical_path.iter().map(|c| c.to_string()).collect(),
+        }
+    }
+
     fn run(name: &str, deps: &[&str], walls: &[f64]) -> RecipeRun {
         RecipeRun {
             name: name.into(),
@@ -533,14 +545,7 @@ mod tests {
         killed.steps[0].exit = "killed by signal 9 (SIGKILL)".into();
         killed.steps[1].started = 10.0;
         killed.steps[1].series = vec![(0.0, 1 << 30), (5.0, 3 << 30)];
-        let t = BuildTimings {
-            started: 0.0,
-            host: "h".into(),
-            limit_bytes: 4 << 30,
-            limit: "RAM 4.0 GiB".into(),
-            recipes: vec![killed],
-            critical_path: vec!["torch".into()],
-        };
+        let t = one(killed, 4, &["torch"]);
         let html = render(&t);
         assert!(
             html.contains("<g class=\"oom-kill\" data-step=\"torch/\">"),
@@ -563,14 +568,7 @@ mod tests {
         r.steps[1].compiler_cache = Some(stats(7, 1));
         r.steps[2].compiler_cache = Some(stats(2, 0));
         r.compiler_cache = CompilerStats::total(r.steps.iter().map(|s| s.compiler_cache));
-        let t = BuildTimings {
-            started: 0.0,
-            host: "h".into(),
-            limit_bytes: 1 << 30,
-            limit: "RAM 1.0 GiB".into(),
-            recipes: vec![r],
-            critical_path: vec![],
-        };
+        let t = one(r, 1, &[]);
         let html = render(&t);
         assert!(
             html.contains("data-hits=\"9\" data-remote-hits=\"0\" data-misses=\"1\""),

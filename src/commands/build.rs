@@ -94,13 +94,20 @@ fn warn_unreachable_remotes(compiler: &mut crate::compiler_cache::Setup) {
         let Err(e) = crate::doctor::compiler::connect(url, 0) else {
             return true;
         };
+        let keep = engine != CacheEngine::Sccache;
+        let how = if keep {
+            "ccache compiles locally on a failed lookup, so this build uses the local cache only"
+        } else {
+            "sccache's server cannot start with a storage it cannot reach, so this build leaves \
+             it out and uses the local cache only"
+        };
         eprintln!(
             "{}",
             crate::redact::redact(&format!(
-                "warning: compiler cache remote storage {url} is not reachable ({e}): this \
-                 build uses the local cache only (check with `jetforge doctor`)"
+                "warning: compiler cache remote storage {url} ([compiler-cache] remote) is not \
+                 reachable ({e}); {how}. Check it with `jetforge doctor`"
             ))
         );
-        engine != CacheEngine::Sccache
+        keep
     });
 }
