@@ -46,10 +46,18 @@ pub fn run(g: &GlobalArgs, a: &BuildArgs) -> Result<()> {
     // A reader that went away must not hide how the build ended.
     crate::out::fall_back_to_stderr();
     let started = std::time::SystemTime::now();
+    // The steps find sccache on the caller's PATH (behind the build venv's and CUDA's bin).
+    // jetforge's sccache server is stopped when the build ends, however it ends: a server left
+    // by an interrupted build would serve the next one with its old settings (it reads them
+    // only when it starts), so one still running is stopped first too.
+    let path = super::caller_env("PATH").unwrap_or_default();
+    s.compiler.stop_server(&path);
+    {
+        let (compiler, path) = (s.compiler.clone(), path.clone());
+        crate::process::interrupt::before_forced_exit(move || compiler.stop_server(&path));
+    }
     let result = driver::build(&cx, &selected, &opts);
-    // The steps found sccache on the caller's PATH (behind the build venv's and CUDA's bin).
-    s.compiler
-        .stop_server(&super::caller_env("PATH").unwrap_or_default());
+    s.compiler.stop_server(&path);
     if a.timings || g.json {
         let summary = match &result {
             Ok(s) => Some(s.clone()),

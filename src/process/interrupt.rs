@@ -8,9 +8,12 @@
 //!
 //! Two backstops make the exit prompt whatever jetforge was doing (a libgit2 fetch does not
 //! look at the flag): a second signal kills the step groups and exits at once, and a monitor
-//! thread does the same [`GRACE`] + [`BACKSTOP_SLACK`] after the first one.
+//! thread does the same [`GRACE`] + [`BACKSTOP_SLACK`] after the first one. Before that
+//! monitor exits it runs the hooks registered with [`before_forced_exit`] (stopping a compiler
+//! cache server jetforge started, say); a second signal exits at once, without them.
 
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::Mutex;
 use std::time::Duration;
 
 /// How long a step's processes get to stop after the signal is forwarded before the whole group
@@ -27,6 +30,17 @@ static CHILDREN: [AtomicI32; SLOTS] = [const { AtomicI32::new(0) }; SLOTS];
 /// The first signal received (0: none).
 static SIGNAL: AtomicI32 = AtomicI32::new(0);
 static MONITOR: AtomicBool = AtomicBool::new(false);
+type Hook = Box<dyn Fn() + Send>;
+static HOOKS: Mutex<Vec<Hook>> = Mutex::new(Vec::new());
+
+/// Runs `hook` when the monitor ends the process after the grace period, so what jetforge
+/// started outside the steps' process groups does not outlive it. The normal exit paths (the
+/// build returning, also after a signal) clean up on their own.
+pub fn before_forced_exit(hook: impl Fn() + Send + 'static) {
+    if let Ok(mut hooks) = HOOKS.lock() {
+        hooks.push(Box::new(hook));
+    }
+}
 
 fn kill_groups(sig: libc::c_int) {
     for slot in &CHILDREN {
@@ -93,6 +107,11 @@ fn monitor() {
          `jetforge build` resumes at it",
         GRACE.as_secs()
     );
+    if let Ok(hooks) = HOOKS.try_lock() {
+        for hook in hooks.iter() {
+            hook();
+        }
+    }
     // SAFETY: ends the process without running destructors another thread is using; the
     // state on disk is written atomically after each step, so nothing is half-saved.
     unsafe { libc::_exit(exit_code().unwrap_or(1)) };
