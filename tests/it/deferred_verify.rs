@@ -13,33 +13,35 @@ use serde_json::Value;
 use crate::build::jf_env;
 use crate::fixtures::{fake_nvidia_smi, fake_torch_into, fixture_project, python};
 use crate::support::{have_tools, PypiServer, StaticServer};
-use crate::util::{host, stderr, stdout, tree};
-
-fn ok(out: &Output) {
-    assert!(out.status.success(), "{}\n{}", stdout(out), stderr(out));
-}
-
-fn write(dir: &Path, rel: &str, text: &str) {
-    let p = dir.join(rel);
-    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-    std::fs::write(p, text).unwrap();
-}
+use crate::util::{assert_ok, host, stderr, stdout, tree, write_file};
 
 fn json(path: &Path) -> Value {
     serde_json::from_slice(&std::fs::read(path).unwrap_or_else(|e| panic!("{path:?}: {e}")))
         .unwrap()
 }
 
+/// The entry of `package` in `entries`, a manifest's list (`wheels` of the wheelhouse's,
+/// `entries` of a published one).
+fn entry_of(entries: &Value, package: &str) -> Value {
+    entries
+        .as_array()
+        .unwrap_or_else(|| panic!("not a list of entries: {entries}"))
+        .iter()
+        .find(|e| e["package"] == package)
+        .unwrap_or_else(|| panic!("no {package} in {entries}"))
+        .clone()
+}
+
 /// A pure-Python package with a `gpu = true` snippet.
 fn add_gpu_recipe(dir: &Path) {
-    write(
-        dir,
+    write_file(
+dir,
         "src/gpupkg/setup.py",
         "from setuptools import setup\nsetup(name='gpupkg', version='1.0.0', py_modules=['gpupkg'])\n",
     );
-    write(dir, "src/gpupkg/gpupkg.py", "KERNEL = 'ok'\n");
-    write(
-        dir,
+    write_file(dir, "src/gpupkg/gpupkg.py", "KERNEL = 'ok'\n");
+    write_file(
+dir,
         "recipes/gpupkg.toml",
         "[package]\nname = \"gpupkg\"\nversion = \"1.0.0\"\n[source]\npath = \"../src/gpupkg\"\n[build]\nsteps = [\"python -m pip wheel --no-build-isolation --no-deps --no-index -w ${{ out }} .\"]\n[verify]\ngpu = true\npython = \"import gpupkg; print('gpu snippet ran', gpupkg.KERNEL)\"\n",
     );
@@ -88,7 +90,7 @@ fn a_gpu_snippet_skipped_at_build_is_verified_later_from_a_published_tree() {
         false,
         &["build", "gpupkg", "--python", &py, "--system-site-packages"],
     );
-    ok(&out);
+    assert_ok(&out);
     let all = format!("{}{}", stdout(&out), stderr(&out));
     assert!(
         all.contains(
@@ -98,13 +100,7 @@ fn a_gpu_snippet_skipped_at_build_is_verified_later_from_a_published_tree() {
     );
     let manifest = json(&dir.join("wheelhouse/manifest.json"));
     assert_eq!(manifest["format"], 2);
-    let entry = manifest["wheels"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["package"] == "gpupkg")
-        .unwrap()
-        .clone();
+    let entry = entry_of(&manifest["wheels"], "gpupkg");
     assert_eq!(entry["verify"]["state"], "pending", "{entry}");
 
     // 2. install from the wheelhouse warns, naming the package.
@@ -113,7 +109,7 @@ fn a_gpu_snippet_skipped_at_build_is_verified_later_from_a_published_tree() {
         false,
         &["install", "--venv", "v1", "--python", &py, "gpupkg"],
     );
-    ok(&out);
+    assert_ok(&out);
     let warning = unverified_warning(&out).unwrap_or_else(|| panic!("{}", stderr(&out)));
     assert!(
         warning.contains("gpupkg==1.0.0 (verify pending (no GPU"),
@@ -121,15 +117,9 @@ fn a_gpu_snippet_skipped_at_build_is_verified_later_from_a_published_tree() {
     );
 
     // 3. The published tree carries the state.
-    ok(&on(dir, false, &["publish", "--dir", "tree"]));
+    assert_ok(&on(dir, false, &["publish", "--dir", "tree"]));
     let published = json(&dir.join("tree/jetforge-manifest.json"));
-    let pe = published["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["package"] == "gpupkg")
-        .unwrap()
-        .clone();
+    let pe = entry_of(&published["entries"], "gpupkg");
     assert_eq!(pe["verify"]["state"], "pending", "{pe}");
     let wheel = dir.join("tree").join(pe["file"].as_str().unwrap());
     let wheel_bytes = std::fs::read(&wheel).unwrap();
@@ -151,7 +141,7 @@ fn a_gpu_snippet_skipped_at_build_is_verified_later_from_a_published_tree() {
             "gpupkg",
         ],
     );
-    ok(&out);
+    assert_ok(&out);
     assert!(unverified_warning(&out).is_some(), "{}", stderr(&out));
 
     // 5. On a host with a GPU, verify from the served tree runs the snippet and records it.
@@ -160,7 +150,7 @@ fn a_gpu_snippet_skipped_at_build_is_verified_later_from_a_published_tree() {
         true,
         &["verify", "gpupkg", "--python", &py, "--find-links", &url],
     );
-    ok(&out);
+    assert_ok(&out);
     let text = stdout(&out);
     assert!(text.contains("gpu snippet ran ok"), "{text}");
     assert!(text.contains("verify-cache-venv/bin/python"), "{text}");
@@ -175,7 +165,7 @@ fn a_gpu_snippet_skipped_at_build_is_verified_later_from_a_published_tree() {
     // 6. publish --verified writes the attestation; wheels and manifest stay as they were.
     let manifest_before = std::fs::read(dir.join("tree/jetforge-manifest.json")).unwrap();
     let out = on(dir, true, &["publish", "--verified", "--dir", "tree"]);
-    ok(&out);
+    assert_ok(&out);
     assert!(stdout(&out).contains("1 new"), "{}", stdout(&out));
     let attested = json(&dir.join("tree/jetforge-verified.json"));
     assert_eq!(
@@ -189,7 +179,7 @@ fn a_gpu_snippet_skipped_at_build_is_verified_later_from_a_published_tree() {
         manifest_before
     );
     let again = on(dir, true, &["publish", "--verified", "--dir", "tree"]);
-    ok(&again);
+    assert_ok(&again);
     assert!(
         stdout(&again).contains("0 new, 1 already there"),
         "{}",
@@ -216,14 +206,14 @@ fn a_gpu_snippet_skipped_at_build_is_verified_later_from_a_published_tree() {
             "gpupkg",
         ],
     );
-    ok(&out);
+    assert_ok(&out);
     assert_eq!(unverified_warning(&out), None, "{}", stderr(&out));
     let out = on(
         dir,
         false,
         &["install", "--venv", "v4", "--python", &py, "gpupkg"],
     );
-    ok(&out);
+    assert_ok(&out);
     assert_eq!(unverified_warning(&out), None, "{}", stderr(&out));
 }
 
@@ -239,13 +229,10 @@ fn gpu_project() -> tempfile::TempDir {
 
 /// The entry of `package` in a project's wheelhouse manifest.
 fn local_entry(dir: &Path, package: &str) -> Value {
-    json(&dir.join("wheelhouse/manifest.json"))["wheels"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["package"] == package)
-        .unwrap_or_else(|| panic!("no {package} in {dir:?}/wheelhouse"))
-        .clone()
+    entry_of(
+        &json(&dir.join("wheelhouse/manifest.json"))["wheels"],
+        package,
+    )
 }
 
 /// A page of the server, through no proxy.
@@ -291,7 +278,7 @@ fn a_gpu_snippet_skipped_at_build_is_verified_later_from_a_package_index() {
     // 1. The CI machine (no GPU) builds: pending; publish --index uploads it.
     let ci = gpu_project();
     let ci = ci.path();
-    ok(&on(
+    assert_ok(&on(
         ci,
         false,
         &["build", "all", "--python", &py, "--system-site-packages"],
@@ -302,7 +289,7 @@ fn a_gpu_snippet_skipped_at_build_is_verified_later_from_a_package_index() {
     let fp = entry["fingerprint"].as_str().unwrap();
     let sha = entry["sha256"].as_str().unwrap();
     let out = on_env(ci, false, &["publish", "--index", &url], &creds);
-    ok(&out);
+    assert_ok(&out);
     assert!(
         stdout(&out).contains(&format!("{file}: uploaded")),
         "{}",
@@ -318,7 +305,7 @@ fn a_gpu_snippet_skipped_at_build_is_verified_later_from_a_package_index() {
             "install", "--venv", "v1", "--python", &py, "--index", &url, "gpupkg",
         ],
     );
-    ok(&out);
+    assert_ok(&out);
     let warning = unverified_warning(&out).unwrap_or_else(|| panic!("{}", stderr(&out)));
     assert!(
         warning.contains("gpupkg==1.0.0 (verify pending (no GPU"),
@@ -356,7 +343,7 @@ fn a_gpu_snippet_skipped_at_build_is_verified_later_from_a_package_index() {
         ],
         &[("PATH", &path)],
     );
-    ok(&out);
+    assert_ok(&out);
     let text = stdout(&out);
     assert!(text.contains("gpu snippet ran ok"), "{text}");
     assert!(text.contains("device-venv/bin/python"), "{text}");
@@ -386,7 +373,7 @@ fn a_gpu_snippet_skipped_at_build_is_verified_later_from_a_package_index() {
         &["publish", "--verified", "--index", &url],
         &creds,
     );
-    ok(&out);
+    assert_ok(&out);
     let text = stdout(&out);
     assert!(text.contains(&format!("{sidecar}: uploaded")), "{text}");
     assert!(text.contains("(1 new, 0 already there)"), "{text}");
@@ -421,7 +408,7 @@ fn a_gpu_snippet_skipped_at_build_is_verified_later_from_a_package_index() {
         &["publish", "--verified", "--index", &url],
         &creds,
     );
-    ok(&again);
+    assert_ok(&again);
     let text = stdout(&again);
     assert!(!text.contains("uploaded"), "{text}");
     assert!(
@@ -445,7 +432,7 @@ fn a_gpu_snippet_skipped_at_build_is_verified_later_from_a_package_index() {
             "install", "--venv", "v2", "--python", &py, "--index", &url, "gpupkg",
         ],
     );
-    ok(&out);
+    assert_ok(&out);
     assert_eq!(unverified_warning(&out), None, "{}", stderr(&out));
 
     // 7. A fresh work dir on a GPU-less machine takes the wheel from the cache, and keeps the
@@ -465,7 +452,7 @@ fn a_gpu_snippet_skipped_at_build_is_verified_later_from_a_package_index() {
             &url,
         ],
     );
-    ok(&out);
+    assert_ok(&out);
     let all = format!("{}{}", stdout(&out), stderr(&out));
     assert!(
         all.contains(&format!("gpupkg: cached (remote: {url})")),

@@ -2,6 +2,7 @@
 //! `verify` against a real venv with passing, failing, hanging and GPU-only snippets.
 
 use std::path::Path;
+use std::process::Output;
 
 use serde_json::Value;
 
@@ -227,6 +228,18 @@ fn verify_nccl(dir: &Path, gpus: u32, args: &[&str], env: &[(&str, &str)]) -> st
     c.output().unwrap()
 }
 
+/// Asserts that `out` exited with `code`; otherwise shows its stdout and stderr.
+#[track_caller]
+fn assert_exit(out: &Output, code: i32) {
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "{}{}",
+        stdout(out),
+        stderr(out)
+    );
+}
+
 /// One GPU (every Jetson): instead of a skip, the single-process check runs jetforge's real
 /// script (against the stand-in torch): init, SUM and AVG all-reduce, broadcast, synchronize,
 /// destroy; the output names it `nccl (1 process)` with NCCL's version and says what it does
@@ -236,13 +249,7 @@ fn verify_nccl_on_one_gpu_runs_the_single_process_check() {
     let dir = verify_project();
     fake_torch_into(&dir.path().join("venv"));
     let out = verify_nccl(dir.path(), 1, &[], &[]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        stdout(&out),
-        stderr(&out)
-    );
+    assert_exit(&out, 0);
     let text = stdout(&out);
     assert!(text.contains("\nnccl (1 process): pass "), "{text}");
     assert!(
@@ -275,13 +282,7 @@ fn verify_nccl_single_process_failure_fails_verify_with_its_output() {
     let dir = verify_project();
     fake_torch_into(&dir.path().join("venv"));
     let out = verify_nccl(dir.path(), 1, &[], &[("FAKE_TORCH_NCCL", "fail")]);
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{}{}",
-        stdout(&out),
-        stderr(&out)
-    );
+    assert_exit(&out, 1);
     let text = stdout(&out);
     assert!(text.contains("\nnccl (1 process): FAIL "), "{text}");
     assert!(

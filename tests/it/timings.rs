@@ -194,7 +194,7 @@ pub fn tags(html: &str) -> Vec<(String, BTreeMap<String, String>)> {
     out
 }
 
-pub fn has(tags: &[(String, BTreeMap<String, String>)], tag: &str, key: &str, value: &str) -> bool {
+fn has(tags: &[(String, BTreeMap<String, String>)], tag: &str, key: &str, value: &str) -> bool {
     tags.iter()
         .any(|(t, a)| t == tag && a.get(key).is_some_and(|v| v.split(' ').any(|w| w == value)))
 }

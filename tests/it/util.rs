@@ -91,6 +91,19 @@ pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// Asserts that a jetforge run succeeded; on failure shows its stdout and stderr.
+#[track_caller]
+pub fn assert_ok(out: &Output) {
+    assert!(out.status.success(), "{}\n{}", stdout(out), stderr(out));
+}
+
+/// Writes `text` to `dir/rel`, creating its parent directories.
+pub fn write_file(dir: &Path, rel: &str, text: &str) {
+    let p = dir.join(rel);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, text).unwrap();
+}
+
 /// Replaces a temp dir path with `[DIR]` so snapshots are stable.
 pub fn redact_dir(text: &str, dir: &Path) -> String {
     text.replace(&dir.display().to_string(), "[DIR]")

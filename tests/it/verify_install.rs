@@ -2,23 +2,12 @@
 //! (#12 item 8), and recipes map to the distributions their wheels really are (#12 item 9).
 
 use std::path::Path;
-use std::process::Output;
 
 use serde_json::Value;
 
 use crate::build::{build, jf, jf_env};
 use crate::fixtures::{fixture_project, python};
-use crate::util::{stderr, stdout};
-
-fn ok(out: &Output) {
-    assert!(out.status.success(), "{}\n{}", stdout(out), stderr(out));
-}
-
-fn write(dir: &Path, rel: &str, text: &str) {
-    let p = dir.join(rel);
-    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-    std::fs::write(p, text).unwrap();
-}
+use crate::util::{assert_ok, stderr, stdout, write_file};
 
 fn log(dir: &Path, recipe: &str, name: &str) -> String {
     std::fs::read_to_string(dir.join("work/recipes-host/logs").join(recipe).join(name))
@@ -28,13 +17,13 @@ fn log(dir: &Path, recipe: &str, name: &str) -> String {
 /// A pure-Python package whose import raises unless FOO is set, and a recipe whose `[env]` sets
 /// FOO for the build: the wheel is broken for every user who does not export FOO.
 fn add_needs_env(dir: &Path, verify: bool) {
-    write(
-        dir,
+    write_file(
+dir,
         "src/needsenv/setup.py",
         "from setuptools import setup\nsetup(name='needsenv', version='1.0.0', py_modules=['needsenv'])\n",
     );
-    write(
-        dir,
+    write_file(
+dir,
         "src/needsenv/needsenv.py",
         "import os\nif 'FOO' not in os.environ:\n    raise ImportError('needsenv only works with FOO set')\n",
     );
@@ -43,8 +32,8 @@ fn add_needs_env(dir: &Path, verify: bool) {
     } else {
         ""
     };
-    write(
-        dir,
+    write_file(
+dir,
         "recipes/needsenv.toml",
         &format!(
             "[package]\nname = \"needsenv\"\nversion = \"1.0.0\"\n[source]\npath = \"../src/needsenv\"\n[env]\nFOO = \"1\"\n[build]\nsteps = [\"python -m pip wheel --no-build-isolation --no-deps --no-index -w ${{{{ out }}}} .\"]\n{verify}"
@@ -81,7 +70,7 @@ fn jetforge_verify_runs_without_the_recipe_env() {
     let p = fixture_project("first==1.0.0");
     let dir = p.path();
     add_needs_env(dir, false);
-    ok(&build(dir, &["needsenv"]));
+    assert_ok(&build(dir, &["needsenv"]));
     add_needs_env(dir, true);
     for env in [&[][..], &[("FOO", "1")][..]] {
         let out = jf_env(dir, &["verify", "needsenv"], env);
@@ -102,8 +91,8 @@ fn verify_environment_holds_no_recipe_env_key() {
     let p = fixture_project("first==1.0.0");
     let dir = p.path();
     let third = std::fs::read_to_string(dir.join("recipes/third.toml")).unwrap();
-    write(
-        dir,
+    write_file(
+dir,
         "recipes/third.toml",
         &format!(
             "{third}\n[verify]\npython = \"\"\"\nimport os, sys, third\nleaked = [k for k in ('KERNELS_SRC', 'MAX_JOBS', 'CMAKE_BUILD_PARALLEL_LEVEL', 'PYTHONPATH') if k in os.environ]\nassert not leaked, leaked\nassert sys.prefix.endswith('verify-venv'), sys.prefix\nassert os.environ['JETFORGE_VERSION'] == '3.0.0'\nprint('clean env', third.KERNEL)\n\"\"\"\n"
@@ -115,7 +104,7 @@ fn verify_environment_holds_no_recipe_env_key() {
         &["build", "--python", &py, "--system-site-packages"],
         &[("KERNELS_SRC", "/from/the/shell")],
     );
-    ok(&out);
+    assert_ok(&out);
     let third_log = log(dir, "third", "verify.log");
     assert!(
         third_log.contains("clean env fast-attention-v1"),
@@ -134,7 +123,7 @@ fn verify_environment_holds_no_recipe_env_key() {
     );
 
     let again = jf_env(dir, &["verify"], &[("KERNELS_SRC", "/from/the/shell")]);
-    ok(&again);
+    assert_ok(&again);
     assert!(stdout(&again).contains("clean env"), "{}", stdout(&again));
 }
 
@@ -144,9 +133,9 @@ fn verify_environment_holds_no_recipe_env_key() {
 fn install_refuses_a_stale_wheel() {
     let p = fixture_project("first==1.0.0");
     let dir = p.path();
-    ok(&build(dir, &["solo"]));
+    assert_ok(&build(dir, &["solo"]));
     let recipe = std::fs::read_to_string(dir.join("recipes/solo.toml")).unwrap();
-    write(
+    write_file(
         dir,
         "recipes/solo.toml",
         &recipe.replace(
@@ -178,7 +167,7 @@ fn install_refuses_a_stale_wheel() {
     assert!(!venv.join("bin/python").exists() || !stdout(&refused).contains("installed"));
 
     let allowed = install(&["--allow-stale"]);
-    ok(&allowed);
+    assert_ok(&allowed);
     assert!(
         stderr(&allowed).contains("warning: installing stale wheels (--allow-stale)"),
         "{}",
@@ -189,14 +178,14 @@ fn install_refuses_a_stale_wheel() {
 
 /// A recipe whose wheel's distribution has another name (`ms-renamed` builds `msr-real`).
 fn add_renamed(dir: &Path, recipe: &str) {
-    write(
-        dir,
+    write_file(
+dir,
         &format!("src/{recipe}/setup.py"),
         "from setuptools import setup\nsetup(name='msr-real', version='1.0.0', py_modules=['msr_real'])\n",
     );
-    write(dir, &format!("src/{recipe}/msr_real.py"), "X = 1\n");
-    write(
-        dir,
+    write_file(dir, &format!("src/{recipe}/msr_real.py"), "X = 1\n");
+    write_file(
+dir,
         &format!("recipes/{recipe}.toml"),
         &format!(
             "[package]\nname = \"{recipe}\"\nversion = \"1.0.0\"\n[source]\npath = \"../src/{recipe}\"\n[build]\nsteps = [\"python -m pip wheel --no-build-isolation --no-deps --no-index -w ${{{{ out }}}} .\"]\n[verify]\npython = \"import msr_real\"\n"
@@ -215,7 +204,7 @@ fn a_recipe_named_unlike_its_distribution_installs() {
     let p = fixture_project("first==1.0.0");
     let dir = p.path();
     add_renamed(dir, "ms-renamed");
-    ok(&build(dir, &["ms-renamed"]));
+    assert_ok(&build(dir, &["ms-renamed"]));
     let m = manifest(dir);
     let entry = &m["wheels"][0];
     assert_eq!(entry["package"], "msr-real");
@@ -232,14 +221,14 @@ fn a_recipe_named_unlike_its_distribution_installs() {
             "ms-renamed",
         ],
     );
-    ok(&out);
+    assert_ok(&out);
     assert!(
         stdout(&out).contains("installed msr-real 1.0.0"),
         "{}",
         stdout(&out)
     );
     let again = build(dir, &["ms-renamed"]);
-    ok(&again);
+    assert_ok(&again);
     assert!(stdout(&again).contains("cached"), "{}", stdout(&again));
 }
 
@@ -271,8 +260,8 @@ fn two_recipes_declaring_one_distribution_is_a_load_error() {
     let p = fixture_project("first==1.0.0");
     let dir = p.path();
     for name in ["dup-a", "dup-b"] {
-        write(
-            dir,
+        write_file(
+dir,
             &format!("recipes/{name}.toml"),
             &format!(
                 "[package]\nname = \"{name}\"\nversion = \"1.0.0\"\n[source]\npath = \"../src/solo\"\n[output]\nwheels = [\"Shared_Dist\"]\n[build]\nsteps = [\"true\"]\n"

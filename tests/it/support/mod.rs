@@ -56,6 +56,23 @@ pub fn have_tools(test: &str, tools: &[&str]) -> bool {
     false
 }
 
+/// A tool CI installs in its own venv outside PATH (on PATH, every build of every test would
+/// use it): from the environment variable `var`, else `name` on PATH. Missing: None (a skip),
+/// or under CI a failure; `pip` names the PyPI package that brings it.
+pub fn tool_from_env(name: &str, var: &str, pip: &str) -> Option<PathBuf> {
+    let found = std::env::var_os(var)
+        .map(PathBuf::from)
+        .or_else(|| which::which(name).ok());
+    if found.is_none() {
+        assert!(
+            std::env::var_os(jetforge::envvars::CI).is_none(),
+            "{name} is missing: .ci/run installs it and sets {var}"
+        );
+        eprintln!("\n!!!!!!!!!! SKIPPED: no {name} (pip install {pip}; {var}=PATH) !!!!!!!!!!\n");
+    }
+    found
+}
+
 pub fn find_tool(name: &str) -> Option<PathBuf> {
     which::which(name).ok().or_else(|| {
         ["/usr/sbin", "/sbin"]
