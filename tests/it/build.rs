@@ -7,7 +7,7 @@ use std::process::Output;
 use serde_json::Value;
 
 use crate::fixtures::{fixture_project, import_check, python};
-use crate::util::{in_project, jetforge, stderr, stdout, work_layout};
+use crate::util::{assert_ok as ok, in_project, jetforge, stderr, stdout, work_layout};
 
 /// `jetforge --target host <args>` in the fixture project, with its own cache and work dir.
 pub fn jf(dir: &Path, args: &[&str]) -> Output {
@@ -126,10 +126,6 @@ fn result_of(out: &Output, recipe: &str) -> String {
             )
         })
         .to_string()
-}
-
-fn ok(out: &Output) {
-    assert!(out.status.success(), "{}\n{}", stdout(out), stderr(out));
 }
 
 #[test]

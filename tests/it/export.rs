@@ -8,25 +8,13 @@ use std::process::Command;
 use serde_json::Value;
 
 use crate::build::{build, jf};
-use crate::support::{run, StaticServer};
+use crate::support::{run, tool_from_env, StaticServer};
 use crate::util::{stderr, stdout, tree};
 
 /// uv from `JETFORGE_TEST_UV` (CI installs it outside PATH, so that builds keep using pip), else
 /// on PATH. Missing: skipped, or under CI a failure.
 fn uv() -> Option<PathBuf> {
-    let found = std::env::var_os("JETFORGE_TEST_UV")
-        .map(PathBuf::from)
-        .or_else(|| which::which("uv").ok());
-    if found.is_none() {
-        assert!(
-            std::env::var_os(jetforge::envvars::CI).is_none(),
-            "uv is missing: .ci/run installs it and sets JETFORGE_TEST_UV"
-        );
-        eprintln!(
-            "\n!!!!!!!!!! SKIPPED: no uv (pip install uv; JETFORGE_TEST_UV=PATH) !!!!!!!!!!\n"
-        );
-    }
-    found
+    tool_from_env("uv", "JETFORGE_TEST_UV", "uv")
 }
 
 /// Two pure wheels, `beta` requiring `alpha==1.0.0`, built into the project's wheelhouse.

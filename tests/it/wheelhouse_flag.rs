@@ -8,11 +8,7 @@ use serde_json::Value;
 
 use crate::build::{build, jf};
 use crate::fixtures::fixture_project;
-use crate::util::{plan_recipe, stderr, stdout, work_layout};
-
-fn ok(out: &Output) {
-    assert!(out.status.success(), "{}\n{}", stdout(out), stderr(out));
-}
+use crate::util::{assert_ok as ok, plan_recipe, stderr, work_layout};
 
 fn refused(out: &Output, what: &str) {
     assert_eq!(out.status.code(), Some(2), "{what}: {}", stderr(out));
