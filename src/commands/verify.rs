@@ -30,7 +30,7 @@ use super::install::{install_from_cache, CacheSource};
 use super::Session;
 use crate::wheelhouse::published::PublishedEntry;
 use crate::wheelhouse::store::now_rfc3339;
-use crate::wheelhouse::verified::{LocalResults, VerifyResult};
+use crate::wheelhouse::verified::{Checked, LocalResults, VerifyResult};
 use crate::wheelhouse::wheel::normalize_name;
 
 #[derive(Debug, Serialize)]
@@ -226,17 +226,19 @@ fn record(
                 checks.push(check.into());
             }
             new.push(VerifyResult {
-                fingerprint: e.fingerprint.clone(),
-                package: e.package.clone(),
-                version: e.version.clone(),
-                file: e.file.clone(),
-                sha256: e.sha256.clone(),
-                target: e.target.clone(),
+                run: Checked {
+                    fingerprint: e.fingerprint.clone(),
+                    package: e.package.clone(),
+                    version: e.version.clone(),
+                    file: e.file.clone(),
+                    sha256: e.sha256.clone(),
+                    target: e.target.clone(),
+                    host: host.clone(),
+                    verified_at: at.clone(),
+                    checks,
+                },
                 passed,
-                checks,
                 detail,
-                host: host.clone(),
-                verified_at: at.clone(),
             });
         }
     }

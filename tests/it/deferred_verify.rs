@@ -405,8 +405,8 @@ fn a_gpu_snippet_skipped_at_build_is_verified_later_from_a_package_index() {
     .unwrap();
     assert_eq!(attested.attestations.len(), 1, "{attested:?}");
     let a = &attested.attestations[0];
-    assert_eq!((a.file.as_str(), a.sha256.as_str()), (file, sha));
-    assert_eq!(a.checks, ["snippet", "nccl-1"]);
+    assert_eq!((a.run.file.as_str(), a.run.sha256.as_str()), (file, sha));
+    assert_eq!(a.run.checks, ["snippet", "nccl-1"]);
 
     // 5. Again, after a later run on the device (another date): the published record is kept
     //    as it was, nothing uploaded, no error, and the line says why.
