@@ -36,7 +36,16 @@ pub fn run(g: &GlobalArgs, a: &InstallArgs) -> Result<()> {
         return install_remote(&s, a, &source);
     }
     let wheelhouse = Wheelhouse::open(&s.wheelhouse)?;
-    let entries = selected_entries(&s, &wheelhouse, &a.packages.packages)?;
+    let recipes = s
+        .set
+        .select(&a.packages.packages)
+        .map_err(crate::error::input)?;
+    let entries = selected_entries(
+        &s,
+        &wheelhouse,
+        &recipes,
+        "run `jetforge build` first (with the same --set and --target)",
+    )?;
     refuse_stale(&s, &a.packages.packages, &entries, a.allow_stale)?;
     let files: Vec<ManifestEntry> = entries.iter().map(|(_, e)| e.clone()).collect();
     wheelhouse.verify_files(&files)?;
@@ -373,15 +382,15 @@ fn refuse_stale(
     ))
 }
 
-/// Manifest entries of the selected recipes (and their dependencies) for this target, each with
-/// its recipe: the wheels the manifest records as the recipe's (whatever their distribution
-/// is called).
-fn selected_entries(
+/// Manifest entries of `recipes` (a selection, with its dependencies) for this target, each
+/// with its recipe: the wheels the manifest records as the recipe's (whatever their
+/// distribution is called). A wheel recipe without one is an error, with `hint`.
+pub(super) fn selected_entries(
     s: &Session,
     wh: &Wheelhouse,
-    names: &[String],
+    recipes: &[&Recipe],
+    hint: &str,
 ) -> Result<Vec<(String, ManifestEntry)>> {
-    let recipes = s.set.select(names).map_err(crate::error::input)?;
     let all = wh.entries()?;
     let mut out = Vec::new();
     let mut missing = Vec::new();
@@ -405,7 +414,7 @@ fn selected_entries(
                 missing.join(", "),
                 s.target.name
             ),
-            "run `jetforge build` first (with the same --set and --target)",
+            hint.to_string(),
         ));
     }
     Ok(out)

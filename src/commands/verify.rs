@@ -21,12 +21,12 @@ use serde::Serialize;
 use crate::builder::verify_venv::{self, VenvWheel, VerifyVenv};
 use crate::cli::{GlobalArgs, VerifyArgs};
 use crate::process::runner::{self, Status};
-use crate::recipe::{OutputKind, Recipe};
+use crate::recipe::Recipe;
 use crate::venv;
 use crate::verify::{self, NcclMode, NcclReport, Outcome};
 use crate::wheelhouse::store::Wheelhouse;
 
-use super::install::{install_from_cache, CacheSource};
+use super::install::{install_from_cache, selected_entries, CacheSource};
 use super::Session;
 use crate::wheelhouse::published::PublishedEntry;
 use crate::wheelhouse::store::now_rfc3339;
@@ -288,37 +288,17 @@ fn host_description(s: &Session) -> String {
 /// the build venv does. Returns the venv and the entries of the wheels it holds.
 fn sync_verify_venv(s: &Session, recipes: &[&Recipe]) -> Result<(PathBuf, Vec<PublishedEntry>)> {
     let wheelhouse = Wheelhouse::open(&s.wheelhouse)?;
-    let entries = wheelhouse.entries()?;
-    let tested: Vec<PublishedEntry> = entries
+    let entries = selected_entries(
+        s,
+        &wheelhouse,
+        recipes,
+        "run `jetforge build` first (with the same --set and --target), or pass --venv DIR to verify an installed venv",
+    )?;
+    let wheels: Vec<VenvWheel> = entries
         .iter()
-        .filter(|e| e.target == s.target.name)
-        .map(PublishedEntry::from)
-        .collect();
-    let mut wheels = Vec::new();
-    let mut missing = Vec::new();
-    for r in recipes.iter().filter(|r| r.output == OutputKind::Wheel) {
-        let declared = r.distributions();
-        let found: Vec<VenvWheel> = entries
-            .iter()
-            .filter(|e| e.target == s.target.name && e.is_of(&r.name, &declared))
-            .map(|e| VenvWheel::of_entry(&wheelhouse, e))
-            .collect::<Result<_>>()?;
-        if found.is_empty() {
-            missing.push(r.name.as_str());
-        }
-        wheels.extend(found);
-    }
-    if !missing.is_empty() {
-        return Err(crate::error::failure_hint(
-            format!(
-                "the wheelhouse `{}` has no wheel of {} for target `{}`",
-                wheelhouse.dir().display(),
-                missing.join(", "),
-                s.target.name
-            ),
-            "run `jetforge build` first (with the same --set and --target), or pass --venv DIR to verify an installed venv",
-        ));
-    }
+        .map(|(_, e)| VenvWheel::of_entry(&wheelhouse, e))
+        .collect::<Result<_>>()?;
+    let tested: Vec<PublishedEntry> = entries.iter().map(|(_, e)| e.into()).collect();
     let dir = s.layout.verify_venv_dir();
     let (python, system_site) = match VerifyVenv::made_with(&dir) {
         Some(made) => made,
