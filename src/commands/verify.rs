@@ -204,8 +204,8 @@ fn record(
         });
         if ambiguous {
             eprintln!(
-                "warning: {}: the cache holds several wheels of {} {}: which one was installed is not known, no result recorded",
-                r.name, r.name, r.version
+                "warning: {} {}: no verify result recorded: the cache holds more than one wheel of it for target `{}` (e.g. for several Pythons) and which one pip installed is not known; to record one, verify from a cache that holds a single wheel of {} {} for this target",
+                r.name, r.version, s.target.name, r.name, r.version
             );
             continue;
         }
