@@ -63,6 +63,12 @@ pub fn run(g: &GlobalArgs, a: &VerifyArgs) -> Result<()> {
         .select(&a.packages.packages)
         .map_err(crate::error::input)?;
     let source = CacheSource::of(a.index.as_ref(), a.find_links.as_ref());
+    if a.with_deps && source.is_none() {
+        return Err(crate::error::input_hint(
+            "--with-deps applies to installing from a cache",
+            "add --index URL or --find-links DIR_OR_URL, or leave --with-deps out",
+        ));
+    }
     // The wheels under test, by recipe, when known: what results are recorded against.
     let mut tested: Vec<PublishedEntry> = Vec::new();
     let venv = match (&source, &a.venv) {
@@ -79,7 +85,7 @@ pub fn run(g: &GlobalArgs, a: &VerifyArgs) -> Result<()> {
                     dir
                 }
             };
-            install_from_cache(&session, &recipes, &dir, false, false, source)?;
+            install_from_cache(&session, &recipes, &dir, false, a.with_deps, source)?;
             tested = source.view(&session, &recipes)?.entries;
             std::path::absolute(&dir)?
         }
