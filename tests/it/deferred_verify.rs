@@ -225,6 +225,34 @@ fn a_gpu_snippet_skipped_at_build_is_verified_later_from_a_published_tree() {
     );
     ok(&out);
     assert_eq!(unverified_warning(&out), None, "{}", stderr(&out));
+
+    // 8. A fresh checkout on a GPU-less machine takes the wheel from the served tree and keeps
+    //    its attestation's word: passed.
+    let fresh = fixture_project("first==1.0.0");
+    let fresh = fresh.path();
+    add_gpu_recipe(fresh);
+    let out = on(
+        fresh,
+        false,
+        &[
+            "build",
+            "gpupkg",
+            "--python",
+            &py,
+            "--system-site-packages",
+            "--cache-from",
+            &url,
+        ],
+    );
+    ok(&out);
+    let all = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(
+        all.contains(&format!("gpupkg: cached (remote: {url})")),
+        "{all}"
+    );
+    let got = local_entry(fresh, "gpupkg");
+    assert_eq!(got["sha256"], pe["sha256"], "{got}");
+    assert_eq!(got["verify"]["state"], "passed", "{got}");
 }
 
 const USER: &str = "builder";
