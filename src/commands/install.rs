@@ -94,14 +94,24 @@ pub fn run(g: &GlobalArgs, a: &InstallArgs) -> Result<()> {
         println!("installed {} {} ({})", e.package, e.version, e.file);
     }
     println!("into {}", venv.dir.display());
-    warn_unverified_local(&s, &entries)?;
+    warn_unverified_local(&s, &entries);
     Ok(())
 }
 
 /// Warns about wheelhouse wheels whose verification is pending or unknown: neither their
-/// build passed every check nor did `jetforge verify` pass them here since.
-fn warn_unverified_local(s: &Session, entries: &[ManifestEntry]) -> Result<()> {
-    let attested = LocalResults::load(&LocalResults::path(&s.layout.root))?.attestations();
+/// build passed every check nor did `jetforge verify` pass them here since. The wheels are
+/// installed by then: unreadable local results are a warning too, not a failed install.
+fn warn_unverified_local(s: &Session, entries: &[ManifestEntry]) {
+    let attested = match LocalResults::load(&LocalResults::path(&s.layout.root)) {
+        Ok(results) => results.attestations(),
+        Err(e) => {
+            eprintln!(
+                "warning: only the build's checks count, the local verify results are unusable: {}",
+                one_line(&e)
+            );
+            Default::default()
+        }
+    };
     let named: Vec<String> = entries
         .iter()
         .filter(|e| !verified::is_verified(e.verify.as_ref(), &e.fingerprint, &e.sha256, &attested))
@@ -115,7 +125,6 @@ fn warn_unverified_local(s: &Session, entries: &[ManifestEntry]) -> Result<()> {
         })
         .collect();
     warn_unverified(&named);
-    Ok(())
 }
 
 fn create_venv(
@@ -224,6 +233,15 @@ fn warn_unverified_remote(view: &CacheView, pins: &[String]) {
     warn_unverified(&named);
 }
 
+/// An error as the tail of a warning line: its chain and its hints, redacted.
+fn one_line(e: &anyhow::Error) -> String {
+    let mut line = format!("{e:#}").replace('\n', " ");
+    for hint in crate::error::hints(e) {
+        line.push_str(&format!(" ({hint})"));
+    }
+    redact(&line)
+}
+
 /// The one warning line about unverified wheels, if any.
 fn warn_unverified(named: &[String]) {
     if named.is_empty() {
@@ -309,7 +327,7 @@ fn install_remote(s: &Session, a: &InstallArgs, source: &CacheSource) -> Result<
         Ok(view) => warn_unverified_remote(&view, &pins),
         Err(e) => eprintln!(
             "warning: cannot tell whether the installed wheels were verified: {}",
-            crate::error::render(&e).lines().next().unwrap_or_default()
+            one_line(&e)
         ),
     }
     Ok(())

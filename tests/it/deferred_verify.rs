@@ -253,6 +253,28 @@ fn a_gpu_snippet_skipped_at_build_is_verified_later_from_a_published_tree() {
     let got = local_entry(fresh, "gpupkg");
     assert_eq!(got["sha256"], pe["sha256"], "{got}");
     assert_eq!(got["verify"]["state"], "passed", "{got}");
+
+    // 9. Unreadable local results do not fail an install that already happened: a warning
+    //    names the file and what to do, and only the build's checks count (pending).
+    std::fs::write(dir_results(dir), "not json").unwrap();
+    let out = on(
+        dir,
+        false,
+        &["install", "--venv", "v5", "--python", &py, "gpupkg"],
+    );
+    ok(&out);
+    let err = stderr(&out);
+    assert!(
+        err.contains(
+            "warning: only the build's checks count, the local verify results are unusable: `"
+        ) && err.contains("verify-results.json` is not a jetforge verify results file")
+            && err.contains("(delete it and run `jetforge verify` again)"),
+        "{err}"
+    );
+    assert!(
+        unverified_warning(&out).is_some_and(|w| w.contains("verify pending")),
+        "{err}"
+    );
 }
 
 const USER: &str = "builder";
