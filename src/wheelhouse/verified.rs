@@ -27,7 +27,8 @@
 //! the manifest, which are not signed either — so a signature would only move trust to a key
 //! jetforge has no way to distribute or revoke. An attestation names the wheel's sha256, so it
 //! can never vouch for other bytes than the ones that ran. Readers treat an entry as verified
-//! when its state is `passed` or an attestation with the same fingerprint and sha256 exists.
+//! when its state is `passed` or `no-check`, or an attestation with the same fingerprint and
+//! sha256 exists.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -188,8 +189,8 @@ impl Attestations {
     }
 }
 
-/// Whether an entry counts as verified: its build passed every check, or a device attested
-/// these bytes since.
+/// Whether an entry counts as verified: its build passed every check (or its recipe has none),
+/// or a device attested these bytes since.
 pub fn is_verified(
     state: Option<&VerifyState>,
     fingerprint: &str,
