@@ -424,12 +424,8 @@ pub fn publish_verified_index(
     for fp in by_fp.keys() {
         let file = published::sidecar_file(fp);
         if let Some(f) = manifests.iter().find(|f| f.file == file) {
-            let bytes = client
-                .get(&f.url)
-                .with_context(|| format!("failed to read `{file}` from the index"))?
-                .unwrap_or_default();
-            let m = published::read_sidecar(&bytes)
-                .with_context(|| format!("`{file}` on the index"))?;
+            let m = super::remote::read_manifest_sidecar(client, f)
+                .with_context(|| format!("failed to read `{file}` from the index"))?;
             entries.extend(m.entries);
         }
     }
@@ -444,12 +440,8 @@ pub fn publish_verified_index(
         }
         let file = verified::sidecar_file(&fp);
         if let Some(there) = listed.iter().find(|f| f.file == file) {
-            let bytes = client
-                .get(&there.url)
-                .with_context(|| format!("failed to read `{file}` back from the index"))?
-                .unwrap_or_default();
-            let existing =
-                verified::read_sidecar(&bytes).with_context(|| format!("`{file}` on the index"))?;
+            let existing = super::remote::read_verified_sidecar(client, there)
+                .with_context(|| format!("failed to read `{file}` back from the index"))?;
             let missing: Vec<&Attestation> = held
                 .iter()
                 .filter(|a| !existing.attests(&a.run.fingerprint, &a.run.sha256))

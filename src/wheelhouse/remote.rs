@@ -220,13 +220,7 @@ impl<'a> RemoteCaches<'a> {
         fingerprint: &str,
         warn: &mut dyn FnMut(&str),
     ) -> Vec<PublishedEntry> {
-        let read = checked_get(&self.client, file).and_then(|bytes| {
-            published::read_sidecar(&bytes).map_err(|e| RemoteError::Transport {
-                url: redact(&file.url),
-                reason: e.to_string(),
-            })
-        });
-        match read {
+        match read_manifest_sidecar(&self.client, file) {
             Ok(m) => m.find(fingerprint),
             Err(e) => {
                 warn(&format!(
@@ -283,8 +277,20 @@ fn verified_sidecars(files: Option<Vec<RemoteFile>>) -> BTreeMap<String, RemoteF
         .collect()
 }
 
+/// One manifest sidecar's entries, its bytes checked against the index's sha256.
+pub(super) fn read_manifest_sidecar(
+    client: &IndexClient,
+    file: &RemoteFile,
+) -> Result<PublishedManifest, RemoteError> {
+    let bytes = checked_get(client, file)?;
+    published::read_sidecar(&bytes).map_err(|e| RemoteError::Transport {
+        url: redact(&file.url),
+        reason: e.to_string(),
+    })
+}
+
 /// One attestation sidecar's records, its bytes checked against the index's sha256.
-fn read_verified_sidecar(
+pub(super) fn read_verified_sidecar(
     client: &IndexClient,
     file: &RemoteFile,
 ) -> Result<Attestations, RemoteError> {
@@ -348,9 +354,7 @@ impl CacheView {
             if published::sidecar_fingerprint(&f.file).is_none() {
                 continue;
             }
-            let bytes = checked_get(client, &f)?;
-            let m = published::read_sidecar(&bytes)
-                .map_err(|e| anyhow::anyhow!("{}: {e}", redact(&f.url)))?;
+            let m = read_manifest_sidecar(client, &f)?;
             view.entries
                 .extend(m.entries.into_iter().filter(|e| want(e)));
         }
