@@ -309,6 +309,10 @@ pub struct VerifyArgs {
     /// Like --index, for a `publish --dir` tree: its directory or its URL.
     #[arg(long, value_name = "DIR_OR_URL")]
     pub find_links: Option<String>,
+    /// With --index/--find-links: as `install --with-deps`, take the set's other dependencies
+    /// (those the snippets import, too) from the configured index, set versions pinned.
+    #[arg(long)]
+    pub with_deps: bool,
     /// Also run an NCCL check: a 2-process all-reduce with 2+ GPUs; with one GPU (a Jetson), a
     /// single-process communicator (proves NCCL works on the device, not inter-GPU transport).
     #[arg(long)]

@@ -390,58 +390,41 @@ mod tests {
         which::which("python3").expect("python3 on PATH")
     }
 
+    /// Runs `code` as a `[verify]` snippet with the python on PATH.
+    fn snippet(code: &str, timeout_secs: u64, needs_gpu: bool, gpu_visible: bool) -> Outcome {
+        run_snippet(
+            &python3(),
+            &verify(code, timeout_secs, needs_gpu),
+            &env(),
+            gpu_visible,
+            &mut String::new(),
+        )
+        .unwrap()
+    }
+
     #[test]
     fn snippet_outcomes() {
-        let py = python3();
-        let pass = run_snippet(
-            &py,
-            &verify("print('hi')", 30, false),
-            &env(),
-            false,
-            &mut String::new(),
-        )
-        .unwrap();
+        let pass = snippet("print('hi')", 30, false, false);
         assert!(matches!(pass, Outcome::Pass { .. }), "{pass:?}");
-        let fail = run_snippet(
-            &py,
-            &verify("raise SystemExit('nope')", 30, false),
-            &env(),
-            false,
-            &mut String::new(),
-        )
-        .unwrap();
-        match fail {
+        match snippet("raise SystemExit('nope')", 30, false, false) {
             Outcome::Fail { status, tail, .. } => {
                 assert_eq!(status, "exit status 1");
                 assert_eq!(tail, vec!["nope".to_string()]);
             }
             other => panic!("{other:?}"),
         }
-        let skipped = run_snippet(
-            &py,
-            &verify("x", 30, true),
-            &env(),
-            false,
-            &mut String::new(),
-        )
-        .unwrap();
-        assert!(matches!(skipped, Outcome::Skipped { .. }));
+        let skipped = snippet("x", 30, true, false);
+        assert!(matches!(skipped, Outcome::Skipped { .. }), "{skipped:?}");
     }
 
     #[test]
     fn hanging_snippet_is_a_timeout() {
-        let out = run_snippet(
-            &python3(),
-            &verify(
-                "print('start', flush=True)\nimport time; time.sleep(60)",
-                1,
-                false,
-            ),
-            &env(),
+        let out = snippet(
+            "print('start', flush=True)\nimport time; time.sleep(60)",
+            1,
+            false,
             true,
-            &mut String::new(),
-        )
-        .unwrap();
+        );
         assert!(matches!(out, Outcome::Timeout { secs: 1, .. }), "{out:?}");
     }
 
@@ -574,35 +557,22 @@ exit 1
     #[test]
     fn nccl_hang_is_reported_and_p2p_rerun_decides() {
         let dir = tempfile::tempdir().unwrap();
-        let fake = dir.path().join("python");
-        std::fs::write(
-            &fake,
+        let smoke = |body: &str, timeout_ms: u64| {
+            let argv = stand_in(dir.path(), body);
+            let timeout = Duration::from_millis(timeout_ms);
+            nccl_smoke(&argv, &env(), timeout, NcclMode::TwoProcesses).unwrap()
+        };
+        let r = smoke(
             "#!/bin/sh\ngrep -q 'world_size=2' \"$1\" || exit 3\nif [ \"${NCCL_P2P_DISABLE:-}\" = 1 ]; then echo ok; exit 0; fi\nexec sleep 60\n",
-        )
-        .unwrap();
-        std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let argv = vec![fake.to_string_lossy().into_owned()];
-        let r = nccl_smoke(
-            &argv,
-            &env(),
-            Duration::from_millis(700),
-            NcclMode::TwoProcesses,
-        )
-        .unwrap();
+            700,
+        );
         assert_eq!(r.check, "nccl");
         assert!(matches!(r.outcome, Outcome::Timeout { .. }), "{r:?}");
         assert!(matches!(r.p2p_disabled, Some(Outcome::Pass { .. })));
         assert!(r.advice[0].contains("hung"));
         assert!(r.advice[1].contains("--disable-custom-all-reduce"));
 
-        std::fs::write(&fake, "#!/bin/sh\nexec sleep 60\n").unwrap();
-        let r = nccl_smoke(
-            &argv,
-            &env(),
-            Duration::from_millis(500),
-            NcclMode::TwoProcesses,
-        )
-        .unwrap();
+        let r = smoke("#!/bin/sh\nexec sleep 60\n", 500);
         assert!(matches!(r.p2p_disabled, Some(Outcome::Timeout { .. })));
         assert!(r.advice[1].contains("does not pass either"));
     }

@@ -36,7 +36,16 @@ pub fn run(g: &GlobalArgs, a: &InstallArgs) -> Result<()> {
         return install_remote(&s, a, &source);
     }
     let wheelhouse = Wheelhouse::open(&s.wheelhouse)?;
-    let entries = selected_entries(&s, &wheelhouse, &a.packages.packages)?;
+    let recipes = s
+        .set
+        .select(&a.packages.packages)
+        .map_err(crate::error::input)?;
+    let entries = selected_entries(
+        &s,
+        &wheelhouse,
+        &recipes,
+        "run `jetforge build` first (with the same --set and --target)",
+    )?;
     refuse_stale(&s, &a.packages.packages, &entries, a.allow_stale)?;
     let files: Vec<ManifestEntry> = entries.iter().map(|(_, e)| e.clone()).collect();
     wheelhouse.verify_files(&files)?;
@@ -85,14 +94,24 @@ pub fn run(g: &GlobalArgs, a: &InstallArgs) -> Result<()> {
         println!("installed {} {} ({})", e.package, e.version, e.file);
     }
     println!("into {}", venv.dir.display());
-    warn_unverified_local(&s, &entries)?;
+    warn_unverified_local(&s, &entries);
     Ok(())
 }
 
 /// Warns about wheelhouse wheels whose verification is pending or unknown: neither their
-/// build passed every check nor did `jetforge verify` pass them here since.
-fn warn_unverified_local(s: &Session, entries: &[ManifestEntry]) -> Result<()> {
-    let attested = LocalResults::load(&LocalResults::path(&s.layout.root))?.attestations();
+/// build passed every check nor did `jetforge verify` pass them here since. The wheels are
+/// installed by then: unreadable local results are a warning too, not a failed install.
+fn warn_unverified_local(s: &Session, entries: &[ManifestEntry]) {
+    let attested = match LocalResults::load(&LocalResults::path(&s.layout.root)) {
+        Ok(results) => results.attestations(),
+        Err(e) => {
+            eprintln!(
+                "warning: only the build's checks count, the local verify results are unusable: {}",
+                one_line(&e)
+            );
+            Default::default()
+        }
+    };
     let named: Vec<String> = entries
         .iter()
         .filter(|e| !verified::is_verified(e.verify.as_ref(), &e.fingerprint, &e.sha256, &attested))
@@ -106,7 +125,6 @@ fn warn_unverified_local(s: &Session, entries: &[ManifestEntry]) -> Result<()> {
         })
         .collect();
     warn_unverified(&named);
-    Ok(())
 }
 
 fn create_venv(
@@ -215,6 +233,15 @@ fn warn_unverified_remote(view: &CacheView, pins: &[String]) {
     warn_unverified(&named);
 }
 
+/// An error as the tail of a warning line: its chain and its hints, redacted.
+fn one_line(e: &anyhow::Error) -> String {
+    let mut line = format!("{e:#}").replace('\n', " ");
+    for hint in crate::error::hints(e) {
+        line.push_str(&format!(" ({hint})"));
+    }
+    redact(&line)
+}
+
 /// The one warning line about unverified wheels, if any.
 fn warn_unverified(named: &[String]) {
     if named.is_empty() {
@@ -300,7 +327,7 @@ fn install_remote(s: &Session, a: &InstallArgs, source: &CacheSource) -> Result<
         Ok(view) => warn_unverified_remote(&view, &pins),
         Err(e) => eprintln!(
             "warning: cannot tell whether the installed wheels were verified: {}",
-            crate::error::render(&e).lines().next().unwrap_or_default()
+            one_line(&e)
         ),
     }
     Ok(())
@@ -373,15 +400,15 @@ fn refuse_stale(
     ))
 }
 
-/// Manifest entries of the selected recipes (and their dependencies) for this target, each with
-/// its recipe: the wheels the manifest records as the recipe's (whatever their distribution
-/// is called).
-fn selected_entries(
+/// Manifest entries of `recipes` (a selection, with its dependencies) for this target, each
+/// with its recipe: the wheels the manifest records as the recipe's (whatever their
+/// distribution is called). A wheel recipe without one is an error, with `hint`.
+pub(super) fn selected_entries(
     s: &Session,
     wh: &Wheelhouse,
-    names: &[String],
+    recipes: &[&Recipe],
+    hint: &str,
 ) -> Result<Vec<(String, ManifestEntry)>> {
-    let recipes = s.set.select(names).map_err(crate::error::input)?;
     let all = wh.entries()?;
     let mut out = Vec::new();
     let mut missing = Vec::new();
@@ -405,7 +432,7 @@ fn selected_entries(
                 missing.join(", "),
                 s.target.name
             ),
-            "run `jetforge build` first (with the same --set and --target)",
+            hint.to_string(),
         ));
     }
     Ok(out)

@@ -1,7 +1,8 @@
 //! `jetforge publish --index URL | --dir DIR`: the wheelhouse and its fingerprints to a package
 //! index or a static tree (see `wheelhouse::publish`). With `--verified`, the passed results of
-//! `jetforge verify --index/--find-links` instead, as attestations (see `wheelhouse::verified`). Credentials come from the environment
-//! only, so they never sit in shell history, process lists or logs.
+//! `jetforge verify --index/--find-links` instead, as attestations (see `wheelhouse::verified`).
+//! Credentials come from the environment only, so they never sit in shell history, process
+//! lists or logs.
 
 use anyhow::Result;
 

@@ -21,16 +21,16 @@ use serde::Serialize;
 use crate::builder::verify_venv::{self, VenvWheel, VerifyVenv};
 use crate::cli::{GlobalArgs, VerifyArgs};
 use crate::process::runner::{self, Status};
-use crate::recipe::{OutputKind, Recipe};
+use crate::recipe::Recipe;
 use crate::venv;
 use crate::verify::{self, NcclMode, NcclReport, Outcome};
 use crate::wheelhouse::store::Wheelhouse;
 
-use super::install::{install_from_cache, CacheSource};
+use super::install::{install_from_cache, selected_entries, CacheSource};
 use super::Session;
 use crate::wheelhouse::published::PublishedEntry;
 use crate::wheelhouse::store::now_rfc3339;
-use crate::wheelhouse::verified::{LocalResults, VerifyResult};
+use crate::wheelhouse::verified::{Checked, LocalResults, VerifyResult};
 use crate::wheelhouse::wheel::normalize_name;
 
 #[derive(Debug, Serialize)]
@@ -63,6 +63,12 @@ pub fn run(g: &GlobalArgs, a: &VerifyArgs) -> Result<()> {
         .select(&a.packages.packages)
         .map_err(crate::error::input)?;
     let source = CacheSource::of(a.index.as_ref(), a.find_links.as_ref());
+    if a.with_deps && source.is_none() {
+        return Err(crate::error::input_hint(
+            "--with-deps applies to installing from a cache",
+            "add --index URL or --find-links DIR_OR_URL, or leave --with-deps out",
+        ));
+    }
     // The wheels under test, by recipe, when known: what results are recorded against.
     let mut tested: Vec<PublishedEntry> = Vec::new();
     let venv = match (&source, &a.venv) {
@@ -79,7 +85,7 @@ pub fn run(g: &GlobalArgs, a: &VerifyArgs) -> Result<()> {
                     dir
                 }
             };
-            install_from_cache(&session, &recipes, &dir, false, false, source)?;
+            install_from_cache(&session, &recipes, &dir, false, a.with_deps, source)?;
             tested = source.view(&session, &recipes)?.entries;
             std::path::absolute(&dir)?
         }
@@ -204,8 +210,8 @@ fn record(
         });
         if ambiguous {
             eprintln!(
-                "warning: {}: the cache holds several wheels of {} {}: which one was installed is not known, no result recorded",
-                r.name, r.name, r.version
+                "warning: {} {}: no verify result recorded: the cache holds more than one wheel of it for target `{}` (e.g. for several Pythons) and which one pip installed is not known; to record one, verify from a cache that holds a single wheel of {} {} for this target",
+                r.name, r.version, s.target.name, r.name, r.version
             );
             continue;
         }
@@ -226,17 +232,19 @@ fn record(
                 checks.push(check.into());
             }
             new.push(VerifyResult {
-                fingerprint: e.fingerprint.clone(),
-                package: e.package.clone(),
-                version: e.version.clone(),
-                file: e.file.clone(),
-                sha256: e.sha256.clone(),
-                target: e.target.clone(),
+                run: Checked {
+                    fingerprint: e.fingerprint.clone(),
+                    package: e.package.clone(),
+                    version: e.version.clone(),
+                    file: e.file.clone(),
+                    sha256: e.sha256.clone(),
+                    target: e.target.clone(),
+                    host: host.clone(),
+                    verified_at: at.clone(),
+                    checks,
+                },
                 passed,
-                checks,
                 detail,
-                host: host.clone(),
-                verified_at: at.clone(),
             });
         }
     }
@@ -286,37 +294,17 @@ fn host_description(s: &Session) -> String {
 /// the build venv does. Returns the venv and the entries of the wheels it holds.
 fn sync_verify_venv(s: &Session, recipes: &[&Recipe]) -> Result<(PathBuf, Vec<PublishedEntry>)> {
     let wheelhouse = Wheelhouse::open(&s.wheelhouse)?;
-    let entries = wheelhouse.entries()?;
-    let tested: Vec<PublishedEntry> = entries
+    let entries = selected_entries(
+        s,
+        &wheelhouse,
+        recipes,
+        "run `jetforge build` first (with the same --set and --target), or pass --venv DIR to verify an installed venv",
+    )?;
+    let wheels: Vec<VenvWheel> = entries
         .iter()
-        .filter(|e| e.target == s.target.name)
-        .map(PublishedEntry::from)
-        .collect();
-    let mut wheels = Vec::new();
-    let mut missing = Vec::new();
-    for r in recipes.iter().filter(|r| r.output == OutputKind::Wheel) {
-        let declared = r.distributions();
-        let found: Vec<VenvWheel> = entries
-            .iter()
-            .filter(|e| e.target == s.target.name && e.is_of(&r.name, &declared))
-            .map(|e| VenvWheel::of_entry(&wheelhouse, e))
-            .collect::<Result<_>>()?;
-        if found.is_empty() {
-            missing.push(r.name.as_str());
-        }
-        wheels.extend(found);
-    }
-    if !missing.is_empty() {
-        return Err(crate::error::failure_hint(
-            format!(
-                "the wheelhouse `{}` has no wheel of {} for target `{}`",
-                wheelhouse.dir().display(),
-                missing.join(", "),
-                s.target.name
-            ),
-            "run `jetforge build` first (with the same --set and --target), or pass --venv DIR to verify an installed venv",
-        ));
-    }
+        .map(|(_, e)| VenvWheel::of_entry(&wheelhouse, e))
+        .collect::<Result<_>>()?;
+    let tested: Vec<PublishedEntry> = entries.iter().map(|(_, e)| e.into()).collect();
     let dir = s.layout.verify_venv_dir();
     let (python, system_site) = match VerifyVenv::made_with(&dir) {
         Some(made) => made,

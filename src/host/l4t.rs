@@ -25,10 +25,10 @@
 //!   file nor the package can be required. What every Jetson has and no container on another
 //!   machine has is `/proc/device-tree/model` naming the module (see `jetson`).
 //!
-//! So any one of the three counts, read from the most to the least precise: nv_tegra_release
-//! ("36.4.0"), the `nvidia-l4t-core` package's version ("36.4.0"), the apt source ("36.4"). dpkg's
-//! status (megabytes on a full image) is read only when the first two say nothing, since every
-//! command reads the host files.
+//! So any one of the three counts, the most precise first: nv_tegra_release ("36.4.0"), the
+//! `nvidia-l4t-core` package's version ("36.4.0"), the apt source ("36.4"; the package's
+//! release replaces it when it is of that series). dpkg's status (megabytes on a full image) is
+//! read only when nv_tegra_release says nothing, since every command reads the host files.
 
 use std::path::Path;
 

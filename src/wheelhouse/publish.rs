@@ -384,13 +384,13 @@ pub fn publish_verified_dir(
     let held = in_cache(attested, &manifest.entries);
     let mut out = Vec::new();
     for a in &held {
-        let action = if published.attests(&a.fingerprint, &a.sha256) {
+        let action = if published.attests(&a.run.fingerprint, &a.run.sha256) {
             Action::AlreadyAttested
         } else {
             Action::Copied
         };
         let p = Published {
-            file: format!("{} (attestation)", a.file),
+            file: format!("{} (attestation)", a.run.file),
             action,
         };
         progress(&p);
@@ -417,19 +417,15 @@ pub fn publish_verified_index(
     let mut by_fp: BTreeMap<String, Vec<Attestation>> = BTreeMap::new();
     for a in &attested.attestations {
         by_fp
-            .entry(a.fingerprint.clone())
+            .entry(a.run.fingerprint.clone())
             .or_default()
             .push(a.clone());
     }
     for fp in by_fp.keys() {
         let file = published::sidecar_file(fp);
         if let Some(f) = manifests.iter().find(|f| f.file == file) {
-            let bytes = client
-                .get(&f.url)
-                .with_context(|| format!("failed to read `{file}` from the index"))?
-                .unwrap_or_default();
-            let m = published::read_sidecar(&bytes)
-                .with_context(|| format!("`{file}` on the index"))?;
+            let m = super::remote::read_manifest_sidecar(client, f)
+                .with_context(|| format!("failed to read `{file}` from the index"))?;
             entries.extend(m.entries);
         }
     }
@@ -444,22 +440,18 @@ pub fn publish_verified_index(
         }
         let file = verified::sidecar_file(&fp);
         if let Some(there) = listed.iter().find(|f| f.file == file) {
-            let bytes = client
-                .get(&there.url)
-                .with_context(|| format!("failed to read `{file}` back from the index"))?
-                .unwrap_or_default();
-            let existing =
-                verified::read_sidecar(&bytes).with_context(|| format!("`{file}` on the index"))?;
+            let existing = super::remote::read_verified_sidecar(client, there)
+                .with_context(|| format!("failed to read `{file}` back from the index"))?;
             let missing: Vec<&Attestation> = held
                 .iter()
-                .filter(|a| !existing.attests(&a.fingerprint, &a.sha256))
+                .filter(|a| !existing.attests(&a.run.fingerprint, &a.run.sha256))
                 .collect();
             if !missing.is_empty() {
                 return Err(error::failure_hint(
                     format!(
                         "{} already holds `{file}`, which does not attest {}; a published file is never replaced, nothing was published",
                         redact(&dest.upload_url),
-                        missing.iter().map(|a| a.file.as_str()).collect::<Vec<_>>().join(", ")
+                        missing.iter().map(|a| a.run.file.as_str()).collect::<Vec<_>>().join(", ")
                     ),
                     "remove that file from the index to publish the new attestations, or keep the ones it holds",
                 ));
@@ -502,6 +494,7 @@ fn in_cache(attested: &Attestations, entries: &[PublishedEntry]) -> Vec<Attestat
         .attestations
         .iter()
         .filter(|a| {
+            let a = &a.run;
             entries
                 .iter()
                 .any(|e| e.fingerprint == a.fingerprint && e.sha256 == a.sha256 && e.file == a.file)

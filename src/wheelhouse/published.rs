@@ -82,8 +82,9 @@ pub enum ManifestError {
     Format { found: u32 },
     #[error("sidecar wheel: {0}")]
     Zip(#[from] zip::result::ZipError),
-    #[error("sidecar wheel holds no jetforge JSON file")]
-    NoManifest,
+    /// The sidecar lacks the JSON file its kind carries (`jetforge-manifest.json`, …).
+    #[error("sidecar wheel holds no <dist-info>/{0}: not made by `jetforge publish`")]
+    NoManifest(String),
     #[error("sidecar wheel: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -240,7 +241,7 @@ pub fn read_data_wheel(bytes: &[u8], member: &str) -> Result<Vec<u8>, ManifestEr
         .file_names()
         .filter_map(|n| n.ok().map(|n| n.into_owned()))
         .find(|n| n.ends_with(&format!(".dist-info/{member}")))
-        .ok_or(ManifestError::NoManifest)?;
+        .ok_or_else(|| ManifestError::NoManifest(member.to_string()))?;
     let mut text = Vec::new();
     zip.by_name(&name)?.read_to_end(&mut text)?;
     Ok(text)
@@ -288,6 +289,11 @@ mod tests {
         std::thread::sleep(std::time::Duration::from_millis(1100));
         assert_eq!(a, sidecar_wheel(&fp, &entries), "same entries, same bytes");
         assert_eq!(read_sidecar(&a).unwrap().entries, entries);
+        let err = crate::wheelhouse::verified::read_sidecar(&a).unwrap_err();
+        assert_eq!(
+            format!("{err:#}"),
+            "sidecar wheel holds no <dist-info>/jetforge-verified.json: not made by `jetforge publish`"
+        );
     }
 
     #[test]

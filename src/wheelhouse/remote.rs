@@ -19,11 +19,21 @@ enum Listing {
     Sidecars(BTreeMap<String, RemoteFile>),
 }
 
+/// Where a remote cache keeps its attestations (see `verified`), read once per build.
+enum AttestedListing {
+    /// A static tree's `jetforge-verified.json`, whole.
+    Tree(Attestations),
+    /// An index's attestation sidecars, by fingerprint (each fetched when its fingerprint hits).
+    Sidecars(BTreeMap<String, RemoteFile>),
+}
+
 struct RemoteCache {
     url: String,
     root: String,
     simple: String,
     listing: OnceCell<Option<Listing>>,
+    /// The error, as the warning tells it, when the attestations cannot be read.
+    attested: OnceCell<Result<AttestedListing, String>>,
 }
 
 /// The wheels of one fingerprint that a remote cache holds.
@@ -36,6 +46,8 @@ pub struct RemoteHit {
     root: String,
     /// A static tree (its manifest at the root), not an index with sidecars.
     tree: bool,
+    /// Which of the build's caches it is.
+    cache: usize,
 }
 
 /// The remote caches of a build, tried in order. Problems reading a cache are warnings: the
@@ -56,6 +68,7 @@ impl<'a> RemoteCaches<'a> {
                 root: root_url(u),
                 simple: simple_url(u),
                 listing: OnceCell::new(),
+                attested: OnceCell::new(),
             })
             .collect();
         RemoteCaches {
@@ -81,7 +94,7 @@ impl<'a> RemoteCaches<'a> {
             return Vec::new();
         }
         let mut hits = Vec::new();
-        for cache in &self.caches {
+        for (i, cache) in self.caches.iter().enumerate() {
             let listing = cache.listing.get_or_init(|| self.list(cache, warn));
             let tree = matches!(listing, Some(Listing::Manifest(_)));
             let entries = match listing {
@@ -99,6 +112,7 @@ impl<'a> RemoteCaches<'a> {
                     simple: cache.simple.clone(),
                     root: cache.root.clone(),
                     tree,
+                    cache: i,
                 });
             }
         }
@@ -128,17 +142,31 @@ impl<'a> RemoteCaches<'a> {
     }
 
     /// The attestations the cache of `hit` holds for its fingerprint (see `verified`); a cache
-    /// that cannot be read for them is a warning and attests nothing.
+    /// that cannot be read for them is a warning and attests nothing. A tree's file and an
+    /// index's list of sidecars are fetched once per build, whatever the number of hits.
     pub fn attestations(
         &self,
         hit: &RemoteHit,
         fingerprint: &str,
         warn: &mut dyn FnMut(&str),
     ) -> Attestations {
-        let read = if hit.tree {
-            tree_attestations(&self.client, &hit.root)
-        } else {
-            index_attestations(&self.client, &hit.simple, &[fingerprint.to_string()].into())
+        let listing = self.caches[hit.cache].attested.get_or_init(|| {
+            let listing = if hit.tree {
+                tree_attestations(&self.client, &hit.root).map(AttestedListing::Tree)
+            } else {
+                self.client
+                    .project_files(&hit.simple, VERIFIED_PROJECT)
+                    .map(|files| AttestedListing::Sidecars(verified_sidecars(files)))
+            };
+            listing.map_err(|e| e.to_string())
+        });
+        let read = match listing {
+            Ok(AttestedListing::Tree(all)) => Ok(all.clone()),
+            Ok(AttestedListing::Sidecars(files)) => match files.get(fingerprint) {
+                Some(file) => read_verified_sidecar(&self.client, file).map_err(|e| e.to_string()),
+                None => Ok(Attestations::default()),
+            },
+            Err(e) => Err(e.clone()),
         };
         read.unwrap_or_else(|e| {
             warn(&format!(
@@ -192,13 +220,7 @@ impl<'a> RemoteCaches<'a> {
         fingerprint: &str,
         warn: &mut dyn FnMut(&str),
     ) -> Vec<PublishedEntry> {
-        let read = checked_get(&self.client, file).and_then(|bytes| {
-            published::read_sidecar(&bytes).map_err(|e| RemoteError::Transport {
-                url: redact(&file.url),
-                reason: e.to_string(),
-            })
-        });
-        match read {
+        match read_manifest_sidecar(&self.client, file) {
             Ok(m) => m.find(fingerprint),
             Err(e) => {
                 warn(&format!(
@@ -237,24 +259,46 @@ fn index_attestations(
     fingerprints: &std::collections::BTreeSet<String>,
 ) -> Result<Attestations, RemoteError> {
     let mut all = Attestations::default();
-    let files = client
-        .project_files(simple, VERIFIED_PROJECT)?
-        .unwrap_or_default();
-    for f in files {
-        let Some(fp) = verified::sidecar_fingerprint(&f.file) else {
-            continue;
-        };
-        if !fingerprints.contains(fp) {
-            continue;
+    let files = verified_sidecars(client.project_files(simple, VERIFIED_PROJECT)?);
+    for (fp, f) in &files {
+        if fingerprints.contains(fp) {
+            all.merge(read_verified_sidecar(client, f)?.attestations);
         }
-        let bytes = checked_get(client, &f)?;
-        let list = verified::read_sidecar(&bytes).map_err(|e| RemoteError::Transport {
-            url: redact(&f.url),
-            reason: format!("{e:#}"),
-        })?;
-        all.merge(list.attestations);
     }
     Ok(all)
+}
+
+/// An index's attestation sidecars (none listed: none), by fingerprint.
+fn verified_sidecars(files: Option<Vec<RemoteFile>>) -> BTreeMap<String, RemoteFile> {
+    files
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|f| Some((verified::sidecar_fingerprint(&f.file)?.to_string(), f)))
+        .collect()
+}
+
+/// One manifest sidecar's entries, its bytes checked against the index's sha256.
+pub(super) fn read_manifest_sidecar(
+    client: &IndexClient,
+    file: &RemoteFile,
+) -> Result<PublishedManifest, RemoteError> {
+    let bytes = checked_get(client, file)?;
+    published::read_sidecar(&bytes).map_err(|e| RemoteError::Transport {
+        url: redact(&file.url),
+        reason: e.to_string(),
+    })
+}
+
+/// One attestation sidecar's records, its bytes checked against the index's sha256.
+pub(super) fn read_verified_sidecar(
+    client: &IndexClient,
+    file: &RemoteFile,
+) -> Result<Attestations, RemoteError> {
+    let bytes = checked_get(client, file)?;
+    verified::read_sidecar(&bytes).map_err(|e| RemoteError::Transport {
+        url: redact(&file.url),
+        reason: format!("{e:#}"),
+    })
 }
 
 /// The bytes of a listed file, checked against the sha256 of its link when it has one.
@@ -310,9 +354,7 @@ impl CacheView {
             if published::sidecar_fingerprint(&f.file).is_none() {
                 continue;
             }
-            let bytes = checked_get(client, &f)?;
-            let m = published::read_sidecar(&bytes)
-                .map_err(|e| anyhow::anyhow!("{}: {e}", redact(&f.url)))?;
+            let m = read_manifest_sidecar(client, &f)?;
             view.entries
                 .extend(m.entries.into_iter().filter(|e| want(e)));
         }

@@ -407,13 +407,9 @@ impl Wheelhouse {
                 format!("`{}` is missing from the wheelhouse", path.display()),
                 "rebuild it with `jetforge build`",
             )),
-            Integrity::Changed { recorded, actual } => Err(error::failure_hint(
-                format!(
-                    "`{}` in the wheelhouse changed since it was built\n  manifest sha256: {recorded}\n  file sha256:     {actual}",
-                    path.display(),
-                ),
-                "rebuild it (`jetforge build` rebuilds a wheel that changed on disk)",
-            )),
+            Integrity::Changed { recorded, actual } => {
+                Err(changed_since_built(&path, &recorded, &actual))
+            }
         }
     }
 
@@ -431,13 +427,7 @@ impl Wheelhouse {
         let path = self.dir.join(file);
         let actual = hash(&path)?;
         if actual != sha256 {
-            return Err(error::failure_hint(
-                format!(
-                    "`{}` in the wheelhouse changed since it was built\n  manifest sha256: {sha256}\n  file sha256:     {actual}",
-                    path.display(),
-                ),
-                "rebuild it (`jetforge build` rebuilds a wheel that changed on disk)",
-            ));
+            return Err(changed_since_built(&path, sha256, &actual));
         }
         Ok(path)
     }
@@ -758,6 +748,17 @@ fn stat(path: &Path) -> Result<FileStat> {
     Ok(FileStat::of(&meta))
 }
 
+/// The error for a wheel whose bytes are not the ones its manifest entry records.
+fn changed_since_built(path: &Path, recorded: &str, actual: &str) -> anyhow::Error {
+    error::failure_hint(
+        format!(
+            "`{}` in the wheelhouse changed since it was built\n  manifest sha256: {recorded}\n  file sha256:     {actual}",
+            path.display(),
+        ),
+        "rebuild it (`jetforge build` rebuilds a wheel that changed on disk)",
+    )
+}
+
 /// Now, as the manifest records times (RFC 3339, UTC, whole seconds).
 pub fn now_rfc3339() -> String {
     let now = OffsetDateTime::now_utc();
@@ -796,6 +797,17 @@ fn wrong_format(path: &Path, found: &str, reads: &str) -> anyhow::Error {
 mod tests {
     use super::*;
     use crate::wheelhouse::fixtures::TestWheel;
+
+    /// A wheelhouse holding one wheel, `a` 1.0 of fingerprint `fp`.
+    fn house_with_a() -> (tempfile::TempDir, Wheelhouse, StoredWheel) {
+        let out = tempfile::tempdir().unwrap();
+        let house = tempfile::tempdir().unwrap();
+        let wh = Wheelhouse::open(house.path()).unwrap();
+        let stored = wh
+            .add(&TestWheel::new("a", "1.0").write(out.path()), &meta("fp"))
+            .unwrap();
+        (house, wh, stored)
+    }
 
     fn meta(fingerprint: &str) -> EntryMeta {
         EntryMeta {
@@ -927,12 +939,7 @@ mod tests {
 
     #[test]
     fn find_verifies_the_file_and_its_hash() {
-        let out = tempfile::tempdir().unwrap();
-        let house = tempfile::tempdir().unwrap();
-        let wh = Wheelhouse::open(house.path()).unwrap();
-        let stored = wh
-            .add(&TestWheel::new("a", "1.0").write(out.path()), &meta("fp"))
-            .unwrap();
+        let (_house, wh, stored) = house_with_a();
         assert_eq!(wh.find("A", "fp").unwrap(), Some(stored.entry));
         assert_eq!(wh.find("a", "other").unwrap(), None);
 
@@ -946,11 +953,7 @@ mod tests {
     /// believed while the file's stat data is the recorded one, and caught by `verify_all`.
     #[test]
     fn unchanged_stat_data_is_trusted_and_verify_all_rehashes() {
-        let out = tempfile::tempdir().unwrap();
-        let house = tempfile::tempdir().unwrap();
-        let wh = Wheelhouse::open(house.path()).unwrap();
-        wh.add(&TestWheel::new("a", "1.0").write(out.path()), &meta("fp"))
-            .unwrap();
+        let (house, wh, _) = house_with_a();
         let path = house.path().join(MANIFEST);
         let text = fs::read_to_string(&path).unwrap();
         let sha = wh.entries().unwrap()[0].sha256.clone();
@@ -977,11 +980,7 @@ mod tests {
     /// records their stat data in format 2 so the next run does not hash them.
     #[test]
     fn a_format_1_manifest_is_read_and_upgraded_on_flush() {
-        let out = tempfile::tempdir().unwrap();
-        let house = tempfile::tempdir().unwrap();
-        let wh = Wheelhouse::open(house.path()).unwrap();
-        wh.add(&TestWheel::new("a", "1.0").write(out.path()), &meta("fp"))
-            .unwrap();
+        let (house, _wh, _) = house_with_a();
         let path = house.path().join(MANIFEST);
         let mut json: serde_json::Value =
             serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
@@ -1025,12 +1024,7 @@ mod tests {
     /// `install` re-hashes whatever the stat data says.
     #[test]
     fn verify_files_catches_a_changed_wheel() {
-        let out = tempfile::tempdir().unwrap();
-        let house = tempfile::tempdir().unwrap();
-        let wh = Wheelhouse::open(house.path()).unwrap();
-        let a = wh
-            .add(&TestWheel::new("a", "1.0").write(out.path()), &meta("fp"))
-            .unwrap();
+        let (_house, wh, a) = house_with_a();
         wh.verify_files(&wh.entries().unwrap()).unwrap();
         fs::write(&a.path, b"tampered").unwrap();
         let err = crate::error::render(&wh.verify_files(&wh.entries().unwrap()).unwrap_err());
@@ -1039,13 +1033,22 @@ mod tests {
     }
 
     #[test]
+    fn intact_path_names_a_changed_or_missing_wheel() {
+        let (_house, wh, a) = house_with_a();
+        assert_eq!(wh.intact_path(&a.entry).unwrap(), a.path);
+        fs::write(&a.path, b"tampered").unwrap();
+        let err = crate::error::render(&wh.intact_path(&a.entry).unwrap_err());
+        assert!(err.contains("changed since it was built"), "{err}");
+        assert!(err.contains(&a.entry.sha256), "{err}");
+        fs::remove_file(&a.path).unwrap();
+        let err = crate::error::render(&wh.intact_path(&a.entry).unwrap_err());
+        assert!(err.contains("is missing from the wheelhouse"), "{err}");
+    }
+
+    #[test]
     fn a_missing_manifest_is_rebuilt_from_the_records() {
+        let (house, wh, a) = house_with_a();
         let out = tempfile::tempdir().unwrap();
-        let house = tempfile::tempdir().unwrap();
-        let wh = Wheelhouse::open(house.path()).unwrap();
-        let a = wh
-            .add(&TestWheel::new("a", "1.0").write(out.path()), &meta("fp"))
-            .unwrap();
         wh.add(&TestWheel::new("b", "2.0").write(out.path()), &meta("fp2"))
             .unwrap();
         let before = wh.entries().unwrap();

@@ -27,7 +27,8 @@
 //! the manifest, which are not signed either — so a signature would only move trust to a key
 //! jetforge has no way to distribute or revoke. An attestation names the wheel's sha256, so it
 //! can never vouch for other bytes than the ones that ran. Readers treat an entry as verified
-//! when its state is `passed` or an attestation with the same fingerprint and sha256 exists.
+//! when its state is `passed` or `no-check`, or an attestation with the same fingerprint and
+//! sha256 exists.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -71,56 +72,56 @@ impl VerifyState {
     }
 }
 
-/// One result of `jetforge verify` against a cache, kept locally.
+/// A wheel and the checks that ran on it: what a local result and a published attestation
+/// both say (serialized inline, as their own fields).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct VerifyResult {
+pub struct Checked {
     pub fingerprint: String,
     pub package: String,
     pub version: String,
     pub file: String,
     pub sha256: String,
     pub target: String,
-    pub passed: bool,
-    /// What ran: `snippet`, and the NCCL check when it ran and passed with it: `nccl` (the
-    /// 2-process all-reduce) or `nccl-1` (the single-process check of a one-GPU device).
-    pub checks: Vec<String>,
-    /// The failure or skip, when it did not pass.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub detail: Option<String>,
     /// Where it ran (hostname, machine, GPU).
     pub host: String,
     /// RFC 3339, UTC.
     pub verified_at: String,
+    /// What ran: `snippet`, and the NCCL check when it ran and passed with it: `nccl` (the
+    /// 2-process all-reduce) or `nccl-1` (the single-process check of a one-GPU device).
+    pub checks: Vec<String>,
+}
+
+/// One result of `jetforge verify` against a cache, kept locally.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerifyResult {
+    #[serde(flatten)]
+    pub run: Checked,
+    pub passed: bool,
+    /// The failure or skip, when it did not pass.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
 }
 
 /// A passed result as published next to a cache's manifest.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Attestation {
-    pub fingerprint: String,
-    pub package: String,
-    pub version: String,
-    pub file: String,
-    pub sha256: String,
-    pub target: String,
-    pub host: String,
-    pub verified_at: String,
-    pub checks: Vec<String>,
+    #[serde(flatten)]
+    pub run: Checked,
     /// The jetforge version that ran the checks.
     pub jetforge: String,
+}
+
+impl Checked {
+    /// The order records are kept in: by package, fingerprint, file.
+    fn order(&self) -> (&str, &str, &str) {
+        (&self.package, &self.fingerprint, &self.file)
+    }
 }
 
 impl From<&VerifyResult> for Attestation {
     fn from(r: &VerifyResult) -> Self {
         Attestation {
-            fingerprint: r.fingerprint.clone(),
-            package: r.package.clone(),
-            version: r.version.clone(),
-            file: r.file.clone(),
-            sha256: r.sha256.clone(),
-            target: r.target.clone(),
-            host: r.host.clone(),
-            verified_at: r.verified_at.clone(),
-            checks: r.checks.clone(),
+            run: r.run.clone(),
             jetforge: env!("CARGO_PKG_VERSION").to_string(),
         }
     }
@@ -148,14 +149,13 @@ impl Attestations {
     pub fn merge(&mut self, list: Vec<Attestation>) -> usize {
         let mut added = 0;
         for a in list {
-            if !self.attests(&a.fingerprint, &a.sha256) {
+            if !self.attests(&a.run.fingerprint, &a.run.sha256) {
                 self.attestations.push(a);
                 added += 1;
             }
         }
-        self.attestations.sort_by(|a, b| {
-            (&a.package, &a.fingerprint, &a.file).cmp(&(&b.package, &b.fingerprint, &b.file))
-        });
+        self.attestations
+            .sort_by(|a, b| a.run.order().cmp(&b.run.order()));
         added
     }
 
@@ -163,7 +163,7 @@ impl Attestations {
     pub fn attests(&self, fingerprint: &str, sha256: &str) -> bool {
         self.attestations
             .iter()
-            .any(|a| a.fingerprint == fingerprint && a.sha256 == sha256)
+            .any(|a| a.run.fingerprint == fingerprint && a.run.sha256 == sha256)
     }
 
     pub fn parse(bytes: &[u8]) -> Result<Self> {
@@ -189,8 +189,8 @@ impl Attestations {
     }
 }
 
-/// Whether an entry counts as verified: its build passed every check, or a device attested
-/// these bytes since.
+/// Whether an entry counts as verified: its build passed every check (or its recipe has none),
+/// or a device attested these bytes since.
 pub fn is_verified(
     state: Option<&VerifyState>,
     fingerprint: &str,
@@ -270,13 +270,13 @@ impl LocalResults {
     /// (a failure after a pass is what holds now).
     pub fn merge(&mut self, new: Vec<VerifyResult>) {
         for r in new {
-            self.results
-                .retain(|o| !(o.fingerprint == r.fingerprint && o.sha256 == r.sha256));
+            self.results.retain(|o| {
+                !(o.run.fingerprint == r.run.fingerprint && o.run.sha256 == r.run.sha256)
+            });
             self.results.push(r);
         }
-        self.results.sort_by(|a, b| {
-            (&a.package, &a.fingerprint, &a.file).cmp(&(&b.package, &b.fingerprint, &b.file))
-        });
+        self.results
+            .sort_by(|a, b| a.run.order().cmp(&b.run.order()));
     }
 
     /// Written atomically.
@@ -308,17 +308,19 @@ mod tests {
 
     fn result(fp: &str, sha: &str, passed: bool, at: &str) -> VerifyResult {
         VerifyResult {
-            fingerprint: fp.into(),
-            package: "gpupkg".into(),
-            version: "1.0.0".into(),
-            file: "gpupkg-1.0.0-py3-none-any.whl".into(),
-            sha256: sha.into(),
-            target: "host".into(),
+            run: Checked {
+                fingerprint: fp.into(),
+                package: "gpupkg".into(),
+                version: "1.0.0".into(),
+                file: "gpupkg-1.0.0-py3-none-any.whl".into(),
+                sha256: sha.into(),
+                target: "host".into(),
+                host: "orin".into(),
+                verified_at: at.into(),
+                checks: vec!["snippet".into()],
+            },
             passed,
-            checks: vec!["snippet".into()],
             detail: None,
-            host: "orin".into(),
-            verified_at: at.into(),
         }
     }
 
@@ -363,7 +365,11 @@ mod tests {
         ]);
         local.merge(vec![result("a", "1", false, "t2")]);
         assert_eq!(local.results.len(), 2);
-        let a = local.results.iter().find(|r| r.fingerprint == "a").unwrap();
+        let a = local
+            .results
+            .iter()
+            .find(|r| r.run.fingerprint == "a")
+            .unwrap();
         assert!(!a.passed, "a failure after a pass is what holds");
         let att = local.attestations();
         assert!(!att.attests("a", "1"), "only passed results are attested");

@@ -215,6 +215,56 @@ fn a_gpu_snippet_skipped_at_build_is_verified_later_from_a_published_tree() {
     );
     assert_ok(&out);
     assert_eq!(unverified_warning(&out), None, "{}", stderr(&out));
+
+    // 8. A fresh checkout on a GPU-less machine takes the wheel from the served tree and keeps
+    //    its attestation's word: passed.
+    let fresh = fixture_project("first==1.0.0");
+    let fresh = fresh.path();
+    add_gpu_recipe(fresh);
+    let out = on(
+        fresh,
+        false,
+        &[
+            "build",
+            "gpupkg",
+            "--python",
+            &py,
+            "--system-site-packages",
+            "--cache-from",
+            &url,
+        ],
+    );
+    ok(&out);
+    let all = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(
+        all.contains(&format!("gpupkg: cached (remote: {url})")),
+        "{all}"
+    );
+    let got = local_entry(fresh, "gpupkg");
+    assert_eq!(got["sha256"], pe["sha256"], "{got}");
+    assert_eq!(got["verify"]["state"], "passed", "{got}");
+
+    // 9. Unreadable local results do not fail an install that already happened: a warning
+    //    names the file and what to do, and only the build's checks count (pending).
+    std::fs::write(dir_results(dir), "not json").unwrap();
+    let out = on(
+        dir,
+        false,
+        &["install", "--venv", "v5", "--python", &py, "gpupkg"],
+    );
+    ok(&out);
+    let err = stderr(&out);
+    assert!(
+        err.contains(
+            "warning: only the build's checks count, the local verify results are unusable: `"
+        ) && err.contains("verify-results.json` is not a jetforge verify results file")
+            && err.contains("(delete it and run `jetforge verify` again)"),
+        "{err}"
+    );
+    assert!(
+        unverified_warning(&out).is_some_and(|w| w.contains("verify pending")),
+        "{err}"
+    );
 }
 
 const USER: &str = "builder";
@@ -392,8 +442,8 @@ fn a_gpu_snippet_skipped_at_build_is_verified_later_from_a_package_index() {
     .unwrap();
     assert_eq!(attested.attestations.len(), 1, "{attested:?}");
     let a = &attested.attestations[0];
-    assert_eq!((a.file.as_str(), a.sha256.as_str()), (file, sha));
-    assert_eq!(a.checks, ["snippet", "nccl-1"]);
+    assert_eq!((a.run.file.as_str(), a.run.sha256.as_str()), (file, sha));
+    assert_eq!(a.run.checks, ["snippet", "nccl-1"]);
 
     // 5. Again, after a later run on the device (another date): the published record is kept
     //    as it was, nothing uploaded, no error, and the line says why.

@@ -281,3 +281,18 @@ dir,
         assert!(err.contains("dup-b.toml:"), "{cmd}: {err}");
     }
 }
+
+/// `verify --with-deps` (as `install --with-deps`) needs a cache to install from: without
+/// --index/--find-links it is refused as a usage error saying what to add.
+#[test]
+fn verify_with_deps_needs_a_cache() {
+    let p = fixture_project("first==1.0.0");
+    let out = jf(p.path(), &["verify", "--with-deps"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("--with-deps applies to installing from a cache"),
+        "{err}"
+    );
+    assert!(err.contains("add --index URL or --find-links"), "{err}");
+}
