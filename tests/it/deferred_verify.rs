@@ -234,7 +234,7 @@ fn a_gpu_snippet_skipped_at_build_is_verified_later_from_a_published_tree() {
             &url,
         ],
     );
-    ok(&out);
+    assert_ok(&out);
     let all = format!("{}{}", stdout(&out), stderr(&out));
     assert!(
         all.contains(&format!("gpupkg: cached (remote: {url})")),
@@ -252,7 +252,7 @@ fn a_gpu_snippet_skipped_at_build_is_verified_later_from_a_published_tree() {
         false,
         &["install", "--venv", "v5", "--python", &py, "gpupkg"],
     );
-    ok(&out);
+    assert_ok(&out);
     let err = stderr(&out);
     assert!(
         err.contains(
