@@ -65,6 +65,8 @@ pub mod report;
 pub mod source;
 pub mod state;
 pub mod target;
+#[cfg(test)]
+mod testutil;
 pub mod venv;
 pub mod verify;
 pub mod wheelhouse;

@@ -146,17 +146,8 @@ fn located(root: &Path, version: u8, path: &str, mounts: &[&str]) -> Option<Loca
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::fs;
 
-    fn tree(files: &[(&str, &str)]) -> tempfile::TempDir {
-        let dir = tempfile::tempdir().unwrap();
-        for (path, text) in files {
-            let path = dir.path().join(path);
-            fs::create_dir_all(path.parent().unwrap()).unwrap();
-            fs::write(path, text).unwrap();
-        }
-        dir
-    }
+    use crate::testutil::tree;
 
     #[test]
     fn cpu_max_forms() {

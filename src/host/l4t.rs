@@ -197,15 +197,7 @@ mod tests {
                           Package: nvidia-jetpack\nStatus: install ok installed\n\
                           Version: 6.1+b123\n";
 
-    fn tree(files: &[(&str, &str)]) -> tempfile::TempDir {
-        let dir = tempfile::tempdir().unwrap();
-        for (path, text) in files {
-            let p = dir.path().join(path);
-            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-            std::fs::write(p, text).unwrap();
-        }
-        dir
-    }
+    use crate::testutil::tree;
 
     #[test]
     fn apt_series_lines() {

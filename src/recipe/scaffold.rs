@@ -343,15 +343,7 @@ fn ml(s: &str) -> String {
 mod tests {
     use super::*;
 
-    fn project(files: &[(&str, &str)]) -> tempfile::TempDir {
-        let dir = tempfile::tempdir().unwrap();
-        for (rel, text) in files {
-            let p = dir.path().join(rel);
-            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-            std::fs::write(p, text).unwrap();
-        }
-        dir
-    }
+    use crate::testutil::tree as project;
 
     #[test]
     fn hard_coded_gencode_lines_become_a_per_arch_edit() {
